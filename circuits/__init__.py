@@ -1,0 +1,1 @@
+"""zkmeter circuits package."""

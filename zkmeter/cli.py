@@ -1,0 +1,17 @@
+"""The `zkmeter` command line: one click group, sub-commands registered per area."""
+
+from __future__ import annotations
+
+import click
+
+from zkmeter import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zkmeter")
+def main() -> None:
+    """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""
+
+
+if __name__ == "__main__":
+    main()
