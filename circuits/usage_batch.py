@@ -1,0 +1,228 @@
+"""The usage-batch constraint system: columns, gates, range lookup and aggregate sum.
+
+Statement (docs/PROTOCOL.md §2): there is a table of rows (key, nonce, tokens) on the
+domain H = <omega> of size N such that every token count lies in [0, 2^32), each channel's
+active rows are one contiguous run of consecutive nonces starting at its public first
+nonce, each channel's row count and token sum equal its public aggregate, and no active
+row belongs to a channel outside the public list.
+
+Columns (all evaluated on H; rotation 1 means the next row, X -> omega * X):
+
+=========== ======= ============================================================
+name        round   meaning
+=========== ======= ============================================================
+key         1       payer + 2^160 * modelId of the row's channel
+nonce       1       the receipt's nonce
+q           1       1 on real rows, 0 on padding rows
+s           1       1 on the first row of each channel's run
+limb_j      1       the j-th ``LIMB_BITS``-bit limb of tokens (little-endian)
+m           1       multiplicity of table value T[i] among all limbs (logUp)
+h_range_j   2       1 / ((beta - limb_2j)(beta - limb_2j+1))
+h_table     2       m / (beta - T)
+h_agg       2       (q(1 + delta*tokens) + s(delta^2*nonce + delta^3)) / (gamma - key)
+phi         2       running sum of the row contributions minus A / N
+T           fixed   the range table: T[i] = i for i < 2^LIMB_BITS, 0 after
+=========== ======= ============================================================
+
+Derived scalars: ``L0`` = L_0(X) and ``X_minus_last`` = X - omega^(N-1) are evaluated by
+each side itself. The logUp range argument follows Haböck, "Multivariate lookups based on
+logarithmic derivatives" (ePrint 2022/1530).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Final
+
+from circuits.expr import Col, CompiledGates, Expr, Gate, Scalar, compile_gates
+
+MIN_LOG_SIZE: Final[int] = 8
+MAX_LOG_SIZE: Final[int] = 20
+SUPPORTED_LOG_SIZES: Final[range] = range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1)
+
+TOKEN_BITS: Final[int] = 32  # tokens < 2^32 (a uint32 in the receipt)
+PAYER_BITS: Final[int] = 160  # an Ethereum address
+MODEL_ID_BITS: Final[int] = 64
+NONCE_BITS: Final[int] = 64
+KEY_MODEL_SHIFT: Final[int] = 160  # key = payer + 2^160 * modelId
+
+# Blinding: a column opened at k points gets a random multiple b(X) * Z_H(X) with deg b = k,
+# so that its commitment and its k openings are uniformly distributed (PLONK §8).
+BLINDING_COEFFS_ONE_POINT: Final[int] = 2
+BLINDING_COEFFS_TWO_POINTS: Final[int] = 3
+
+QUOTIENT_CHUNKS: Final[int] = 3  # t = t_0 + X^N t_1 + X^2N t_2
+EXTENSION_FACTOR_LOG: Final[int] = 2  # the quotient is computed on a coset of size 4N
+
+
+class UnsupportedDomainError(ValueError):
+    """The requested domain size is outside 2^MIN_LOG_SIZE .. 2^MAX_LOG_SIZE."""
+
+
+def channel_key(payer: int, model_id: int) -> int:
+    """key = payer + 2^160 * modelId: distinct channels (of one operator) get distinct keys."""
+    if not 0 <= payer < 1 << PAYER_BITS:
+        raise ValueError(f"payer {payer:#x} is not a 160-bit address")
+    if not 0 <= model_id < 1 << MODEL_ID_BITS:
+        raise ValueError(f"modelId {model_id} does not fit in 64 bits")
+    return payer + (model_id << KEY_MODEL_SHIFT)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything about the circuit that depends on the domain size N = 2^log_size."""
+
+    log_size: int
+
+    def __post_init__(self) -> None:
+        if self.log_size not in SUPPORTED_LOG_SIZES:
+            raise UnsupportedDomainError(
+                f"domain size 2^{self.log_size} is not supported; "
+                f"use 2^{MIN_LOG_SIZE} .. 2^{MAX_LOG_SIZE} rows"
+            )
+
+    @property
+    def size(self) -> int:
+        return 1 << self.log_size
+
+    @property
+    def limb_bits(self) -> int:
+        """16-bit limbs when the table 0..2^16-1 fits in the domain, else 8-bit limbs."""
+        return 16 if self.log_size >= 16 else 8
+
+    @property
+    def limb_count(self) -> int:
+        return TOKEN_BITS // self.limb_bits
+
+    @property
+    def max_rows(self) -> int:
+        """Every row of H may hold a receipt: the transition gates skip the wrap-around."""
+        return self.size
+
+    @property
+    def limb_columns(self) -> tuple[str, ...]:
+        return tuple(f"limb_{j}" for j in range(self.limb_count))
+
+    @property
+    def range_helper_columns(self) -> tuple[str, ...]:
+        return tuple(f"h_range_{j}" for j in range(self.limb_count // 2))
+
+    @property
+    def round1_columns(self) -> tuple[str, ...]:
+        """Witness columns committed in round 1, in transcript order."""
+        return ("key", "nonce", "q", "s", *self.limb_columns, "m")
+
+    @property
+    def round2_columns(self) -> tuple[str, ...]:
+        """Columns committed in round 2 (after beta, gamma, delta), in transcript order."""
+        return (*self.range_helper_columns, "h_table", "h_agg", "phi")
+
+    @property
+    def witness_columns(self) -> tuple[str, ...]:
+        return self.round1_columns + self.round2_columns
+
+    @property
+    def fixed_columns(self) -> tuple[str, ...]:
+        return ("T",)
+
+    @property
+    def opened_at_zeta(self) -> tuple[str, ...]:
+        """Columns whose evaluation at zeta the proof carries, in transcript order."""
+        return self.witness_columns + self.fixed_columns
+
+    @property
+    def opened_at_omega_zeta(self) -> tuple[str, ...]:
+        """Columns whose evaluation at omega * zeta the proof carries, in transcript order."""
+        return ("key", "nonce", "q", "s", "phi")
+
+    def blinding_coeffs(self, column: str) -> int:
+        if column in self.opened_at_omega_zeta:
+            return BLINDING_COEFFS_TWO_POINTS
+        return BLINDING_COEFFS_ONE_POINT
+
+    def table_values(self) -> list[int]:
+        """T[i] = i for i < 2^limb_bits and 0 for the remaining rows of H."""
+        span = 1 << self.limb_bits
+        return [i if i < span else 0 for i in range(self.size)]
+
+    def tokens_expr(self) -> Expr:
+        """tokens = sum_j limb_j * 2^(limb_bits * j)."""
+        expr: Expr = Col(self.limb_columns[0])
+        for j, name in enumerate(self.limb_columns[1:], start=1):
+            expr = expr + Col(name) * (1 << (self.limb_bits * j))
+        return expr
+
+    def gates(self) -> list[Gate]:
+        return _gates(self.log_size)
+
+    def compiled(self) -> CompiledGates:
+        return _compiled(self.log_size)
+
+    def column_degrees(self) -> dict[str, int]:
+        """Degree of each polynomial the gates refer to, blinding included."""
+        n = self.size
+        degrees = {c: n - 1 + self.blinding_coeffs(c) for c in self.witness_columns}
+        degrees.update({c: n - 1 for c in self.fixed_columns})
+        degrees.update({"L0": n - 1, "X_minus_last": 1})
+        return degrees
+
+    def quotient_degree_bound(self) -> int:
+        """max over gates of deg(gate) - N: the degree of t(X) = sum alpha^i gate_i / Z_H."""
+        degrees = self.column_degrees()
+        return max(gate.expr.degree(degrees) for gate in self.gates()) - self.size
+
+
+@cache
+def _gates(log_size: int) -> list[Gate]:
+    layout = Layout(log_size)
+    key, nonce, q, s = Col("key"), Col("nonce"), Col("q"), Col("s")
+    key_next, nonce_next, q_next, s_next = Col("key", 1), Col("nonce", 1), Col("q", 1), Col("s", 1)
+    beta, gamma, delta = Scalar("beta"), Scalar("gamma"), Scalar("delta")
+    first = Col("L0")  # L_0(X), computed by each side
+    not_last = Col("X_minus_last")  # X - omega^(N-1): switches transitions off at the wrap
+    continues = not_last * q_next * (1 - s_next)  # next row is active and not a start
+
+    gates = [
+        Gate("q_boolean", q * (1 - q), "q in {0, 1}"),
+        Gate("s_boolean", s * (1 - s), "s in {0, 1}"),
+        Gate("s_implies_q", s * (1 - q), "only active rows start a run"),
+        Gate("first_row_starts", first * q * (1 - s), "an active row 0 is a start"),
+        Gate("continue_after_active", continues * (1 - q), "a continuing row follows an active row"),
+        Gate("continue_same_key", continues * (key_next - key), "a continuing row keeps the key"),
+        Gate("continue_next_nonce", continues * (nonce_next - nonce - 1), "nonce increases by 1"),
+    ]
+    for j, helper in enumerate(layout.range_helper_columns):
+        a, b = Col(layout.limb_columns[2 * j]), Col(layout.limb_columns[2 * j + 1])
+        gates.append(
+            Gate(
+                f"range_helper_{j}",
+                Col(helper) * (beta - a) * (beta - b) - 1,
+                f"{helper} = 1/((beta - limb_{2 * j})(beta - limb_{2 * j + 1}))",
+            )
+        )
+    gates.append(
+        Gate("table_helper", Col("h_table") * (beta - Col("T")) - Col("m"), "h_table = m/(beta-T)")
+    )
+    tokens = layout.tokens_expr()
+    numerator = q * (1 + delta * tokens) + s * (delta * delta * nonce + delta * delta * delta)
+    gates.append(
+        Gate("aggregate_helper", Col("h_agg") * (gamma - key) - numerator, "h_agg = num/(gamma-key)")
+    )
+    contribution: Expr = Col("h_agg") - Col("h_table")
+    for j, helper in enumerate(layout.range_helper_columns):
+        a, b = Col(layout.limb_columns[2 * j]), Col(layout.limb_columns[2 * j + 1])
+        contribution = contribution + Col(helper) * (2 * beta - a - b)
+    gates.append(
+        Gate(
+            "running_sum",
+            Col("phi", 1) - Col("phi") - contribution + Scalar("A_over_N"),
+            "phi(omega X) - phi(X) = row contribution - A/N; the sum over H telescopes to 0",
+        )
+    )
+    return gates
+
+
+@cache
+def _compiled(log_size: int) -> CompiledGates:
+    return compile_gates(_gates(log_size))
