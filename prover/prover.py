@@ -1,0 +1,374 @@
+"""The usage-batch prover: PROTOCOL §6, one method per round.
+
+    round 1  witness columns, blinded, committed in the Lagrange basis  -> beta, gamma, delta
+    round 2  logUp helpers h_range_j, h_table, h_agg and running sum phi -> alpha
+    round 3  quotient t = sum_i alpha^i gate_i / Z_H on a coset of 4N, split in 3 -> zeta
+    round 4  evaluations at zeta and omega * zeta                       -> v
+    round 5  the two batched KZG opening proofs                         -> u
+
+Blinding (PLONK, Gabizon–Williamson–Ciobotaru 2019, §8): a column c opened at k points is
+committed as c(X) + (r_0 + r_1 X + ... + r_k X^k) Z_H(X), which leaves its values on H
+unchanged; the quotient chunks carry +-rho terms that cancel in t_0 + X^N t_1 + X^2N t_2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from circuits.constants import COSET_SHIFT, R
+from circuits.public_inputs import BatchHeader, PublicInputs
+from circuits.usage_batch import EXTENSION_FACTOR_LOG, QUOTIENT_CHUNKS
+from prover.g1 import affine_add
+from prover.msm import msm, msm_many
+from prover.ntt import coset_intt, coset_ntt, divide_by_linear, evaluate, intt
+from prover.proving_key import ProvingKey
+from prover.witness import UsageRow, Witness, build_witness
+from verifier.challenges import absorb_public_inputs
+from verifier.curve import G1Affine
+from verifier.fr import batch_inverse
+from verifier.proof import QUOTIENT_COLUMNS, Proof
+from verifier.transcript import Transcript
+from verifier.usage_verifier import aggregate_sum
+
+Progress = Callable[[str], None]
+Randomness = Callable[[], int]
+
+
+class ProverError(RuntimeError):
+    """The prover's own consistency check failed (a bug, or a witness that breaks a gate)."""
+
+
+def secure_randomness() -> int:
+    """A uniform element of Fr from the operating system's CSPRNG."""
+    return secrets.randbelow(R)
+
+
+@dataclass
+class ProofTimings:
+    """Seconds spent per kind of work, for the benchmark breakdown."""
+
+    seconds: dict[str, float] = field(
+        default_factory=lambda: {"witness": 0.0, "msm": 0.0, "ntt": 0.0, "other": 0.0}
+    )
+    total: float = 0.0
+
+    @contextmanager
+    def measure(self, kind: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[kind] += time.perf_counter() - start
+
+
+@dataclass
+class ProvingResult:
+    public: PublicInputs
+    proof: Proof
+    blinding: dict[str, list[int]]  # the random coefficients of each column's Z_H multiple
+    timings: ProofTimings
+
+
+def prove_batch(
+    pk: ProvingKey,
+    header: BatchHeader,
+    rows: Sequence[UsageRow],
+    *,
+    processes: int = 2,
+    randomness: Randomness = secure_randomness,
+    progress: Progress | None = None,
+) -> ProvingResult:
+    """Prove that ``rows`` add up to their per-channel aggregates (PROTOCOL §2).
+
+    Rows are validated and sorted first (BatchError names any row that cannot be proven).
+    """
+    timings = ProofTimings()
+    start = time.perf_counter()
+    with timings.measure("witness"):
+        witness = build_witness(rows, pk.layout.log_size)
+    public = PublicInputs(header, pk.layout.log_size, witness.aggregates)
+    rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings)
+    proof = rounds.run()
+    timings.total = time.perf_counter() - start
+    timings.seconds["other"] = timings.total - sum(
+        v for k, v in timings.seconds.items() if k != "other"
+    )
+    return ProvingResult(public, proof, rounds.blinding, timings)
+
+
+class _Rounds:
+    def __init__(
+        self,
+        pk: ProvingKey,
+        public: PublicInputs,
+        witness: Witness,
+        processes: int,
+        randomness: Randomness,
+        progress: Progress | None,
+        timings: ProofTimings,
+    ) -> None:
+        self.pk = pk
+        self.layout = pk.layout
+        self.public = public
+        self.witness = witness
+        self.processes = processes
+        self.randomness = randomness
+        self.report = progress or (lambda _message: None)
+        self.timings = timings
+        self.transcript = Transcript()
+        self.values: dict[str, list[int]] = dict(witness.columns)  # evaluations on H
+        self.coeffs: dict[str, list[Any]] = {"T": pk.table_coeffs}  # blinded coefficients
+        self.commitments: dict[str, G1Affine] = {}
+        self.blinding: dict[str, list[int]] = {}
+
+    def run(self) -> Proof:
+        absorb_public_inputs(self.transcript, self.pk.vk, self.public)
+        self.report("round 1/5: committing to the witness columns")
+        self._commit_columns(self.layout.round1_columns)
+        beta, gamma, delta = self.transcript.challenges(3)
+        self.report("round 2/5: logUp helpers and running sum")
+        self._round_2(beta, gamma, delta)
+        self._commit_columns(self.layout.round2_columns)
+        alpha = self.transcript.challenge()
+        self.report("round 3/5: quotient on the 4N coset")
+        self._round_3(beta, gamma, delta, alpha)
+        zeta = self.transcript.challenge()
+        self.report("round 4/5: evaluations")
+        evals_zeta, evals_omega_zeta = self._round_4(zeta)
+        v = self.transcript.challenge()
+        self.report("round 5/5: opening proofs")
+        w_zeta, w_omega_zeta = self._round_5(zeta, v, evals_zeta, evals_omega_zeta)
+        self.transcript.challenge()  # u: completes the transcript as the verifier replays it
+        return Proof(
+            self.layout.log_size,
+            dict(self.commitments),
+            evals_zeta,
+            evals_omega_zeta,
+            w_zeta,
+            w_omega_zeta,
+        )
+
+    # -- commitments -------------------------------------------------------------------
+
+    def _commit_columns(self, names: Sequence[str]) -> None:
+        """Blind each column, commit to it, absorb the commitments in order.
+
+        [c + b Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1): the
+        column's (often small) values go through the Lagrange-basis MSM, whose window
+        follows their bit length; the few random r_j through a separate small MSM.
+        """
+        n = self.layout.size
+        log_n = self.layout.log_size
+        with self.timings.measure("msm"):
+            plain = msm_many(
+                self.pk.lagrange_points, [self.values[c] for c in names], self.processes
+            )
+        for name, commitment in zip(names, plain, strict=True):
+            r = [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
+            self.blinding[name] = r
+            with self.timings.measure("ntt"):
+                coeffs = intt(self.values[name], log_n)
+            coeffs.extend([0] * len(r))
+            for j, r_j in enumerate(r):
+                coeffs[j] = (coeffs[j] - r_j) % R
+                coeffs[n + j] = r_j
+            self.coeffs[name] = coeffs
+            with self.timings.measure("msm"):
+                points = self.pk.srs.g1_powers
+                blind_part = msm(
+                    [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))],
+                    r + [(R - r_j) % R for r_j in r],
+                )
+            self.commitments[name] = _add(commitment, blind_part)
+            self.transcript.absorb_g1(self.commitments[name])
+
+    def _commit_monomial(self, polys: Sequence[Sequence[Any]]) -> list[G1Affine]:
+        width = len(self.pk.srs.g1_powers[: self.layout.size + 3])
+        padded = []
+        for poly in polys:
+            if len(poly) > width:
+                raise ProverError(f"polynomial of degree {len(poly) - 1} exceeds the SRS")
+            padded.append([int(c) for c in poly] + [0] * (width - len(poly)))
+        with self.timings.measure("msm"):
+            return msm_many(self.pk.monomial_points, padded, self.processes)
+
+    # -- round 2 -----------------------------------------------------------------------
+
+    def _round_2(self, beta: int, gamma: int, delta: int) -> None:
+        """h_range_j = 1/((beta-a)(beta-b)), h_table = m/(beta-T), h_agg, and phi.
+
+        Inverses of beta - t are computed once per table value t < 2^b (one batch
+        inversion); inverses of gamma - key once per channel.
+        """
+        layout, values = self.layout, self.values
+        n = layout.size
+        span = 1 << layout.limb_bits
+        inv_beta = batch_inverse([(beta - t) % R for t in range(span)])
+        limbs = [values[name] for name in layout.limb_columns]
+        contribution = [0] * n
+        for j, helper in enumerate(layout.range_helper_columns):
+            a, b = limbs[2 * j], limbs[2 * j + 1]
+            column = [inv_beta[x] * inv_beta[y] % R for x, y in zip(a, b, strict=True)]
+            values[helper] = column
+            two_beta = 2 * beta
+            for i in range(n):
+                contribution[i] += column[i] * (two_beta - a[i] - b[i])
+        h_table = [m * inv_beta[t] % R for m, t in zip(values["m"], self.pk.table_values, strict=True)]
+        values["h_table"] = h_table
+
+        delta2 = delta * delta % R
+        delta3 = delta2 * delta % R
+        keys = values["key"]
+        distinct = sorted(set(keys))
+        inv_gamma = dict(zip(distinct, batch_inverse([(gamma - k) % R for k in distinct]), strict=True))
+        tokens = [0] * n
+        for j, limb in enumerate(limbs):
+            shift = layout.limb_bits * j
+            for i in range(n):
+                tokens[i] += limb[i] << shift
+        q, s, nonce = values["q"], values["s"], values["nonce"]
+        h_agg = [
+            (q[i] * (1 + delta * tokens[i]) + s[i] * (delta2 * nonce[i] + delta3))
+            * inv_gamma[keys[i]]
+            % R
+            for i in range(n)
+        ]
+        values["h_agg"] = h_agg
+
+        public_sum = aggregate_sum(self.public, gamma, delta)
+        mean = public_sum * pow(n, -1, R) % R
+        phi = [0] * n
+        acc = 0
+        for i in range(n - 1):
+            acc = (acc + contribution[i] - h_table[i] + h_agg[i] - mean) % R
+            phi[i + 1] = acc
+        closing = (acc + contribution[n - 1] - h_table[n - 1] + h_agg[n - 1] - mean) % R
+        if closing != 0:
+            raise ProverError("the running sum does not close: the witness breaks the lookups")
+        values["phi"] = phi
+
+    # -- round 3 -----------------------------------------------------------------------
+
+    def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
+        """t = (sum_i alpha^i gate_i) / Z_H, computed pointwise on COSET_SHIFT * H_4N."""
+        layout, pk = self.layout, self.pk
+        ext_log = layout.log_size + EXTENSION_FACTOR_LOG
+        shift = 1 << EXTENSION_FACTOR_LOG  # omega_N = omega_4N^4: rotation by one row
+        compiled = layout.compiled()
+        on_coset: dict[str, Sequence[Any]] = {
+            "T": pk.table_on_coset,
+            "L0": pk.first_lagrange_on_coset,
+            "X_minus_last": pk.not_last_on_coset,
+        }
+        with self.timings.measure("ntt"):
+            for name in layout.witness_columns:
+                on_coset[name] = coset_ntt(self.coeffs[name], ext_log, COSET_SHIFT)
+        public_sum = aggregate_sum(self.public, gamma, delta)
+        scalars = {
+            "beta": beta,
+            "gamma": gamma,
+            "delta": delta,
+            "alpha": alpha,
+            "A_over_N": public_sum * pow(layout.size, -1, R) % R,
+        }
+        arguments: list[Any] = []
+        for parameter in compiled.parameters:
+            if parameter in scalars:
+                arguments.append(itertools.repeat(scalars[parameter]))
+            elif parameter.endswith("_next"):
+                base = on_coset[parameter.removesuffix("_next")]
+                arguments.append(itertools.chain(base[shift:], base[:shift]))
+            else:
+                arguments.append(on_coset[parameter])
+        function = compiled.function
+        zh_inv = pk.vanishing_inverses_on_coset
+        quotient = [
+            function(*args) * z % R for args, z in zip(zip(*arguments), zh_inv, strict=False)
+        ]
+        with self.timings.measure("ntt"):
+            t = coset_intt(quotient, ext_log, COSET_SHIFT)
+        n = layout.size
+        bound = layout.quotient_degree_bound()
+        if any(t[bound + 1 :]):
+            raise ProverError("the quotient is not a polynomial: the witness breaks a gate")
+        rho = [self.randomness() for _ in range(QUOTIENT_CHUNKS - 1)]
+        t0 = [*t[:n], rho[0]]
+        t1 = [(t[n] - rho[0]) % R, *t[n + 1 : 2 * n], rho[1]]
+        t2 = [(t[2 * n] - rho[1]) % R, *t[2 * n + 1 : bound + 1]]
+        self.blinding["t"] = rho
+        chunks = [t0, t1, t2]
+        for name, chunk, commitment in zip(
+            QUOTIENT_COLUMNS, chunks, self._commit_monomial(chunks), strict=True
+        ):
+            self.coeffs[name] = chunk
+            self.commitments[name] = commitment
+            self.transcript.absorb_g1(commitment)
+
+    # -- rounds 4 and 5 ----------------------------------------------------------------
+
+    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
+        layout = self.layout
+        omega_zeta = self.pk.domain.omega * zeta % R
+        evals_zeta = {name: int(evaluate(self.coeffs[name], zeta)) for name in layout.opened_at_zeta}
+        evals_omega_zeta = {
+            name: int(evaluate(self.coeffs[name], omega_zeta))
+            for name in layout.opened_at_omega_zeta
+        }
+        self.transcript.absorb_scalars(evals_zeta[name] for name in layout.opened_at_zeta)
+        self.transcript.absorb_scalars(
+            evals_omega_zeta[name] for name in layout.opened_at_omega_zeta
+        )
+        return evals_zeta, evals_omega_zeta
+
+    def _round_5(
+        self,
+        zeta: int,
+        v: int,
+        evals_zeta: dict[str, int],
+        evals_omega_zeta: dict[str, int],
+    ) -> tuple[G1Affine, G1Affine]:
+        """W_zeta = (P(X) - P(zeta)) / (X - zeta), P = t_0 + zeta^N t_1 + zeta^2N t_2 +
+        sum_i v^(i+1) c_i over the columns opened at zeta; W_omega_zeta likewise with
+        sum_i v^i c_i over the columns opened at omega * zeta."""
+        layout = self.layout
+        zeta_n = pow(zeta, layout.size, R)
+        at_zeta = [(self.coeffs["t_0"], 1), (self.coeffs["t_1"], zeta_n), (self.coeffs["t_2"], zeta_n * zeta_n % R)]
+        weight = 1
+        for name in layout.opened_at_zeta:
+            weight = weight * v % R
+            at_zeta.append((self.coeffs[name], weight))
+        at_omega_zeta = []
+        weight = 1
+        for name in layout.opened_at_omega_zeta:
+            at_omega_zeta.append((self.coeffs[name], weight))
+            weight = weight * v % R
+        omega_zeta = self.pk.domain.omega * zeta % R
+        quotients = [
+            divide_by_linear(_combine(at_zeta), zeta)[0],
+            divide_by_linear(_combine(at_omega_zeta), omega_zeta)[0],
+        ]
+        w_zeta, w_omega_zeta = self._commit_monomial(quotients)
+        self.transcript.absorb_g1(w_zeta)
+        self.transcript.absorb_g1(w_omega_zeta)
+        return w_zeta, w_omega_zeta
+
+
+def _combine(terms: Sequence[tuple[Sequence[Any], int]]) -> list[Any]:
+    """sum_k weight_k * poly_k, coefficient-wise mod R."""
+    length = max(len(poly) for poly, _ in terms)
+    out = [0] * length
+    for poly, weight in terms:
+        for i, c in enumerate(poly):
+            out[i] += c * weight
+    return [c % R for c in out]
+
+
+def _add(a: G1Affine, b: G1Affine) -> G1Affine:
+    x, y = affine_add(a, b)
+    return (int(x), int(y))
