@@ -16,10 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from py_ecc.optimized_bn128 import G2 as G2_GENERATOR
+
 from circuits.constants import R
 from circuits.public_inputs import PublicInputError, PublicInputs, check_public_inputs
 from verifier.challenges import Challenges, proof_challenges
-from verifier.curve import G1Affine, InvalidPointError, g1_from_affine, g1_to_affine
+from verifier.curve import (
+    G1_GENERATOR_AFFINE,
+    G1Affine,
+    InvalidPointError,
+    g1_from_affine,
+    g1_to_affine,
+)
 from verifier.domain import Domain
 from verifier.fr import batch_inverse, inverse
 from verifier.keys import VerificationKey
@@ -127,7 +135,7 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
     ]
     omega_zeta = Domain(layout.log_size).omega * zeta % R
     accepted = verify_batch_two_points(
-        KZGVerifierKey.standard(vk.g2_tau),
+        KZGVerifierKey(G1_GENERATOR_AFFINE, G2_GENERATOR, vk.g2_tau),
         claims_zeta,
         zeta,
         proof.w_zeta,
