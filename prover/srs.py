@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import gmpy2
-from py_ecc import optimized_bn128 as bn
+from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg
 
 from prover.g1 import (
     batch_to_affine,
@@ -218,14 +218,14 @@ class SRS:
         """
         if tuple(self.g1_powers[0]) != G1_GENERATOR:
             raise SRSError("G1 power 0 is not the G1 generator (1, 2)")
-        if not bn.eq(self.g2_one, bn.G2):
+        if not eq(self.g2_one, G2):
             raise SRSError("[1]_2 is not the G2 generator of EIP-197")
         for i, pt in enumerate(self.g1_powers):
             if pt[0] == 0 and pt[1] == 0:
                 raise SRSError(f"G1 power {i} is the point at infinity")
             if check_points and not _g1_on_curve(pt):
                 raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
-        if bn.is_inf(self.g2_tau):
+        if is_inf(self.g2_tau):
             raise SRSError("[tau]_2 is the point at infinity (tau = 0)")
         if check_pairing:
             rho = 1 + secrets.randbelow(R - 1)
@@ -233,7 +233,7 @@ class SRS:
             rho_powers = _powers(rho, n - 1)
             A = msm(self.g1_powers[1:], rho_powers)
             B = msm(self.g1_powers[:-1], rho_powers)
-            pairs = [(g1_from_affine(A), self.g2_one), (bn.neg(g1_from_affine(B)), self.g2_tau)]
+            pairs = [(g1_from_affine(A), self.g2_one), (neg(g1_from_affine(B)), self.g2_tau)]
             if not pairing_product_is_one(pairs):
                 raise SRSError(
                     "the G1 powers are not successive powers of the tau of [tau]_2 "
@@ -262,7 +262,7 @@ def insecure_development_with_tau(
         tau = int.from_bytes(digest, "big") % (R - 1) + 1
     scalars = _powers(tau, n_powers)
     g1_powers = fixed_base_multiples(G1_GENERATOR, scalars, progress=progress)
-    return SRS(g1_powers, bn.G2, bn.multiply(bn.G2, tau)), tau
+    return SRS(g1_powers, G2, multiply(G2, tau)), tau
 
 
 # --------------------------------------------------------------------------------------------
