@@ -475,7 +475,10 @@ def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affi
         raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{log_size}")
     points: list[G1Affine] = []
     for i in range(n):
-        pt = g1_from_bytes(data[header + i * G1_BYTES : header + (i + 1) * G1_BYTES])
+        try:
+            pt = g1_from_bytes(data[header + i * G1_BYTES : header + (i + 1) * G1_BYTES])
+        except InvalidPointError as exc:
+            raise SRSError(f"Lagrange cache point {i} is invalid: {exc}") from exc
         points.append(pt)
     return points
 
