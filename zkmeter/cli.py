@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zkmeter import __version__
+from zkmeter.cli_srs import srs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,6 +13,8 @@ from zkmeter import __version__
 def main() -> None:
     """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""
 
+
+main.add_command(srs)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,123 @@
+"""KZG commitments and opening proofs on BN254: the prover side of ``verifier/kzg.py``.
+
+Kate, Zaverucha, Goldberg 2010 (PolyCommit_DL); batching as in PLONK (GWC19 §3).
+Polynomials are lists of coefficients in Fr, lowest degree first (``coeffs[i]`` multiplies
+``X^i``), or, for ``commit_lagrange``, their values on a subgroup H of size N.
+
+* ``C = [p(tau)]_1 = sum_i p_i [tau^i]_1`` (an MSM over the SRS powers);
+* in the Lagrange basis ``C = sum_i p(omega^i) [L_i(tau)]_1``, the same point;
+* an opening of ``y = p(z)`` is ``W = [q(tau)]_1``, ``q(X) = (p(X) - y) / (X - z)``, which has
+  no remainder precisely because ``p(z) = y``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prover import ntt
+from prover.msm import msm
+from prover.srs import SRS
+from verifier.constants import R
+from verifier.curve import G1Affine
+from verifier.kzg import KZGVerifierKey
+
+
+class KZGProverError(ValueError):
+    """An input to a KZG prover function is unusable (degree too high, sizes differ, ...)."""
+
+
+class DegreeTooHighError(KZGProverError):
+    """The polynomial's degree exceeds the SRS's ``max_degree``."""
+
+
+class NonCanonicalCoefficientError(KZGProverError):
+    """A coefficient, value, point or challenge is not in [0, R)."""
+
+
+def verifier_key(srs: SRS) -> KZGVerifierKey:
+    """The KZG verifier key ``([1]_1, [1]_2, [tau]_2)`` of an SRS."""
+    return KZGVerifierKey(g1=srs.g1_powers[0], g2=srs.g2_one, g2_tau=srs.g2_tau)
+
+
+def commit_monomial(coeffs: Sequence[int], srs: SRS) -> G1Affine:
+    """``[p(tau)]_1 = sum_i coeffs[i]·[tau^i]_1``; trailing zero coefficients are ignored, and
+    ``DegreeTooHighError`` is raised if ``deg p > srs.max_degree``."""
+    _check_scalars(coeffs, "coefficient")
+    d = _degree(coeffs)
+    if d > srs.max_degree:
+        raise DegreeTooHighError(
+            f"polynomial of degree {d} exceeds the SRS's max degree {srs.max_degree}"
+        )
+    if d < 0:
+        return (0, 0)
+    return _plain(msm(srs.g1_powers[: d + 1], list(coeffs[: d + 1])))
+
+
+def commit_lagrange(values: Sequence[int], lagrange_points: Sequence[G1Affine]) -> G1Affine:
+    """``sum_i values[i]·[L_i(tau)]_1``: the commitment to the polynomial of degree < N taking
+    ``values[i]`` at ``omega^i`` (``lagrange_points`` from ``prover.srs.lagrange_basis``)."""
+    if len(values) != len(lagrange_points):
+        raise KZGProverError(
+            f"{len(values)} values for a Lagrange basis of {len(lagrange_points)} points"
+        )
+    _check_scalars(values, "value")
+    return _plain(msm(list(lagrange_points), list(values)))
+
+
+def evaluate(coeffs: Sequence[int], z: int) -> int:
+    """``p(z) mod R`` (Horner's rule, ``prover.ntt.evaluate``) as a plain int."""
+    return int(ntt.evaluate(coeffs, z))
+
+
+def quotient_by_linear(coeffs: Sequence[int], z: int) -> list[int]:
+    """``(p(X) - p(z)) / (X - z)`` by synthetic division (``prover.ntt.divide_by_linear``)."""
+    q, _remainder = ntt.divide_by_linear(coeffs, z)
+    return [int(c) for c in q]
+
+
+def open_at(coeffs: Sequence[int], z: int, srs: SRS) -> tuple[int, G1Affine]:
+    """``(y, W)`` with ``y = p(z)`` and ``W = [(p(X) - y)/(X - z)](tau)]_1``."""
+    _check_scalars(coeffs, "coefficient")
+    _check_scalars([z], "point z")
+    y = evaluate(coeffs, z)
+    return y, commit_monomial(quotient_by_linear(coeffs, z), srs)
+
+
+def open_batch(
+    polys: Sequence[Sequence[int]], z: int, v: int, srs: SRS
+) -> tuple[list[int], G1Affine]:
+    """``([p_i(z)]_i, W)`` with ``W = [sum_i v^i (p_i(X) - p_i(z))/(X - z)]_1`` (i from 0),
+    the one-point batched opening checked by ``verifier.kzg.verify_batch_one_point`` and, per
+    point, by ``verify_batch_two_points``. Division is linear, so ``W`` is the opening of
+    ``sum_i v^i p_i``: the polynomials are combined first and divided once."""
+    if not polys:
+        raise KZGProverError("open_batch needs at least one polynomial")
+    _check_scalars([z, v], "point or challenge")
+    for p in polys:
+        _check_scalars(p, "coefficient")
+    ys = [evaluate(p, z) for p in polys]
+    width = max(len(p) for p in polys)
+    combined = [0] * width
+    vi = 1
+    for p in polys:
+        for k, c in enumerate(p):
+            combined[k] = (combined[k] + vi * c) % R
+        vi = vi * v % R
+    return ys, commit_monomial(quotient_by_linear(combined, z), srs)
+
+
+def _degree(coeffs: Sequence[int]) -> int:
+    d = len(coeffs) - 1
+    while d >= 0 and coeffs[d] == 0:
+        d -= 1
+    return d
+
+
+def _check_scalars(values: Sequence[int], what: str) -> None:
+    for i, x in enumerate(values):
+        if not 0 <= x < R:
+            raise NonCanonicalCoefficientError(f"{what} {i} = {x} is not in [0, R)")
+
+
+def _plain(p: G1Affine) -> G1Affine:
+    return (int(p[0]), int(p[1]))

@@ -1,0 +1,613 @@
+"""The KZG structured reference string (powers of tau) on BN254: generation, files, Lagrange basis.
+
+An SRS of ``n`` powers is ``([tau^0]_1, ..., [tau^(n-1)]_1; [1]_2, [tau]_2)`` (Kate, Zaverucha,
+Goldberg 2010, §3.2), where ``[a]_1 = a·G1`` and ``[a]_2 = a·G2`` for the EIP-196/197
+generators. It commits to polynomials of degree ``<= n - 1`` (``max_degree``).
+
+Sources of an SRS:
+
+* ``SRS.insecure_development(n)``: tau drawn locally, so whoever ran it can forge proofs.
+  For tests and the demo only; it warns with ``InsecureSRSWarning``.
+* ``import_ptau(path)``: the G1/G2 powers of a snarkjs ``.ptau`` file (a multi-party
+  powers-of-tau ceremony such as the Hermez/Polygon one).
+* ``SRS.load(path)``: our own file format (``docs/SRS.md``), validated point by point and
+  with one pairing-product check of the powers' consistency.
+
+Points: G1 as affine ``(x, y)`` ints with ``(0, 0)`` the point at infinity (EIP-196); G2 as the
+point type of ``verifier.curve`` (py_ecc), encoded per EIP-197.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import struct
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import gmpy2
+from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg
+
+from prover.g1 import (
+    batch_to_affine,
+    jacobian_add,
+    jacobian_add_affine,
+    jacobian_double,
+    jacobian_neg,
+    scalar_mul_jacobian,
+)
+from prover.msm import msm
+from verifier.constants import P, R
+from verifier.curve import (
+    G1Affine,
+    G2Point,
+    InvalidPointError,
+    g1_from_affine,
+    g1_from_bytes,
+    g1_to_bytes,
+    g2_from_bytes,
+    g2_from_coefficients,
+    g2_to_bytes,
+    pairing_product_is_one,
+)
+from verifier.fr import root_of_unity
+from verifier.transcript import keccak256
+
+SRS_MAGIC: Final[bytes] = b"ZKMSRS01"
+LAGRANGE_MAGIC: Final[bytes] = b"ZKMLAG01"
+G1_BYTES: Final[int] = 64
+G2_BYTES: Final[int] = 128
+CHECKSUM_BYTES: Final[int] = 32
+
+G1_GENERATOR: Final[G1Affine] = (1, 2)
+
+# Extra powers beyond 2^K that `srs new` writes, so a domain of size 2^K can commit to
+# polynomials a little above degree 2^K - 1 (blinding terms, quotient chunks).
+DEFAULT_EXTRA_POWERS: Final[int] = 8
+
+_JACOBIAN_INFINITY: Final[tuple[Any, Any, Any]] = (gmpy2.mpz(1), gmpy2.mpz(1), gmpy2.mpz(0))
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` during long computations."""
+
+
+class SRSError(ValueError):
+    """An SRS (or a file meant to hold one) is malformed or inconsistent; the message says how."""
+
+
+class InsecureSRSWarning(UserWarning):
+    """Warns that an SRS was generated from a locally known tau (development only)."""
+
+
+# --------------------------------------------------------------------------------------------
+# The SRS value
+
+
+@dataclass(frozen=True)
+class SRS:
+    """Powers of tau: ``g1_powers[i] = [tau^i]_1`` for ``i < n``, ``g2_one = [1]_2``,
+    ``g2_tau = [tau]_2``.
+
+    ``digest`` is keccak256 of the canonical encoding (the file of ``docs/SRS.md`` without its
+    trailing checksum, i.e. the checksum itself), and ``max_degree = n - 1``. Construction does
+    not validate the points (use ``validate`` or ``SRS.load``); it only computes the digest.
+    """
+
+    g1_powers: list[G1Affine]
+    g2_one: G2Point
+    g2_tau: G2Point
+    digest: bytes = field(init=False, repr=False)
+    max_degree: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if len(self.g1_powers) < 2:
+            raise SRSError(f"an SRS needs at least 2 G1 powers, got {len(self.g1_powers)}")
+        body = _encode_srs_body(self.g1_powers, self.g2_one, self.g2_tau)
+        object.__setattr__(self, "digest", keccak256(body))
+        object.__setattr__(self, "max_degree", len(self.g1_powers) - 1)
+
+    def __repr__(self) -> str:
+        return f"SRS(n_powers={len(self.g1_powers)}, digest=0x{self.digest.hex()[:16]}...)"
+
+    @property
+    def n_powers(self) -> int:
+        """The number of G1 powers, ``max_degree + 1``."""
+        return len(self.g1_powers)
+
+    # ---- generation -------------------------------------------------------------------------
+
+    @classmethod
+    def insecure_development(
+        cls,
+        n_powers: int,
+        seed: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> SRS:
+        """A development SRS from a tau that this process knows: INSECURE, tests/demo only.
+
+        With ``seed`` the SRS is deterministic (tau derived from the seed by keccak256);
+        without it tau comes from ``secrets``.
+        """
+        srs, _tau = insecure_development_with_tau(n_powers, seed, progress)
+        return srs
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """The file encoding of ``docs/SRS.md``: body then keccak256(body)."""
+        body = _encode_srs_body(self.g1_powers, self.g2_one, self.g2_tau)
+        return body + keccak256(body)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the SRS to ``path`` (atomically: a temporary file then a rename)."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(self.to_bytes())
+        tmp.replace(target)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, check_pairing: bool = True) -> SRS:
+        """Decode and validate an SRS file's bytes (see ``load``)."""
+        header = len(SRS_MAGIC) + 4
+        if len(data) < header:
+            raise SRSError(f"SRS file too short: {len(data)} bytes, the header alone is {header}")
+        if data[: len(SRS_MAGIC)] != SRS_MAGIC:
+            raise SRSError(
+                f"not an SRS file: magic {data[: len(SRS_MAGIC)]!r}, expected {SRS_MAGIC!r}"
+            )
+        (count,) = struct.unpack(">I", data[len(SRS_MAGIC) : header])
+        expected = header + count * G1_BYTES + 2 * G2_BYTES + CHECKSUM_BYTES
+        if len(data) != expected:
+            raise SRSError(
+                f"SRS file size {len(data)} does not match its header: {count} G1 points "
+                f"need {expected} bytes"
+            )
+        body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
+        if keccak256(body) != checksum:
+            raise SRSError("SRS checksum mismatch: the file is corrupted or was modified")
+        g1_powers: list[G1Affine] = []
+        for i in range(count):
+            off = header + i * G1_BYTES
+            try:
+                g1_powers.append(g1_from_bytes(data[off : off + G1_BYTES]))
+            except InvalidPointError as exc:
+                raise SRSError(f"G1 power {i} is not a valid point: {exc}") from exc
+        off = header + count * G1_BYTES
+        g2s = []
+        for name in ("[1]_2", "[tau]_2"):
+            try:
+                g2s.append(g2_from_bytes(data[off : off + G2_BYTES]))
+            except InvalidPointError as exc:
+                raise SRSError(f"G2 point {name} is not a valid point: {exc}") from exc
+            off += G2_BYTES
+        srs = cls(g1_powers, g2s[0], g2s[1])
+        srs.validate(check_pairing=check_pairing, check_points=False)
+        return srs
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], check_pairing: bool = True) -> SRS:
+        """Read an SRS file; validate magic, sizes, checksum, every point (on the curve, G2 in
+        its subgroup) and, unless ``check_pairing`` is False, the powers' consistency
+        (``validate``). Raises ``SRSError`` naming what is wrong."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise SRSError(f"cannot read SRS file {path}: {exc.strerror}") from exc
+        return cls.from_bytes(data, check_pairing=check_pairing)
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def validate(self, check_pairing: bool = True, check_points: bool = True) -> None:
+        """Check that this is a powers-of-tau SRS; raise ``SRSError`` otherwise.
+
+        * ``g1_powers[0] = G1``, ``g2_one = G2`` (the EIP-196/197 generators);
+        * no power and not ``[tau]_2`` is the point at infinity (tau != 0);
+        * with ``check_points``: every G1 point on the curve (G2 points come from
+          ``verifier.curve`` decoding, which checks curve and subgroup);
+        * with ``check_pairing``: for a random rho, with ``A = sum_i rho^i [tau^(i+1)]_1`` and
+          ``B = sum_i rho^i [tau^i]_1`` (``i < n - 1``), ``e(A, [1]_2) = e(B, [tau]_2)``,
+          checked as ``e(A, [1]_2) · e(-B, [tau]_2) = 1``. If ``P_i`` are the claimed powers
+          and ``t`` the log of ``[tau]_2``, this says ``sum rho^i (P_(i+1) - t P_i) = 0``; a
+          non-zero vector of differences passes for at most ``n - 2`` values of rho
+          (Schwartz–Zippel), so ``P_i = t^i G1`` for all ``i`` except with probability
+          ``(n - 2) / R``.
+        """
+        if tuple(self.g1_powers[0]) != G1_GENERATOR:
+            raise SRSError("G1 power 0 is not the G1 generator (1, 2)")
+        if not eq(self.g2_one, G2):
+            raise SRSError("[1]_2 is not the G2 generator of EIP-197")
+        for i, pt in enumerate(self.g1_powers):
+            if pt[0] == 0 and pt[1] == 0:
+                raise SRSError(f"G1 power {i} is the point at infinity")
+            if check_points and not _g1_on_curve(pt):
+                raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
+        if is_inf(self.g2_tau):
+            raise SRSError("[tau]_2 is the point at infinity (tau = 0)")
+        if check_pairing:
+            rho = 1 + secrets.randbelow(R - 1)
+            n = len(self.g1_powers)
+            rho_powers = _powers(rho, n - 1)
+            A = msm(self.g1_powers[1:], rho_powers)
+            B = msm(self.g1_powers[:-1], rho_powers)
+            pairs = [(g1_from_affine(A), self.g2_one), (neg(g1_from_affine(B)), self.g2_tau)]
+            if not pairing_product_is_one(pairs):
+                raise SRSError(
+                    "the G1 powers are not successive powers of the tau of [tau]_2 "
+                    "(pairing check e(A, [1]_2) = e(B, [tau]_2) failed)"
+                )
+
+
+def insecure_development_with_tau(
+    n_powers: int,
+    seed: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[SRS, int]:
+    """``SRS.insecure_development`` that also returns tau (for tests that need it)."""
+    if n_powers < 2:
+        raise SRSError(f"an SRS needs at least 2 powers, got {n_powers}")
+    warnings.warn(
+        "INSECURE: development SRS, tau is known to this process; "
+        "never use it to settle real payments",
+        InsecureSRSWarning,
+        stacklevel=2,
+    )
+    if seed is None:
+        tau = 1 + secrets.randbelow(R - 1)
+    else:
+        digest = keccak256(b"zkmeter.insecure-srs.v1" + seed.to_bytes(32, "big", signed=True))
+        tau = int.from_bytes(digest, "big") % (R - 1) + 1
+    scalars = _powers(tau, n_powers)
+    g1_powers = fixed_base_multiples(G1_GENERATOR, scalars, progress=progress)
+    return SRS(g1_powers, G2, multiply(G2, tau)), tau
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed-base scalar multiplication
+
+
+def _window_bits(n_scalars: int, scalar_bits: int = 254) -> int:
+    """The window w minimising precomputation + per-scalar additions:
+    ceil(bits/w) * (2^w + n) mixed/Jacobian additions."""
+    best_w, best_cost = 1, math.inf
+    for w in range(2, 17):
+        cost = math.ceil(scalar_bits / w) * ((1 << w) + n_scalars)
+        if cost < best_cost:
+            best_w, best_cost = w, cost
+    return best_w
+
+
+def fixed_base_multiples(
+    base: G1Affine,
+    scalars: Sequence[int],
+    progress: ProgressCallback | None = None,
+    chunk: int = 4096,
+) -> list[G1Affine]:
+    """``[s·base for s in scalars]`` by fixed-base windowed multiplication.
+
+    With window ``w`` and ``m = ceil(254 / w)`` windows, precompute ``T[j][d] = d·2^(w j)·base``
+    for ``1 <= d < 2^w`` (Jacobian, then one batch conversion to affine); then each
+    ``s = sum_j d_j 2^(w j)`` costs at most ``m`` mixed additions ``sum_j T[j][d_j]`` and no
+    doubling. Results are converted to affine in chunks with one inversion per chunk.
+    """
+    reduced = [int(s) % R for s in scalars]
+    total = len(reduced)
+    if total == 0:
+        return []
+    w = _window_bits(total)
+    mask = (1 << w) - 1
+    n_windows = math.ceil(R.bit_length() / w)
+    table_jac: list[tuple[Any, Any, Any]] = []
+    window_base = (gmpy2.mpz(base[0]), gmpy2.mpz(base[1]), gmpy2.mpz(1))
+    for _ in range(n_windows):
+        acc = window_base
+        table_jac.append(acc)
+        for _d in range(2, 1 << w):
+            acc = jacobian_add(acc, window_base)
+            table_jac.append(acc)
+        for _ in range(w):
+            window_base = jacobian_double(window_base)
+    flat = batch_to_affine(table_jac)
+    # table[j][d - 1] = d * 2^(w j) * base
+    stride = (1 << w) - 1
+    tables = [flat[j * stride : (j + 1) * stride] for j in range(n_windows)]
+    out: list[G1Affine] = []
+    for start in range(0, total, chunk):
+        jac: list[tuple[Any, Any, Any]] = []
+        for s in reduced[start : start + chunk]:
+            acc = _JACOBIAN_INFINITY
+            j = 0
+            while s:
+                d = s & mask
+                if d:
+                    acc = jacobian_add_affine(acc, tables[j][d - 1])
+                s >>= w
+                j += 1
+            jac.append(acc)
+        out.extend((int(x), int(y)) for x, y in batch_to_affine(jac))
+        if progress is not None:
+            progress(len(out), total)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Lagrange basis
+
+
+_LAGRANGE_MEMO: dict[tuple[bytes, int], list[G1Affine]] = {}
+
+
+def cache_dir() -> Path:
+    """The on-disk cache directory: ``$ZKMETER_CACHE`` or ``~/.cache/zkmeter``."""
+    env = os.environ.get("ZKMETER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "zkmeter"
+
+
+def lagrange_cache_path(srs: SRS, log_size: int) -> Path:
+    """Where ``lagrange_basis(srs, log_size)`` is cached on disk."""
+    return cache_dir() / f"lagrange-{srs.digest.hex()}-{log_size}.bin"
+
+
+def lagrange_basis(
+    srs: SRS,
+    log_size: int,
+    use_disk_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> list[G1Affine]:
+    """``[L_i(tau)]_1`` for ``i < N = 2^log_size``, ``L_i`` the Lagrange polynomials of the
+    subgroup ``H = <omega>`` (``omega = verifier.fr.root_of_unity(log_size)``):
+    ``L_i(omega^j) = [i = j]``.
+
+    Since ``L_i(X) = (1/N) sum_j omega^(-i j) X^j`` for ``deg < N``, the vector
+    ``([L_i(tau)]_1)_i`` is the inverse DFT over G1 of ``([tau^j]_1)_j`` (j < N). It is computed
+    with a radix-2 FFT whose butterflies multiply group elements by twiddles
+    (``(N/2) log2 N`` scalar multiplications), then scaled by ``1/N``. Cached in memory (by
+    ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
+    """
+    n = 1 << log_size
+    if log_size < 0 or n > len(srs.g1_powers):
+        raise SRSError(
+            f"domain of size 2^{log_size} needs {n} G1 powers, the SRS has {srs.n_powers}"
+        )
+    key = (srs.digest, log_size)
+    cached = _LAGRANGE_MEMO.get(key)
+    if cached is not None:
+        return cached
+    path = lagrange_cache_path(srs, log_size)
+    points: list[G1Affine] | None = None
+    if use_disk_cache and path.exists():
+        try:
+            points = _read_lagrange_file(path, srs.digest, log_size)
+        except SRSError as exc:
+            warnings.warn(f"ignoring bad Lagrange cache file {path}: {exc}", stacklevel=2)
+            points = None
+    if points is None:
+        points = _inverse_dft_g1(srs.g1_powers[:n], log_size, progress=progress)
+        if use_disk_cache:
+            try:
+                _write_lagrange_file(path, srs.digest, log_size, points)
+            except OSError as exc:
+                warnings.warn(f"cannot write Lagrange cache {path}: {exc}", stacklevel=2)
+    _LAGRANGE_MEMO[key] = points
+    return points
+
+
+def _inverse_dft_g1(
+    values: Sequence[G1Affine], log_size: int, progress: ProgressCallback | None = None
+) -> list[G1Affine]:
+    """``out_i = (1/N) sum_j omega^(-i j) values_j`` over G1 (iterative radix-2, decimation in
+    time: bit-reversal, then stages of butterflies ``(a, b) -> (a + w b, a - w b)``)."""
+    n = 1 << log_size
+    if n == 1:
+        return [tuple(values[0])]  # type: ignore[list-item]
+    omega_inv = pow(root_of_unity(log_size), -1, R)
+    pts: list[Any] = [None] * n
+    for i in range(n):
+        pts[_bit_reverse(i, log_size)] = (gmpy2.mpz(values[i][0]), gmpy2.mpz(values[i][1]))
+    total_mults = (n // 2) * log_size + n
+    done = 0
+    half = 1
+    while half < n:
+        w_m = pow(omega_inv, n // (2 * half), R)
+        twiddles = _powers(w_m, half)
+        nxt: list[Any] = [None] * n
+        for start in range(0, n, 2 * half):
+            for j in range(half):
+                a = pts[start + j]
+                b = pts[start + j + half]
+                tw = twiddles[j]
+                t = _affine_to_jac(b) if tw == 1 else scalar_mul_jacobian(b, tw)
+                nxt[start + j] = jacobian_add_affine(t, a)
+                nxt[start + j + half] = jacobian_add_affine(jacobian_neg(t), a)
+        done += n // 2
+        if progress is not None:
+            progress(done, total_mults)
+        pts = batch_to_affine(nxt)
+        half *= 2
+    n_inv = pow(n, -1, R)
+    scaled = [scalar_mul_jacobian(p, n_inv) for p in pts]
+    if progress is not None:
+        progress(total_mults, total_mults)
+    return [(int(x), int(y)) for x, y in batch_to_affine(scaled)]
+
+
+def _affine_to_jac(a: Any) -> tuple[Any, Any, Any]:
+    if a[0] == 0 and a[1] == 0:
+        return _JACOBIAN_INFINITY
+    return (a[0], a[1], gmpy2.mpz(1))
+
+
+def _bit_reverse(i: int, bits: int) -> int:
+    return int(format(i, f"0{bits}b")[::-1], 2) if bits else 0
+
+
+def _write_lagrange_file(path: Path, digest: bytes, log_size: int, points: list[G1Affine]) -> None:
+    body = (
+        LAGRANGE_MAGIC
+        + digest
+        + struct.pack(">II", log_size, len(points))
+        + b"".join(g1_to_bytes(p) for p in points)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(body + keccak256(body))
+    tmp.replace(path)
+
+
+def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affine]:
+    data = path.read_bytes()
+    header = len(LAGRANGE_MAGIC) + 32 + 8
+    n = 1 << log_size
+    if len(data) != header + n * G1_BYTES + CHECKSUM_BYTES:
+        raise SRSError(f"Lagrange cache has {len(data)} bytes, expected {header + n * 64 + 32}")
+    body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
+    if keccak256(body) != checksum:
+        raise SRSError("Lagrange cache checksum mismatch")
+    if data[: len(LAGRANGE_MAGIC)] != LAGRANGE_MAGIC:
+        raise SRSError("Lagrange cache has the wrong magic")
+    if data[len(LAGRANGE_MAGIC) : len(LAGRANGE_MAGIC) + 32] != digest:
+        raise SRSError("Lagrange cache belongs to another SRS")
+    got_log, got_n = struct.unpack(">II", data[header - 8 : header])
+    if (got_log, got_n) != (log_size, n):
+        raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{log_size}")
+    points: list[G1Affine] = []
+    for i in range(n):
+        try:
+            pt = g1_from_bytes(data[header + i * G1_BYTES : header + (i + 1) * G1_BYTES])
+        except InvalidPointError as exc:
+            raise SRSError(f"Lagrange cache point {i} is invalid: {exc}") from exc
+        points.append(pt)
+    return points
+
+
+# --------------------------------------------------------------------------------------------
+# snarkjs .ptau import
+
+
+PTAU_MAGIC: Final[bytes] = b"ptau"
+_PTAU_SECTION_HEADER: Final[int] = 1
+_PTAU_SECTION_TAU_G1: Final[int] = 2
+_PTAU_SECTION_TAU_G2: Final[int] = 3
+# ffjavascript stores field elements little-endian in Montgomery form x * 2^256 mod P.
+_MONTGOMERY_R_INV: Final[int] = pow(1 << 256, -1, P)
+
+
+def import_ptau(
+    path: str | os.PathLike[str],
+    max_powers: int | None = None,
+    check_pairing: bool = True,
+) -> SRS:
+    """The SRS held by a snarkjs ``.ptau`` file (its tauG1 powers and ``[1]_2``, ``[tau]_2``).
+
+    Format (iden3 binfileutils, snarkjs ``powersoftau_new.js``): magic ``ptau``, uint32 LE
+    version, uint32 LE section count, then sections ``(uint32 LE id, uint64 LE length,
+    payload)``. Section 1 (header): uint32 ``n8`` (32), the base-field prime (n8 bytes LE),
+    uint32 ``power``, uint32 ``ceremonyPower``. Section 2 (tauG1): ``2^(power+1) - 1`` G1
+    points; section 3 (tauG2): ``2^power`` G2 points. A G1 point is ``x, y``, a G2 point
+    ``x.c0, x.c1, y.c0, y.c1`` (``c0`` the real part), each coordinate 32 bytes
+    little-endian in Montgomery form (``x·2^256 mod P``); all zeros is infinity.
+    Takes the first ``max_powers`` G1 powers (all of them if None).
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SRSError(f"cannot read ptau file {path}: {exc.strerror}") from exc
+    if len(data) < 12 or data[:4] != PTAU_MAGIC:
+        raise SRSError(f"{path}: not a snarkjs .ptau file (magic {data[:4]!r})")
+    _version, n_sections = struct.unpack_from("<II", data, 4)
+    sections: dict[int, tuple[int, int]] = {}
+    pos = 12
+    for _ in range(n_sections):
+        if pos + 12 > len(data):
+            raise SRSError(f"{path}: truncated section table")
+        sec_id, sec_len = struct.unpack_from("<IQ", data, pos)
+        pos += 12
+        if pos + sec_len > len(data):
+            raise SRSError(f"{path}: section {sec_id} runs past the end of the file")
+        if sec_id in sections:
+            raise SRSError(f"{path}: section {sec_id} appears twice")
+        sections[sec_id] = (pos, sec_len)
+        pos += sec_len
+    for needed in (_PTAU_SECTION_HEADER, _PTAU_SECTION_TAU_G1, _PTAU_SECTION_TAU_G2):
+        if needed not in sections:
+            raise SRSError(f"{path}: section {needed} is missing")
+    hpos, hlen = sections[_PTAU_SECTION_HEADER]
+    (n8,) = struct.unpack_from("<I", data, hpos)
+    if n8 != 32 or hlen != 4 + n8 + 8:
+        raise SRSError(f"{path}: header declares {n8}-byte field elements, expected 32 (bn128)")
+    prime = int.from_bytes(data[hpos + 4 : hpos + 4 + n8], "little")
+    if prime != P:
+        raise SRSError(f"{path}: the ptau curve is not bn128 (prime {prime:#x})")
+    power, _ceremony_power = struct.unpack_from("<II", data, hpos + 4 + n8)
+    n_g1 = (1 << (power + 1)) - 1
+    n_g2 = 1 << power
+    g1pos, g1len = sections[_PTAU_SECTION_TAU_G1]
+    g2pos, g2len = sections[_PTAU_SECTION_TAU_G2]
+    if g1len != n_g1 * 64:
+        raise SRSError(f"{path}: tauG1 section has {g1len} bytes, power {power} needs {n_g1 * 64}")
+    if g2len != n_g2 * 128 or n_g2 < 2:
+        raise SRSError(f"{path}: tauG2 section has {g2len} bytes, power {power} needs {n_g2 * 128}")
+    count = n_g1 if max_powers is None else max_powers
+    if not 2 <= count <= n_g1:
+        raise SRSError(f"{path}: asked for {count} powers, the file has {n_g1} (need >= 2)")
+    g1_powers: list[G1Affine] = []
+    for i in range(count):
+        off = g1pos + 64 * i
+        x = _from_montgomery_le(data[off : off + 32])
+        y = _from_montgomery_le(data[off + 32 : off + 64])
+        try:
+            g1_powers.append(g1_from_bytes(x.to_bytes(32, "big") + y.to_bytes(32, "big")))
+        except InvalidPointError as exc:
+            raise SRSError(f"{path}: tauG1 point {i} is not a valid point: {exc}") from exc
+    g2s = []
+    for i in range(2):
+        off = g2pos + 128 * i
+        c = [_from_montgomery_le(data[off + 32 * k : off + 32 * (k + 1)]) for k in range(4)]
+        x_re, x_im, y_re, y_im = c
+        try:
+            g2s.append(g2_from_coefficients(x_re, x_im, y_re, y_im))
+        except InvalidPointError as exc:
+            raise SRSError(f"{path}: tauG2 point {i} is not a valid point: {exc}") from exc
+    srs = SRS(g1_powers, g2s[0], g2s[1])
+    srs.validate(check_pairing=check_pairing, check_points=False)
+    return srs
+
+
+def _from_montgomery_le(b: bytes) -> int:
+    m = int.from_bytes(b, "little")
+    if m >= P:
+        raise SRSError(f"ptau coordinate 0x{m:x} is not reduced mod P")
+    return m * _MONTGOMERY_R_INV % P
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _encode_srs_body(g1_powers: Sequence[G1Affine], g2_one: G2Point, g2_tau: G2Point) -> bytes:
+    return (
+        SRS_MAGIC
+        + struct.pack(">I", len(g1_powers))
+        + b"".join(g1_to_bytes(p) for p in g1_powers)
+        + g2_to_bytes(g2_one)
+        + g2_to_bytes(g2_tau)
+    )
+
+
+def _g1_on_curve(pt: G1Affine) -> bool:
+    x, y = int(pt[0]), int(pt[1])
+    if x == 0 and y == 0:
+        return True
+    return 0 <= x < P and 0 <= y < P and (y * y - x * x * x - 3) % P == 0
+
+
+def _powers(x: int, n: int) -> list[int]:
+    out = [0] * n
+    acc = 1
+    for i in range(n):
+        out[i] = acc
+        acc = acc * x % R
+    return out
