@@ -159,8 +159,15 @@ def signed_digits(
         d[over] -= 1 << c
         carry = over.astype(np.int64)
         out[w] = d
-    if carry.any():
-        raise ValueError("signed_digits: too few windows for these scalars")
+    covered = windows * c
+    j, s = divmod(covered, 8)
+    high_left = j < byte_matrix.shape[1] and (
+        bool((byte_matrix[:, j] >> s).any()) or bool(byte_matrix[:, j + 1 :].any())
+    )
+    if carry.any() or high_left:
+        raise ValueError(
+            f"signed_digits: {windows} windows of {c} bits are too few for these scalars"
+        )
     return out
 
 
