@@ -172,6 +172,19 @@ def test_msm_length_mismatch() -> None:
         msm(POINTS[:2], [1, 2], processes=0)
 
 
+def _fail_on_odd(k: int) -> int:
+    if k % 2:
+        raise ArithmeticError(f"share {k} refused")
+    return k
+
+
+def test_fork_map_runs_shares_and_reports_child_failure() -> None:
+    assert msm_module.fork_map(lambda k: k * k, [1, 2, 3]) == [1, 4, 9]
+    assert msm_module.fork_map(_fail_on_odd, [0, 2]) == [0, 2]
+    with pytest.raises(RuntimeError, match="share 1 refused"):
+        msm_module.fork_map(_fail_on_odd, [0, 1])
+
+
 def test_processes_1_and_2_agree_on_prepared_bases() -> None:
     rng = random.Random(3)
     bases = prepare_bases(POINTS)
