@@ -225,6 +225,13 @@ def test_pairing_product_single_pairs() -> None:
 
 
 def test_pairing_product_rejects_off_curve_g1() -> None:
-    bad = (g1_from_affine((1, 2))[0], g1_from_affine((1, 2))[1] * 2, g1_from_affine((1, 2))[2])
+    x, y, z = g1_from_affine((1, 2))
+    bad = (x, y * 2, z)
     with pytest.raises(InvalidPointError, match="not on the curve"):
         pairing_product_is_one([(bad, G2)])
+
+
+def test_pairing_product_rejects_off_twist_g2() -> None:
+    x, y, z = G2
+    with pytest.raises(InvalidPointError, match="not on the twist"):
+        pairing_product_is_one([(G1, (x, y + FQ2.one(), z))])
