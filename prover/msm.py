@@ -300,7 +300,8 @@ def fork_map(fn: Callable[[T], U], shares: Sequence[T]) -> list[U]:
     Children are forked now, so they inherit everything ``fn`` closes over (no pickling);
     only the results travel back through a pipe, pickled.  A child's failure raises
     RuntimeError here; children are always joined (or terminated if this process fails)."""
-    if len(shares) <= 1:
+    if len(shares) <= 1 or multiprocessing.current_process().daemon:
+        # A daemonic process (e.g. a pool worker) may not fork children: run in-process.
         return [fn(s) for s in shares]
     ctx = multiprocessing.get_context("fork")
     children = []
