@@ -7,7 +7,6 @@ listed with strictly increasing keys key = payer + 2^160 * modelId (docs/PROTOCO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,7 +151,7 @@ def check_public_inputs(public: PublicInputs) -> None:
             raise PublicInputError(f"{where}: modelId {agg.model_id} does not fit in 64 bits")
         if not 1 <= agg.count <= layout.size:
             raise PublicInputError(f"{where}: count {agg.count} is not in [1, {layout.size}]")
-        if not 1 <= agg.first_nonce or agg.first_nonce + agg.count - 1 >= 1 << NONCE_BITS:
+        if not agg.first_nonce >= 1 or agg.first_nonce + agg.count - 1 >= 1 << NONCE_BITS:
             raise PublicInputError(
                 f"{where}: nonces {agg.first_nonce}..{agg.first_nonce + agg.count - 1} "
                 f"are not within [1, 2^{NONCE_BITS})"
@@ -188,5 +187,3 @@ def parse_address(value: object, what: str) -> int:
     if not 0 <= number < 1 << PAYER_BITS:
         raise PublicInputError(f"{what} {value!r} does not fit in 160 bits")
     return number
-
-

@@ -188,7 +188,9 @@ def _gates(log_size: int) -> list[Gate]:
         Gate("s_boolean", s * (1 - s), "s in {0, 1}"),
         Gate("s_implies_q", s * (1 - q), "only active rows start a run"),
         Gate("first_row_starts", first * q * (1 - s), "an active row 0 is a start"),
-        Gate("continue_after_active", continues * (1 - q), "a continuing row follows an active row"),
+        Gate(
+            "continue_after_active", continues * (1 - q), "a continuing row follows an active row"
+        ),
         Gate("continue_same_key", continues * (key_next - key), "a continuing row keeps the key"),
         Gate("continue_next_nonce", continues * (nonce_next - nonce - 1), "nonce increases by 1"),
     ]
@@ -207,7 +209,9 @@ def _gates(log_size: int) -> list[Gate]:
     tokens = layout.tokens_expr()
     numerator = q * (1 + delta * tokens) + s * (delta * delta * nonce + delta * delta * delta)
     gates.append(
-        Gate("aggregate_helper", Col("h_agg") * (gamma - key) - numerator, "h_agg = num/(gamma-key)")
+        Gate(
+            "aggregate_helper", Col("h_agg") * (gamma - key) - numerator, "h_agg = num/(gamma-key)"
+        )
     )
     contribution: Expr = Col("h_agg") - Col("h_table")
     for j, helper in enumerate(layout.range_helper_columns):

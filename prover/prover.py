@@ -246,7 +246,9 @@ class _Rounds:
         # 1/(beta - t) once per distinct value: the table's, and any limb outside it (only a
         # cheating witness has those; it gets its inverses too and fails the lookup later).
         distinct = sorted(set(range(1 << layout.limb_bits)).union(*map(set, limbs)))
-        inv_beta = dict(zip(distinct, batch_inverse([(beta - t) % R for t in distinct]), strict=True))
+        inv_beta = dict(
+            zip(distinct, batch_inverse([(beta - t) % R for t in distinct]), strict=True)
+        )
         contribution = [0] * n
         for j, helper in enumerate(layout.range_helper_columns):
             a, b = limbs[2 * j], limbs[2 * j + 1]
@@ -255,14 +257,18 @@ class _Rounds:
             two_beta = 2 * beta
             for i in range(n):
                 contribution[i] += column[i] * (two_beta - a[i] - b[i])
-        h_table = [m * inv_beta[t] % R for m, t in zip(values["m"], self.pk.table_values, strict=True)]
+        h_table = [
+            m * inv_beta[t] % R for m, t in zip(values["m"], self.pk.table_values, strict=True)
+        ]
         values["h_table"] = h_table
 
         delta2 = delta * delta % R
         delta3 = delta2 * delta % R
         keys = values["key"]
         distinct = sorted(set(keys))
-        inv_gamma = dict(zip(distinct, batch_inverse([(gamma - k) % R for k in distinct]), strict=True))
+        inv_gamma = dict(
+            zip(distinct, batch_inverse([(gamma - k) % R for k in distinct]), strict=True)
+        )
         tokens = [0] * n
         for j, limb in enumerate(limbs):
             shift = layout.limb_bits * j
@@ -325,7 +331,8 @@ class _Rounds:
         function = compiled.function
         zh_inv = pk.vanishing_inverses_on_coset
         quotient = [
-            function(*args) * z % R for args, z in zip(zip(*arguments), zh_inv, strict=False)
+            function(*args) * z % R
+            for args, z in zip(zip(*arguments, strict=False), zh_inv, strict=False)
         ]
         with self.timings.measure("ntt"):
             t = coset_intt(quotient, ext_log, COSET_SHIFT)
@@ -351,7 +358,9 @@ class _Rounds:
     def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
         layout = self.layout
         omega_zeta = self.pk.domain.omega * zeta % R
-        evals_zeta = {name: int(evaluate(self.coeffs[name], zeta)) for name in layout.opened_at_zeta}
+        evals_zeta = {
+            name: int(evaluate(self.coeffs[name], zeta)) for name in layout.opened_at_zeta
+        }
         evals_omega_zeta = {
             name: int(evaluate(self.coeffs[name], omega_zeta))
             for name in layout.opened_at_omega_zeta
@@ -374,7 +383,11 @@ class _Rounds:
         sum_i v^i c_i over the columns opened at omega * zeta."""
         layout = self.layout
         zeta_n = pow(zeta, layout.size, R)
-        at_zeta = [(self.coeffs["t_0"], 1), (self.coeffs["t_1"], zeta_n), (self.coeffs["t_2"], zeta_n * zeta_n % R)]
+        at_zeta = [
+            (self.coeffs["t_0"], 1),
+            (self.coeffs["t_1"], zeta_n),
+            (self.coeffs["t_2"], zeta_n * zeta_n % R),
+        ]
         weight = 1
         for name in layout.opened_at_zeta:
             weight = weight * v % R

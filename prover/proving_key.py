@@ -40,9 +40,7 @@ class ProvingKey:
     vk: VerificationKey
 
     @classmethod
-    def build(
-        cls, srs: SRS, log_size: int, progress: ProgressCallback | None = None
-    ) -> ProvingKey:
+    def build(cls, srs: SRS, log_size: int, progress: ProgressCallback | None = None) -> ProvingKey:
         layout = Layout(log_size)
         needed = layout.size + SRS_HEADROOM
         if srs.n_powers < needed:
@@ -91,9 +89,7 @@ class ProvingKey:
         ]
         denominators = batch_inverse([n * (x - 1) % R for x in self.coset_points])
         period = len(vanishing)
-        return [
-            vanishing[i % period] * inv % R for i, inv in enumerate(denominators)
-        ]
+        return [vanishing[i % period] * inv % R for i, inv in enumerate(denominators)]
 
     @cached_property
     def not_last_on_coset(self) -> list[int]:

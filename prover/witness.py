@@ -7,6 +7,7 @@ an error naming the row and the rule (PROTOCOL §3). Limbs and multiplicities ar
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,7 +71,9 @@ def check_rows(rows: Sequence[UsageRow]) -> list[UsageRow]:
     if not rows:
         raise BatchError("an empty batch cannot be proven: give at least one receipt")
     for index, row in enumerate(rows):
-        where = f"receipt {index} (payer {row.payer:#042x}, model {row.model_id}, nonce {row.nonce})"
+        where = (
+            f"receipt {index} (payer {row.payer:#042x}, model {row.model_id}, nonce {row.nonce})"
+        )
         if not 0 <= row.tokens < 1 << TOKEN_BITS:
             raise BatchError(f"{where}: tokens {row.tokens} is not in [0, 2^32)")
         if not 0 <= row.payer < 1 << PAYER_BITS:
@@ -80,7 +83,7 @@ def check_rows(rows: Sequence[UsageRow]) -> list[UsageRow]:
         if not 1 <= row.nonce < 1 << NONCE_BITS:
             raise BatchError(f"{where}: nonce must be in [1, 2^64)")
     ordered = sorted(rows, key=lambda r: (r.key, r.nonce))
-    for previous, row in zip(ordered, ordered[1:], strict=False):
+    for previous, row in itertools.pairwise(ordered):
         if previous.key == row.key and row.nonce != previous.nonce + 1:
             what = "repeats" if row.nonce == previous.nonce else "leaves a gap after"
             raise BatchError(

@@ -145,7 +145,7 @@ def test_cheating_total_rejected() -> None:
 
 
 def test_extra_row_from_unlisted_channel_rejected() -> None:
-    rows = worked_example_rows() + [UsageRow(PAYER_B, 1, 1, 500)]
+    rows = [*worked_example_rows(), UsageRow(PAYER_B, 1, 1, 500)]
     witness = build_witness(rows, 8)
     listed = [a for a in witness.aggregates if a.payer == PAYER_A]
     assert len(listed) == 1

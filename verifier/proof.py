@@ -51,8 +51,7 @@ class Proof:
         parts = [g1_to_bytes(self.commitments[name]) for name in self.commitment_order()]
         parts += [self.evals_zeta[name].to_bytes(32, "big") for name in layout.opened_at_zeta]
         parts += [
-            self.evals_omega_zeta[name].to_bytes(32, "big")
-            for name in layout.opened_at_omega_zeta
+            self.evals_omega_zeta[name].to_bytes(32, "big") for name in layout.opened_at_omega_zeta
         ]
         parts += [g1_to_bytes(self.w_zeta), g1_to_bytes(self.w_omega_zeta)]
         return b"".join(parts)

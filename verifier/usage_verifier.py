@@ -1,22 +1,22 @@
 """The Python verifier of the usage-batch proof, step by step as in docs/PROTOCOL.md §7.
 
-    1. check the public inputs (ranges, keys strictly increasing) and the domain size;
-    2. the proof's points are on the curve and its evaluations below R (decoding);
-    3. replay the transcript: beta, gamma, delta, alpha, zeta, v, u;
-    4. compute the public sum A = sum_c (count + delta*tokens + delta^2*firstNonce + delta^3)
-       / (gamma - key) from the aggregates;
-    5. evaluate the folded gates G(zeta) from the claimed evaluations and compute
-       t(zeta) = G(zeta) / Z_H(zeta) -- never taken from the proof;
-    6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1 + zeta^2N [t_2]_1;
-    7. one batched KZG check of every claimed evaluation at zeta (t first, then the columns
-       and T) and at omega * zeta, with one two-pairing product.
+1. check the public inputs (ranges, keys strictly increasing) and the domain size;
+2. the proof's points are on the curve and its evaluations below R (decoding);
+3. replay the transcript: beta, gamma, delta, alpha, zeta, v, u;
+4. compute the public sum A = sum_c (count + delta*tokens + delta^2*firstNonce + delta^3)
+   / (gamma - key) from the aggregates;
+5. evaluate the folded gates G(zeta) from the claimed evaluations and compute
+   t(zeta) = G(zeta) / Z_H(zeta) -- never taken from the proof;
+6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1 + zeta^2N [t_2]_1;
+7. one batched KZG check of every claimed evaluation at zeta (t first, then the columns
+   and T) and at omega * zeta, with one two-pairing product.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from py_ecc.optimized_bn128 import G2 as G2_GENERATOR
+from py_ecc.optimized_bn128.optimized_curve import G2 as G2_GENERATOR
 
 from circuits.constants import R
 from circuits.public_inputs import PublicInputError, PublicInputs, check_public_inputs
@@ -101,8 +101,7 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
     if not public.log_size == proof.log_size == vk.log_size:
         raise VerificationError(
             "domain size",
-            f"public inputs say 2^{public.log_size}, proof 2^{proof.log_size}, "
-            f"key 2^{vk.log_size}",
+            f"public inputs say 2^{public.log_size}, proof 2^{proof.log_size}, key 2^{vk.log_size}",
         )
     try:
         for point in [*proof.commitments.values(), proof.w_zeta, proof.w_omega_zeta]:
@@ -163,7 +162,7 @@ def verify_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) 
 
 
 def _linear_combination(points: list[G1Affine], scalars: list[int]) -> G1Affine:
-    from py_ecc.optimized_bn128 import Z1, add, multiply
+    from py_ecc.optimized_bn128.optimized_curve import Z1, add, multiply
 
     acc = Z1
     for point, scalar in zip(points, scalars, strict=True):
