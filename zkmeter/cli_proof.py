@@ -1,0 +1,161 @@
+"""`zkmeter prove`, `zkmeter verify` and `zkmeter keys export`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from circuits.public_inputs import PublicInputError
+from circuits.usage_batch import UnsupportedDomainError
+from prover.prover import prove_batch
+from prover.proving_key import ProvingKey, ProvingKeyError
+from prover.receipts_file import ReceiptsFileError, load_receipts
+from prover.srs import SRS, InsecureSRSWarning, SRSError
+from prover.witness import BatchError, smallest_log_size
+from verifier.keys import VerificationKey, VerificationKeyError
+from verifier.proof import MalformedProofError
+from verifier.proof_file import parse_proof_file, proof_file_json
+from verifier.usage_verifier import verify_batch_proof
+
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUTPUT_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def load_srs(path: Path) -> SRS:
+    """Load an SRS file, turning its errors into a one-line CLI error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureSRSWarning)
+            return SRS.load(path)
+    except (SRSError, OSError) as error:
+        raise click.ClickException(f"cannot use SRS {path}: {error}") from None
+
+
+def proving_key_for(srs: SRS, log_size: int) -> ProvingKey:
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 2 or done == total:
+            last[0] = now
+            _stderr(f"  Lagrange basis for 2^{log_size} rows: {100 * done // max(total, 1)}%")
+
+    try:
+        key = ProvingKey.build(srs, log_size, progress=progress)
+    except (ProvingKeyError, UnsupportedDomainError) as error:
+        raise click.ClickException(str(error)) from None
+    elapsed = time.perf_counter() - started
+    if elapsed > 1:
+        _stderr(f"  proving key for 2^{log_size} rows ready in {elapsed:.1f} s")
+    return key
+
+
+@click.command()
+@click.argument("receipts", type=_EXISTING_FILE)
+@click.option("--srs", "srs_path", type=_EXISTING_FILE, required=True, help="SRS file.")
+@click.option("--output", "-o", type=_OUTPUT_FILE, required=True, help="Proof file to write.")
+@click.option(
+    "--log-size",
+    "-k",
+    type=click.IntRange(8, 20),
+    default=None,
+    help="Domain size 2^K (default: the smallest that fits the receipts).",
+)
+@click.option(
+    "--processes",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Processes for the MSMs.",
+)
+def prove(
+    receipts: Path, srs_path: Path, output: Path, log_size: int | None, processes: int
+) -> None:
+    """Prove what the receipts in RECEIPTS add up to per channel; write a proof file."""
+    try:
+        header, rows, _raw = load_receipts(receipts)
+        log_size = log_size or smallest_log_size(len(rows))
+    except (ReceiptsFileError, BatchError) as error:
+        raise click.ClickException(f"{receipts}: {error}") from None
+    srs = load_srs(srs_path)
+    pk = proving_key_for(srs, log_size)
+    started = time.perf_counter()
+    _stderr(f"proving {len(rows)} receipts in a 2^{log_size}-row batch")
+    try:
+        result = prove_batch(
+            pk,
+            header,
+            rows,
+            processes=processes,
+            progress=lambda m: _stderr(f"  [{time.perf_counter() - started:6.1f} s] {m}"),
+        )
+    except BatchError as error:
+        raise click.ClickException(f"{receipts}: {error}") from None
+    output.write_text(json.dumps(proof_file_json(result.public, result.proof), indent=2) + "\n")
+    aggregates = result.public.aggregates
+    click.echo(
+        f"proved {len(rows)} receipts in {len(aggregates)} channel(s), "
+        f"{sum(a.tokens for a in aggregates)} tokens, in {result.timings.total:.1f} s: "
+        f"{output} ({len(result.proof.to_bytes())}-byte proof)"
+    )
+
+
+@click.command()
+@click.argument("proof_file", type=_EXISTING_FILE)
+@click.option("--srs", "srs_path", type=_EXISTING_FILE, help="SRS the proof was made with.")
+@click.option("--vk", "vk_path", type=_EXISTING_FILE, help="Verification key (keys export).")
+def verify(proof_file: Path, srs_path: Path | None, vk_path: Path | None) -> None:
+    """Verify a proof file; exit 0 only if the proof is accepted."""
+    if (srs_path is None) == (vk_path is None):
+        raise click.UsageError("give exactly one of --srs or --vk")
+    try:
+        public, proof = parse_proof_file(json.loads(proof_file.read_text()))
+    except (json.JSONDecodeError, MalformedProofError, PublicInputError) as error:
+        click.echo(f"REJECTED: {proof_file}: {error}")
+        sys.exit(1)
+    if vk_path is not None:
+        try:
+            vk = VerificationKey.load(vk_path)
+        except VerificationKeyError as error:
+            raise click.ClickException(f"{vk_path}: {error}") from None
+    else:
+        assert srs_path is not None
+        vk = proving_key_for(load_srs(srs_path), proof.log_size).vk
+    verdict = verify_batch_proof(vk, public, proof)
+    channels = len(public.aggregates)
+    tokens = sum(a.tokens for a in public.aggregates)
+    if verdict.accepted:
+        click.echo(
+            f"ACCEPTED: batch {public.header.batch_seq} of operator "
+            f"0x{public.header.operator:040x}: {channels} channel(s), {tokens} tokens"
+        )
+        return
+    click.echo(f"REJECTED: {verdict.message}")
+    sys.exit(1)
+
+
+@click.group()
+def keys() -> None:
+    """Verification keys."""
+
+
+@keys.command("export")
+@click.option("--srs", "srs_path", type=_EXISTING_FILE, required=True)
+@click.option("--log-size", "-k", type=click.IntRange(8, 20), required=True)
+@click.option("--output", "-o", type=_OUTPUT_FILE, required=True)
+def export(srs_path: Path, log_size: int, output: Path) -> None:
+    """Write the verification key for 2^K-row batches."""
+    vk = proving_key_for(load_srs(srs_path), log_size).vk
+    vk.save(output)
+    click.echo(f"wrote the verification key for 2^{log_size}-row batches to {output}")
