@@ -28,6 +28,7 @@ from prover.kzg import (
     quotient_by_linear,
     verifier_key,
 )
+from prover.msm import prepare_bases
 from prover.srs import SRS, InsecureSRSWarning, insecure_development_with_tau, lagrange_basis
 from verifier.constants import P, R
 from verifier.fr import root_of_unity
@@ -152,6 +153,11 @@ def test_commit_lagrange_equals_commit_monomial(
     assert commit_lagrange(values, basis) == commit_monomial(
         naive_interpolate(values, log_size), srs
     )
+    # the same through bases prepared once, and a changed value changes the commitment
+    prepared = prepare_bases(basis)
+    assert commit_lagrange(values, prepared) == commit_lagrange(values, basis)
+    tampered = [*values[:-1], (values[-1] + 1) % R]
+    assert commit_lagrange(tampered, prepared) != commit_lagrange(values, basis)
     # small values (flags, limbs) take the same path
     small = [rng.randrange(2) for _ in range(n)]
     assert commit_lagrange(small, basis) == commit_monomial(naive_interpolate(small, log_size), srs)

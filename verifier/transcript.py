@@ -30,6 +30,7 @@ from typing import Final
 from eth_hash.auto import keccak
 
 from verifier.constants import WORD_BYTES, R
+from verifier.curve import G1Affine
 
 DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v1"
 
@@ -105,7 +106,7 @@ class Transcript:
         """Append each canonical Fr element as a word, in order; all or nothing."""
         self._pending += b"".join(_scalar_bytes(v) for v in values)
 
-    def absorb_g1(self, point: tuple[int, int]) -> None:
+    def absorb_g1(self, point: G1Affine) -> None:
         """Append an affine G1 point as x then y (infinity is (0, 0)): its EIP-196 bytes.
 
         Curve membership is not checked here: points reaching a transcript have been
