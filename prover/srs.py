@@ -27,10 +27,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import gmpy2
-from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg
+from py_ecc.fields import optimized_bn128_FQ2 as FQ2
+from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg, normalize
 
 from prover.g1 import (
     affine_add,
@@ -87,14 +88,15 @@ class InsecureSRSWarning(UserWarning):
 # The SRS value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SRS:
     """Powers of tau: ``g1_powers[i] = [tau^i]_1`` for ``i < n``, ``g2_one = [1]_2``,
     ``g2_tau = [tau]_2``.
 
     ``digest`` is keccak256 of the canonical encoding (the file of ``docs/SRS.md`` without its
     trailing checksum, i.e. the checksum itself), and ``max_degree = n - 1``. Construction does
-    not validate the points (use ``validate`` or ``SRS.load``); it only computes the digest.
+    not validate the points (use ``validate`` or ``SRS.load``); it normalises the G2 points
+    to Z = 1 and computes the digest. Two SRSs are equal iff their digests are (hashable).
     """
 
     g1_powers: list[G1Affine]
@@ -106,9 +108,17 @@ class SRS:
     def __post_init__(self) -> None:
         if len(self.g1_powers) < 2:
             raise SRSError(f"an SRS needs at least 2 G1 powers, got {len(self.g1_powers)}")
+        object.__setattr__(self, "g2_one", _g2_normalized(self.g2_one))
+        object.__setattr__(self, "g2_tau", _g2_normalized(self.g2_tau))
         body = _encode_srs_body(self.g1_powers, self.g2_one, self.g2_tau)
         object.__setattr__(self, "digest", keccak256(body))
         object.__setattr__(self, "max_degree", len(self.g1_powers) - 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SRS) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     def __repr__(self) -> str:
         return f"SRS(n_powers={len(self.g1_powers)}, digest=0x{self.digest.hex()[:16]}...)"
@@ -605,20 +615,32 @@ def import_ptau(
     Takes the first ``max_powers`` G1 powers (all of them if None).
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            return _import_ptau_stream(fh, str(path), max_powers, check_pairing)
     except OSError as exc:
         raise SRSError(f"cannot read ptau file {path}: {exc.strerror}") from exc
-    if len(data) < 12 or data[:4] != PTAU_MAGIC:
-        raise SRSError(f"{path}: not a snarkjs .ptau file (magic {data[:4]!r})")
-    _version, n_sections = struct.unpack_from("<II", data, 4)
+
+
+def _import_ptau_stream(
+    fh: BinaryIO, path: str, max_powers: int | None, check_pairing: bool
+) -> SRS:
+    """Read only the section table and the needed points (ceremony files are gigabytes)."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != PTAU_MAGIC:
+        raise SRSError(f"{path}: not a snarkjs .ptau file (magic {head[:4]!r})")
+    _version, n_sections = struct.unpack_from("<II", head, 4)
     sections: dict[int, tuple[int, int]] = {}
     pos = 12
     for _ in range(n_sections):
-        if pos + 12 > len(data):
+        fh.seek(pos)
+        entry = fh.read(12)
+        if len(entry) < 12:
             raise SRSError(f"{path}: truncated section table")
-        sec_id, sec_len = struct.unpack_from("<IQ", data, pos)
+        sec_id, sec_len = struct.unpack("<IQ", entry)
         pos += 12
-        if pos + sec_len > len(data):
+        if pos + sec_len > size:
             raise SRSError(f"{path}: section {sec_id} runs past the end of the file")
         if sec_id in sections:
             raise SRSError(f"{path}: section {sec_id} appears twice")
@@ -627,14 +649,25 @@ def import_ptau(
     for needed in (_PTAU_SECTION_HEADER, _PTAU_SECTION_TAU_G1, _PTAU_SECTION_TAU_G2):
         if needed not in sections:
             raise SRSError(f"{path}: section {needed} is missing")
+
+    def read_at(offset: int, length: int) -> bytes:
+        fh.seek(offset)
+        chunk = fh.read(length)
+        if len(chunk) != length:
+            raise SRSError(f"{path}: unexpected end of file at offset {offset}")
+        return chunk
+
     hpos, hlen = sections[_PTAU_SECTION_HEADER]
-    (n8,) = struct.unpack_from("<I", data, hpos)
-    if n8 != 32 or hlen != 4 + n8 + 8:
+    if hlen != 4 + 32 + 8:
+        raise SRSError(f"{path}: header section has {hlen} bytes, expected 44 (bn128)")
+    header = read_at(hpos, hlen)
+    (n8,) = struct.unpack_from("<I", header, 0)
+    if n8 != 32:
         raise SRSError(f"{path}: header declares {n8}-byte field elements, expected 32 (bn128)")
-    prime = int.from_bytes(data[hpos + 4 : hpos + 4 + n8], "little")
+    prime = int.from_bytes(header[4:36], "little")
     if prime != P:
         raise SRSError(f"{path}: the ptau curve is not bn128 (prime {prime:#x})")
-    power, _ceremony_power = struct.unpack_from("<II", data, hpos + 4 + n8)
+    power, _ceremony_power = struct.unpack_from("<II", header, 36)
     n_g1 = (1 << (power + 1)) - 1
     n_g2 = 1 << power
     g1pos, g1len = sections[_PTAU_SECTION_TAU_G1]
@@ -646,19 +679,21 @@ def import_ptau(
     count = n_g1 if max_powers is None else max_powers
     if not 2 <= count <= n_g1:
         raise SRSError(f"{path}: asked for {count} powers, the file has {n_g1} (need >= 2)")
+    g1_data = read_at(g1pos, count * 64)
     g1_powers: list[G1Affine] = []
     for i in range(count):
-        off = g1pos + 64 * i
-        x = _from_montgomery_le(data[off : off + 32])
-        y = _from_montgomery_le(data[off + 32 : off + 64])
+        off = 64 * i
+        x = _from_montgomery_le(g1_data[off : off + 32])
+        y = _from_montgomery_le(g1_data[off + 32 : off + 64])
         try:
             g1_powers.append(g1_from_bytes(x.to_bytes(32, "big") + y.to_bytes(32, "big")))
         except InvalidPointError as exc:
             raise SRSError(f"{path}: tauG1 point {i} is not a valid point: {exc}") from exc
+    g2_data = read_at(g2pos, 256)
     g2s = []
     for i in range(2):
-        off = g2pos + 128 * i
-        c = [_from_montgomery_le(data[off + 32 * k : off + 32 * (k + 1)]) for k in range(4)]
+        off = 128 * i
+        c = [_from_montgomery_le(g2_data[off + 32 * k : off + 32 * (k + 1)]) for k in range(4)]
         x_re, x_im, y_re, y_im = c
         try:
             g2s.append(g2_from_coefficients(x_re, x_im, y_re, y_im))
@@ -688,6 +723,14 @@ def _encode_srs_body(g1_powers: Sequence[G1Affine], g2_one: G2Point, g2_tau: G2P
         + g2_to_bytes(g2_one)
         + g2_to_bytes(g2_tau)
     )
+
+
+def _g2_normalized(q: G2Point) -> G2Point:
+    """The same G2 point with Z = 1 (infinity unchanged)."""
+    if is_inf(q):
+        return q
+    x, y = normalize(q)
+    return (x, y, FQ2.one())
 
 
 def _g1_on_curve(pt: G1Affine) -> bool:

@@ -107,6 +107,7 @@ def test_save_load_round_trip(small: tuple[SRS, int], tmp_path: Path) -> None:
     assert len(data) == 12 + 20 * 64 + 2 * 128 + 32
     assert data[-32:] == keccak256(data[:-32]) == s.digest
     loaded = SRS.load(path)
+    assert loaded == s and hash(loaded) == hash(s)
     assert loaded.g1_powers == s.g1_powers
     assert loaded.digest == s.digest
     assert g2_to_bytes(loaded.g2_tau) == g2_to_bytes(s.g2_tau)
@@ -315,6 +316,15 @@ def test_import_ptau_rejects_swapped_powers(ptau_files: tuple[Path, Path], tmp_p
     bad = tmp_path / "swapped.ptau"
     bad.write_bytes(bytes(data))
     with pytest.raises(SRSError, match="pairing"):
+        import_ptau(bad)
+
+
+@pytest.mark.node
+def test_import_ptau_rejects_truncated(ptau_files: tuple[Path, Path], tmp_path: Path) -> None:
+    data = ptau_files[1].read_bytes()
+    bad = tmp_path / "short.ptau"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SRSError, match="past the end"):
         import_ptau(bad)
 
 
