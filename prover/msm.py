@@ -15,9 +15,15 @@ Algorithm (Pippenger 1976; the bucket form of Bernstein–Doumen–Lange–Ooste
 Cost, in additions, about W * (n + 2 * 2^(c-1)) with W = ceil((b + 1) / c), where b is the
 bit length of the largest scalar: the window c is chosen per call from n (the number of
 non-zero scalars) and b by minimising this model with measured weights (a bucket insertion
-~1.3 us, a bucket of the running sum ~3.4 us on mpz).  Small scalars therefore get few
-windows: 32-bit scalars need 2-3 windows instead of ~20.  Scalars that are all 0 or 1 skip
-the buckets and just add the selected points (pairwise tree with batch-affine additions).
+~1.6 us, a bucket of the running sum ~3.8 us on mpz; only their ratio matters).  At n = 2^16
+and 254-bit scalars it picks c = 13, W = 20: ~1.3M insertions, ~2.4 s on one core by the
+model; 32-bit scalars get W = 3 (~0.27 s, 7x less), 16-bit scalars W = 2.  Scalars that are
+all 0 or 1 skip the buckets and just add the selected points (pairwise tree of batch-affine
+additions, ~n/2 additions on average).  Zero scalars and points at infinity cost nothing.
+
+Repeated calls over the same bases (the SRS): build ``prepare_bases(points)`` once and pass
+the ``Bases``; a plain list of (x, y) is converted on every call (~1 us per point, which is
+more than a 0/1-scalar MSM itself costs).
 
 Measured and rejected: bucket accumulation with batch-affine additions (sort the points by
 bucket, then rounds that add the 1st+2nd, 3rd+4th, ... point of every bucket with one
@@ -31,8 +37,10 @@ Parallelism: ``processes > 1`` forks workers *after* the inputs exist (start met
 so the points, the digits and the scalars are inherited copy-on-write and never pickled;
 each worker computes the window sums S_w of its share of the windows and sends back those
 few Jacobian points; the parent (which computes the first share itself) combines them.
-Costs: one fork per extra process (a few ms, plus copy-on-write faults as reference counts
-are touched), and the digit decomposition, done once in the parent.  ``msm_many`` spreads
+Costs: one fork per extra process (~8-15 ms measured, plus copy-on-write faults as
+reference counts are touched), and the digit decomposition (numpy, tens of ms at 2^16), done
+once in the parent; the window count enters the cost model as ceil(W / processes), so the
+windows split evenly (2^16 x 254-bit: c = 13, W = 20, 10 windows each).  ``msm_many`` spreads
 whole MSMs over the workers instead.  Small inputs stay in-process.  Forking a process that
 runs other threads is only safe if those threads hold no locks the workers need; the
 prover's MSMs run in the calling thread and take none.
@@ -66,8 +74,8 @@ from verifier.curve import G1Affine, g1_from_affine, g1_to_affine
 _ONE = gmpy2.mpz(1)
 
 # Measured weights of the cost model (microseconds, CPython 3.11 + gmpy2, one core).
-COST_BUCKET_INSERT_US = 1.3  # one inlined mixed addition into a bucket
-COST_BUCKET_REDUCE_US = 3.4  # two Jacobian additions per bucket in the running sum
+COST_BUCKET_INSERT_US = 1.6  # one inlined mixed addition into a bucket (Z of full size)
+COST_BUCKET_REDUCE_US = 3.8  # two Jacobian additions per bucket in the running sum
 MAX_WINDOW_BITS = 22
 
 # Below this estimated single-process cost (microseconds), processes > 1 runs in-process:
@@ -159,8 +167,15 @@ def signed_digits(
         d[over] -= 1 << c
         carry = over.astype(np.int64)
         out[w] = d
-    if carry.any():
-        raise ValueError("signed_digits: too few windows for these scalars")
+    covered = windows * c
+    j, s = divmod(covered, 8)
+    high_left = j < byte_matrix.shape[1] and (
+        bool((byte_matrix[:, j] >> s).any()) or bool(byte_matrix[:, j + 1 :].any())
+    )
+    if carry.any() or high_left:
+        raise ValueError(
+            f"signed_digits: {windows} windows of {c} bits are too few for these scalars"
+        )
     return out
 
 
@@ -285,7 +300,8 @@ def fork_map(fn: Callable[[T], U], shares: Sequence[T]) -> list[U]:
     Children are forked now, so they inherit everything ``fn`` closes over (no pickling);
     only the results travel back through a pipe, pickled.  A child's failure raises
     RuntimeError here; children are always joined (or terminated if this process fails)."""
-    if len(shares) <= 1:
+    if len(shares) <= 1 or multiprocessing.current_process().daemon:
+        # A daemonic process (e.g. a pool worker) may not fork children: run in-process.
         return [fn(s) for s in shares]
     ctx = multiprocessing.get_context("fork")
     children = []

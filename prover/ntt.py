@@ -150,11 +150,11 @@ def _transform_unreduced(values: list[Mpz], log_size: int, inverse: bool) -> lis
     while m < n:
         s = n // (2 * m)
         evens, odds = _gather_halves(y, m, s)
-        if m == 1:
-            t = odds  # the only twiddle is w^0 = 1
-        else:
-            tw = _expand_twiddles(table[::s], s)
-            t = list(map(mod, map(mul, odds, tw), repeat(_R)))
+        # Block k = 0 has twiddle w^0 = 1: its s products are skipped (all of stage m = 1).
+        t = odds[:s]
+        if m > 1:
+            tw = _expand_twiddles(table[s::s], s)  # twiddles of blocks k = 1 .. m-1
+            t += map(mod, map(mul, odds[s:], tw), repeat(_R))
         y = list(map(add, evens, t))
         y += map(sub, evens, t)
         m *= 2

@@ -96,7 +96,7 @@ def test_intt_matches_naive_interpolation(log_size: int) -> None:
     assert naive_evals_on([int(c) for c in coeffs], log_size) == values
 
 
-@pytest.mark.parametrize("log_size", [1, 4, 6])
+@pytest.mark.parametrize("log_size", [1, 4, 6, 10])
 def test_ntt_matches_galois_fft(log_size: int, GF: Any) -> None:
     # galois' np.fft.fft on GF(R) with primitive element 5 uses omega = 5^((R-1)/n), as we do.
     coeffs = rand_vec(1 << log_size, 200 + log_size)

@@ -169,13 +169,16 @@ def pairing_product_is_one(pairs: Sequence[tuple[G1Point, G2Point]]) -> bool:
     Computes the Miller loop of each pair without the final exponentiation, multiplies the
     results, and raises the product to (p^12 - 1) / R once: one final exponentiation in all
     instead of one per pair.  Pairs with a point at infinity contribute 1.  The points must
-    already be validated (``g1_from_affine``/``g2_from_bytes``): py_ecc re-checks that they are
-    on their curves (ValueError otherwise) but not G2 subgroup membership."""
+    already be validated (``g1_from_affine``/``g2_from_bytes``): the curve equations are
+    re-checked here (InvalidPointError), G2 subgroup membership is not (it costs a scalar
+    multiplication by R; ``g2_from_bytes`` does it once per decoded point)."""
     f = FQ12.one()
     for p1, q2 in pairs:
         if is_inf(p1) or is_inf(q2):
             continue
         if not is_on_curve(p1, b):
             raise InvalidPointError("pairing: G1 point not on the curve")
+        if not is_on_curve(q2, b2):
+            raise InvalidPointError("pairing: G2 point not on the twist")
         f = f * pairing(q2, p1, final_exponentiate=False)
     return bool(final_exponentiate(f) == FQ12.one())
