@@ -31,6 +31,7 @@ from eth_hash.auto import keccak
 
 from verifier.constants import WORD_BYTES, R
 from verifier.curve import G1Affine
+from verifier.fr import NonCanonicalScalarError
 
 DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v1"
 
@@ -45,7 +46,7 @@ class WordOutOfRangeError(TranscriptError):
     """A value absorbed as a word is negative or does not fit in 256 bits."""
 
 
-class ScalarOutOfRangeError(TranscriptError):
+class ScalarOutOfRangeError(TranscriptError, NonCanonicalScalarError):
     """A value absorbed as a scalar is not a canonical element of Fr (0 <= x < R)."""
 
 
