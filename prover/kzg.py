@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prover import ntt
-from prover.msm import msm
+from prover.msm import Bases, msm
 from prover.srs import SRS
 from verifier.constants import R
 from verifier.curve import G1Affine
@@ -39,9 +39,10 @@ def verifier_key(srs: SRS) -> KZGVerifierKey:
     return KZGVerifierKey(g1=srs.g1_powers[0], g2=srs.g2_one, g2_tau=srs.g2_tau)
 
 
-def commit_monomial(coeffs: Sequence[int], srs: SRS) -> G1Affine:
+def commit_monomial(coeffs: Sequence[int], srs: SRS, processes: int = 1) -> G1Affine:
     """``[p(tau)]_1 = sum_i coeffs[i]·[tau^i]_1``; trailing zero coefficients are ignored, and
-    ``DegreeTooHighError`` is raised if ``deg p > srs.max_degree``."""
+    ``DegreeTooHighError`` is raised if ``deg p > srs.max_degree``. ``processes`` is passed to
+    ``prover.msm.msm``."""
     _check_scalars(coeffs, "coefficient")
     d = _degree(coeffs)
     if d > srs.max_degree:
@@ -50,18 +51,22 @@ def commit_monomial(coeffs: Sequence[int], srs: SRS) -> G1Affine:
         )
     if d < 0:
         return (0, 0)
-    return _plain(msm(srs.g1_powers[: d + 1], list(coeffs[: d + 1])))
+    return _plain(msm(srs.g1_powers[: d + 1], list(coeffs[: d + 1]), processes=processes))
 
 
-def commit_lagrange(values: Sequence[int], lagrange_points: Sequence[G1Affine]) -> G1Affine:
+def commit_lagrange(
+    values: Sequence[int], lagrange_points: Sequence[G1Affine] | Bases, processes: int = 1
+) -> G1Affine:
     """``sum_i values[i]·[L_i(tau)]_1``: the commitment to the polynomial of degree < N taking
-    ``values[i]`` at ``omega^i`` (``lagrange_points`` from ``prover.srs.lagrange_basis``)."""
+    ``values[i]`` at ``omega^i`` (``lagrange_points`` from ``prover.srs.lagrange_basis``,
+    optionally prepared once with ``prover.msm.prepare_bases``). Small values (flags, limbs)
+    make the MSM cheap: its window follows the largest scalar's bit length."""
     if len(values) != len(lagrange_points):
         raise KZGProverError(
             f"{len(values)} values for a Lagrange basis of {len(lagrange_points)} points"
         )
     _check_scalars(values, "value")
-    return _plain(msm(list(lagrange_points), list(values)))
+    return _plain(msm(lagrange_points, list(values), processes=processes))
 
 
 def evaluate(coeffs: Sequence[int], z: int) -> int:
@@ -75,16 +80,16 @@ def quotient_by_linear(coeffs: Sequence[int], z: int) -> list[int]:
     return [int(c) for c in q]
 
 
-def open_at(coeffs: Sequence[int], z: int, srs: SRS) -> tuple[int, G1Affine]:
+def open_at(coeffs: Sequence[int], z: int, srs: SRS, processes: int = 1) -> tuple[int, G1Affine]:
     """``(y, W)`` with ``y = p(z)`` and ``W = [(p(X) - y)/(X - z)](tau)]_1``."""
     _check_scalars(coeffs, "coefficient")
     _check_scalars([z], "point z")
     y = evaluate(coeffs, z)
-    return y, commit_monomial(quotient_by_linear(coeffs, z), srs)
+    return y, commit_monomial(quotient_by_linear(coeffs, z), srs, processes)
 
 
 def open_batch(
-    polys: Sequence[Sequence[int]], z: int, v: int, srs: SRS
+    polys: Sequence[Sequence[int]], z: int, v: int, srs: SRS, processes: int = 1
 ) -> tuple[list[int], G1Affine]:
     """``([p_i(z)]_i, W)`` with ``W = [sum_i v^i (p_i(X) - p_i(z))/(X - z)]_1`` (i from 0),
     the one-point batched opening checked by ``verifier.kzg.verify_batch_one_point`` and, per
@@ -103,7 +108,7 @@ def open_batch(
         for k, c in enumerate(p):
             combined[k] = (combined[k] + vi * c) % R
         vi = vi * v % R
-    return ys, commit_monomial(quotient_by_linear(combined, z), srs)
+    return ys, commit_monomial(quotient_by_linear(combined, z), srs, processes)
 
 
 def _degree(coeffs: Sequence[int]) -> int:

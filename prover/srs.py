@@ -27,20 +27,21 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import gmpy2
-from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg
+from py_ecc.fields import optimized_bn128_FQ2 as FQ2
+from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg, normalize
 
 from prover.g1 import (
+    affine_add,
     batch_to_affine,
     jacobian_add,
     jacobian_add_affine,
     jacobian_double,
     jacobian_neg,
-    scalar_mul_jacobian,
 )
-from prover.msm import msm
+from prover.msm import _split, fork_map, msm
 from verifier.constants import P, R
 from verifier.curve import (
     G1Affine,
@@ -87,14 +88,15 @@ class InsecureSRSWarning(UserWarning):
 # The SRS value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SRS:
     """Powers of tau: ``g1_powers[i] = [tau^i]_1`` for ``i < n``, ``g2_one = [1]_2``,
     ``g2_tau = [tau]_2``.
 
     ``digest`` is keccak256 of the canonical encoding (the file of ``docs/SRS.md`` without its
     trailing checksum, i.e. the checksum itself), and ``max_degree = n - 1``. Construction does
-    not validate the points (use ``validate`` or ``SRS.load``); it only computes the digest.
+    not validate the points (use ``validate`` or ``SRS.load``); it normalises the G2 points
+    to Z = 1 and computes the digest. Two SRSs are equal iff their digests are (hashable).
     """
 
     g1_powers: list[G1Affine]
@@ -106,9 +108,17 @@ class SRS:
     def __post_init__(self) -> None:
         if len(self.g1_powers) < 2:
             raise SRSError(f"an SRS needs at least 2 G1 powers, got {len(self.g1_powers)}")
+        object.__setattr__(self, "g2_one", _g2_normalized(self.g2_one))
+        object.__setattr__(self, "g2_tau", _g2_normalized(self.g2_tau))
         body = _encode_srs_body(self.g1_powers, self.g2_one, self.g2_tau)
         object.__setattr__(self, "digest", keccak256(body))
         object.__setattr__(self, "max_degree", len(self.g1_powers) - 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SRS) and other.digest == self.digest
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     def __repr__(self) -> str:
         return f"SRS(n_powers={len(self.g1_powers)}, digest=0x{self.digest.hex()[:16]}...)"
@@ -356,6 +366,7 @@ def lagrange_basis(
     log_size: int,
     use_disk_cache: bool = True,
     progress: ProgressCallback | None = None,
+    processes: int = 1,
 ) -> list[G1Affine]:
     """``[L_i(tau)]_1`` for ``i < N = 2^log_size``, ``L_i`` the Lagrange polynomials of the
     subgroup ``H = <omega>`` (``omega = verifier.fr.root_of_unity(log_size)``):
@@ -364,8 +375,9 @@ def lagrange_basis(
     Since ``L_i(X) = (1/N) sum_j omega^(-i j) X^j`` for ``deg < N``, the vector
     ``([L_i(tau)]_1)_i`` is the inverse DFT over G1 of ``([tau^j]_1)_j`` (j < N). It is computed
     with a radix-2 FFT whose butterflies multiply group elements by twiddles
-    (``(N/2) log2 N`` scalar multiplications), then scaled by ``1/N``. Cached in memory (by
-    ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
+    (``(N/2) log2 N`` scalar multiplications, GLV-accelerated), then scaled by ``1/N``;
+    ``processes > 1`` spreads each stage's multiplications over forked workers. Cached in
+    memory (by ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
     """
     n = 1 << log_size
     if log_size < 0 or n > len(srs.g1_powers):
@@ -385,7 +397,9 @@ def lagrange_basis(
             warnings.warn(f"ignoring bad Lagrange cache file {path}: {exc}", stacklevel=2)
             points = None
     if points is None:
-        points = _inverse_dft_g1(srs.g1_powers[:n], log_size, progress=progress)
+        points = _inverse_dft_g1(
+            srs.g1_powers[:n], log_size, progress=progress, processes=processes
+        )
         if use_disk_cache:
             try:
                 _write_lagrange_file(path, srs.digest, log_size, points)
@@ -396,13 +410,19 @@ def lagrange_basis(
 
 
 def _inverse_dft_g1(
-    values: Sequence[G1Affine], log_size: int, progress: ProgressCallback | None = None
+    values: Sequence[G1Affine],
+    log_size: int,
+    progress: ProgressCallback | None = None,
+    processes: int = 1,
 ) -> list[G1Affine]:
     """``out_i = (1/N) sum_j omega^(-i j) values_j`` over G1 (iterative radix-2, decimation in
-    time: bit-reversal, then stages of butterflies ``(a, b) -> (a + w b, a - w b)``)."""
+    time: bit-reversal, then stages of butterflies ``(a, b) -> (a + w b, a - w b)``).
+
+    The scalar multiplications ``w·b`` of a stage are independent; with ``processes > 1`` they
+    are dealt to forked workers (``prover.msm.fork_map``)."""
     n = 1 << log_size
     if n == 1:
-        return [tuple(values[0])]  # type: ignore[list-item]
+        return [(int(values[0][0]), int(values[0][1]))]
     omega_inv = pow(root_of_unity(log_size), -1, R)
     pts: list[Any] = [None] * n
     for i in range(n):
@@ -413,25 +433,108 @@ def _inverse_dft_g1(
     while half < n:
         w_m = pow(omega_inv, n // (2 * half), R)
         twiddles = _powers(w_m, half)
+        tasks = [
+            (start + j + half, twiddles[j]) for start in range(0, n, 2 * half) for j in range(half)
+        ]
+        products = _multiply_many(pts, tasks, processes)
         nxt: list[Any] = [None] * n
-        for start in range(0, n, 2 * half):
-            for j in range(half):
-                a = pts[start + j]
-                b = pts[start + j + half]
-                tw = twiddles[j]
-                t = _affine_to_jac(b) if tw == 1 else scalar_mul_jacobian(b, tw)
-                nxt[start + j] = jacobian_add_affine(t, a)
-                nxt[start + j + half] = jacobian_add_affine(jacobian_neg(t), a)
+        for (ib, _tw), t in zip(tasks, products, strict=True):
+            a = pts[ib - half]
+            nxt[ib - half] = jacobian_add_affine(t, a)
+            nxt[ib] = jacobian_add_affine(jacobian_neg(t), a)
         done += n // 2
         if progress is not None:
             progress(done, total_mults)
         pts = batch_to_affine(nxt)
         half *= 2
     n_inv = pow(n, -1, R)
-    scaled = [scalar_mul_jacobian(p, n_inv) for p in pts]
+    scaled = _multiply_many(pts, [(i, n_inv) for i in range(n)], processes)
     if progress is not None:
         progress(total_mults, total_mults)
     return [(int(x), int(y)) for x, y in batch_to_affine(scaled)]
+
+
+def _multiply_many(
+    pts: Sequence[Any], tasks: Sequence[tuple[int, int]], processes: int
+) -> list[tuple[Any, Any, Any]]:
+    """``[k·pts[i] for (i, k) in tasks]`` as Jacobian points (k = 1 is free)."""
+
+    def run(chunk: Sequence[tuple[int, int]]) -> list[tuple[Any, Any, Any]]:
+        return [
+            _affine_to_jac(pts[i]) if k == 1 else glv_scalar_mul_jacobian(pts[i], k)
+            for i, k in chunk
+        ]
+
+    if processes <= 1 or len(tasks) < _PARALLEL_MIN_MULTS:
+        return run(tasks)
+    parts = fork_map(run, _split(tasks, processes))
+    return [p for part in parts for p in part]
+
+
+_PARALLEL_MIN_MULTS: Final[int] = 512
+"""Below this many multiplications in a stage, forking costs more than it saves."""
+
+
+# GLV endomorphism of BN254 G1 (Gallant, Lambert, Vanstone, CRYPTO 2001): phi(x, y) =
+# (GLV_BETA·x, y) with GLV_BETA a cube root of unity in F_P acts on G1 as multiplication by
+# GLV_LAMBDA, a cube root of unity in Fr (lambda^2 + lambda + 1 = 0 mod R). Checked in tests.
+GLV_BETA: Final[int] = 0x59E26BCEA0D48BACD4F263F1ACDB5C4F5763473177FFFFFE
+GLV_LAMBDA: Final[int] = 0xB3C4D79D41A917585BFC41088D8DAAA78B17EA66B99C90DD
+
+
+def _glv_basis() -> tuple[tuple[int, int], tuple[int, int]]:
+    """Two short vectors (a, b) with a + b·lambda = 0 mod R (extended Euclid on (R, lambda),
+    stopped around sqrt(R); Hankerson-Menezes-Vanstone, Guide to ECC, Alg. 3.74)."""
+    bound = math.isqrt(R)
+    rs, ts = [R, GLV_LAMBDA], [0, 1]
+    while rs[-2] >= bound:
+        q = rs[-2] // rs[-1]
+        rs.append(rs[-2] - q * rs[-1])
+        ts.append(ts[-2] - q * ts[-1])
+    # rs[-3] >= sqrt(R) > rs[-2]: m = len - 3
+    m = len(rs) - 3
+    v1 = (rs[m + 1], -ts[m + 1])
+    c_m, c_m2 = (rs[m], -ts[m]), (rs[m + 2], -ts[m + 2])
+    v2 = c_m if c_m[0] ** 2 + c_m[1] ** 2 <= c_m2[0] ** 2 + c_m2[1] ** 2 else c_m2
+    return v1, v2
+
+
+_GLV_V1, _GLV_V2 = _glv_basis()
+
+
+def glv_decompose(k: int) -> tuple[int, int]:
+    """``(k1, k2)`` with ``k = k1 + k2·lambda (mod R)`` and ``|k1|, |k2|`` about ``sqrt(R)``
+    (Babai rounding against the basis of ``_glv_basis``)."""
+    (a1, b1), (a2, b2) = _GLV_V1, _GLV_V2
+    k %= R
+    c1 = (2 * b2 * k + R) // (2 * R)
+    c2 = (-2 * b1 * k + R) // (2 * R)
+    return k - c1 * a1 - c2 * a2, -c1 * b1 - c2 * b2
+
+
+def glv_scalar_mul_jacobian(a: Any, k: int) -> tuple[Any, Any, Any]:
+    """``k·a`` (``a`` affine, finite) as ``k1·a + k2·phi(a)`` with half-length scalars and
+    Shamir's simultaneous double-and-add (table ``a``, ``phi(a)``, ``a + phi(a)``): about
+    128 doublings and 96 mixed additions instead of 254 doublings."""
+    k1, k2 = glv_decompose(k)
+    x, y = gmpy2.mpz(a[0]), gmpy2.mpz(a[1])
+    if x == 0 and y == 0:
+        return _JACOBIAN_INFINITY
+    p1 = (x, y if k1 >= 0 else (P - y) % P)
+    p2 = (GLV_BETA * x % P, y if k2 >= 0 else (P - y) % P)
+    p12 = affine_add(p1, p2)
+    k1, k2 = abs(k1), abs(k2)
+    acc = _JACOBIAN_INFINITY
+    for bit in range(max(k1.bit_length(), k2.bit_length()) - 1, -1, -1):
+        acc = jacobian_double(acc)
+        sel = ((k1 >> bit) & 1) | (((k2 >> bit) & 1) << 1)
+        if sel == 1:
+            acc = jacobian_add_affine(acc, p1)
+        elif sel == 2:
+            acc = jacobian_add_affine(acc, p2)
+        elif sel == 3:
+            acc = jacobian_add_affine(acc, p12)
+    return acc
 
 
 def _affine_to_jac(a: Any) -> tuple[Any, Any, Any]:
@@ -512,20 +615,32 @@ def import_ptau(
     Takes the first ``max_powers`` G1 powers (all of them if None).
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            return _import_ptau_stream(fh, str(path), max_powers, check_pairing)
     except OSError as exc:
         raise SRSError(f"cannot read ptau file {path}: {exc.strerror}") from exc
-    if len(data) < 12 or data[:4] != PTAU_MAGIC:
-        raise SRSError(f"{path}: not a snarkjs .ptau file (magic {data[:4]!r})")
-    _version, n_sections = struct.unpack_from("<II", data, 4)
+
+
+def _import_ptau_stream(
+    fh: BinaryIO, path: str, max_powers: int | None, check_pairing: bool
+) -> SRS:
+    """Read only the section table and the needed points (ceremony files are gigabytes)."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] != PTAU_MAGIC:
+        raise SRSError(f"{path}: not a snarkjs .ptau file (magic {head[:4]!r})")
+    _version, n_sections = struct.unpack_from("<II", head, 4)
     sections: dict[int, tuple[int, int]] = {}
     pos = 12
     for _ in range(n_sections):
-        if pos + 12 > len(data):
+        fh.seek(pos)
+        entry = fh.read(12)
+        if len(entry) < 12:
             raise SRSError(f"{path}: truncated section table")
-        sec_id, sec_len = struct.unpack_from("<IQ", data, pos)
+        sec_id, sec_len = struct.unpack("<IQ", entry)
         pos += 12
-        if pos + sec_len > len(data):
+        if pos + sec_len > size:
             raise SRSError(f"{path}: section {sec_id} runs past the end of the file")
         if sec_id in sections:
             raise SRSError(f"{path}: section {sec_id} appears twice")
@@ -534,14 +649,25 @@ def import_ptau(
     for needed in (_PTAU_SECTION_HEADER, _PTAU_SECTION_TAU_G1, _PTAU_SECTION_TAU_G2):
         if needed not in sections:
             raise SRSError(f"{path}: section {needed} is missing")
+
+    def read_at(offset: int, length: int) -> bytes:
+        fh.seek(offset)
+        chunk = fh.read(length)
+        if len(chunk) != length:
+            raise SRSError(f"{path}: unexpected end of file at offset {offset}")
+        return chunk
+
     hpos, hlen = sections[_PTAU_SECTION_HEADER]
-    (n8,) = struct.unpack_from("<I", data, hpos)
-    if n8 != 32 or hlen != 4 + n8 + 8:
+    if hlen != 4 + 32 + 8:
+        raise SRSError(f"{path}: header section has {hlen} bytes, expected 44 (bn128)")
+    header = read_at(hpos, hlen)
+    (n8,) = struct.unpack_from("<I", header, 0)
+    if n8 != 32:
         raise SRSError(f"{path}: header declares {n8}-byte field elements, expected 32 (bn128)")
-    prime = int.from_bytes(data[hpos + 4 : hpos + 4 + n8], "little")
+    prime = int.from_bytes(header[4:36], "little")
     if prime != P:
         raise SRSError(f"{path}: the ptau curve is not bn128 (prime {prime:#x})")
-    power, _ceremony_power = struct.unpack_from("<II", data, hpos + 4 + n8)
+    power, _ceremony_power = struct.unpack_from("<II", header, 36)
     n_g1 = (1 << (power + 1)) - 1
     n_g2 = 1 << power
     g1pos, g1len = sections[_PTAU_SECTION_TAU_G1]
@@ -553,19 +679,21 @@ def import_ptau(
     count = n_g1 if max_powers is None else max_powers
     if not 2 <= count <= n_g1:
         raise SRSError(f"{path}: asked for {count} powers, the file has {n_g1} (need >= 2)")
+    g1_data = read_at(g1pos, count * 64)
     g1_powers: list[G1Affine] = []
     for i in range(count):
-        off = g1pos + 64 * i
-        x = _from_montgomery_le(data[off : off + 32])
-        y = _from_montgomery_le(data[off + 32 : off + 64])
+        off = 64 * i
+        x = _from_montgomery_le(g1_data[off : off + 32])
+        y = _from_montgomery_le(g1_data[off + 32 : off + 64])
         try:
             g1_powers.append(g1_from_bytes(x.to_bytes(32, "big") + y.to_bytes(32, "big")))
         except InvalidPointError as exc:
             raise SRSError(f"{path}: tauG1 point {i} is not a valid point: {exc}") from exc
+    g2_data = read_at(g2pos, 256)
     g2s = []
     for i in range(2):
-        off = g2pos + 128 * i
-        c = [_from_montgomery_le(data[off + 32 * k : off + 32 * (k + 1)]) for k in range(4)]
+        off = 128 * i
+        c = [_from_montgomery_le(g2_data[off + 32 * k : off + 32 * (k + 1)]) for k in range(4)]
         x_re, x_im, y_re, y_im = c
         try:
             g2s.append(g2_from_coefficients(x_re, x_im, y_re, y_im))
@@ -595,6 +723,14 @@ def _encode_srs_body(g1_powers: Sequence[G1Affine], g2_one: G2Point, g2_tau: G2P
         + g2_to_bytes(g2_one)
         + g2_to_bytes(g2_tau)
     )
+
+
+def _g2_normalized(q: G2Point) -> G2Point:
+    """The same G2 point with Z = 1 (infinity unchanged)."""
+    if is_inf(q):
+        return q
+    x, y = normalize(q)
+    return (x, y, FQ2.one())
 
 
 def _g1_on_curve(pt: G1Affine) -> bool:

@@ -28,6 +28,7 @@ from prover.kzg import (
     quotient_by_linear,
     verifier_key,
 )
+from prover.msm import prepare_bases
 from prover.srs import SRS, InsecureSRSWarning, insecure_development_with_tau, lagrange_basis
 from verifier.constants import P, R
 from verifier.fr import root_of_unity
@@ -152,6 +153,11 @@ def test_commit_lagrange_equals_commit_monomial(
     assert commit_lagrange(values, basis) == commit_monomial(
         naive_interpolate(values, log_size), srs
     )
+    # the same through bases prepared once, and a changed value changes the commitment
+    prepared = prepare_bases(basis)
+    assert commit_lagrange(values, prepared) == commit_lagrange(values, basis)
+    tampered = [*values[:-1], (values[-1] + 1) % R]
+    assert commit_lagrange(tampered, prepared) != commit_lagrange(values, basis)
     # small values (flags, limbs) take the same path
     small = [rng.randrange(2) for _ in range(n)]
     assert commit_lagrange(small, basis) == commit_monomial(naive_interpolate(small, log_size), srs)
@@ -402,3 +408,59 @@ def test_batch_one_point_accepts_and_rejects(vk: KZGVerifierKey, two_point_batch
     claims = list(b["claims_z"])
     claims[0], claims[1] = claims[1], claims[0]  # order matters (powers of v)
     assert not verify_batch_one_point(vk, claims, b["z"], b["W"], b["v"])
+
+
+# ---- with the transcript: the PLONK-style flow of commitments and challenges ------------------
+
+
+def fiat_shamir_flow(srs: SRS, polys: list[list[int]], tamper: bool) -> bool:
+    """Commit, draw zeta, open all at zeta and one at omega·zeta, draw v and u from the
+    transcript, verify with one two-pairing product (the order docs/PROTOCOL.md will fix)."""
+    from verifier.transcript import Transcript
+
+    prover_t, verifier_t = Transcript(), Transcript()
+    commitments = [commit_monomial(p, srs) for p in polys]
+    for t in (prover_t, verifier_t):
+        for c in commitments:
+            t.absorb_g1(c)
+    zeta = prover_t.challenge()
+    zeta_w = zeta * root_of_unity(5) % R
+    ys = [evaluate(p, zeta) for p in polys]
+    y_shift = evaluate(polys[0], zeta_w)
+    prover_t.absorb_scalars([*ys, y_shift])
+    v = prover_t.challenge()
+    _, W = open_batch(polys, zeta, v, srs)
+    _, W2 = open_batch(polys[:1], zeta_w, v, srs)
+    prover_t.absorb_g1(W)
+    prover_t.absorb_g1(W2)
+    prover_t.challenge()  # u, drawn by the prover only to mirror the verifier's transcript
+    # the verifier replays the transcript from the proof's contents
+    if tamper:
+        ys = [(ys[0] + 1) % R, *ys[1:]]
+    assert verifier_t.challenge() == zeta
+    verifier_t.absorb_scalars([*ys, y_shift])
+    v_check = verifier_t.challenge()
+    verifier_t.absorb_g1(W)
+    verifier_t.absorb_g1(W2)
+    u_check = verifier_t.challenge()
+    return verify_batch_two_points(
+        verifier_key(srs),
+        list(zip(commitments, ys, strict=True)),
+        zeta,
+        W,
+        [(commitments[0], y_shift)],
+        zeta_w,
+        W2,
+        v_check,
+        u_check,
+    )
+
+
+def test_fiat_shamir_flow_accepts(srs: SRS) -> None:
+    rng = random.Random(9)
+    assert fiat_shamir_flow(srs, [rand_poly(rng, 32), rand_poly(rng, 16)], tamper=False)
+
+
+def test_fiat_shamir_flow_rejects_tampered_evaluation(srs: SRS) -> None:
+    rng = random.Random(9)
+    assert not fiat_shamir_flow(srs, [rand_poly(rng, 32), rand_poly(rng, 16)], tamper=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import struct
 import subprocess
@@ -23,7 +24,7 @@ from prover.srs import (
     lagrange_basis,
     lagrange_cache_path,
 )
-from verifier.constants import R
+from verifier.constants import P, R
 from verifier.curve import g2_to_bytes
 from verifier.fr import root_of_unity
 from verifier.transcript import keccak256
@@ -106,6 +107,7 @@ def test_save_load_round_trip(small: tuple[SRS, int], tmp_path: Path) -> None:
     assert len(data) == 12 + 20 * 64 + 2 * 128 + 32
     assert data[-32:] == keccak256(data[:-32]) == s.digest
     loaded = SRS.load(path)
+    assert loaded == s and hash(loaded) == hash(s)
     assert loaded.g1_powers == s.g1_powers
     assert loaded.digest == s.digest
     assert g2_to_bytes(loaded.g2_tau) == g2_to_bytes(s.g2_tau)
@@ -317,6 +319,15 @@ def test_import_ptau_rejects_swapped_powers(ptau_files: tuple[Path, Path], tmp_p
         import_ptau(bad)
 
 
+@pytest.mark.node
+def test_import_ptau_rejects_truncated(ptau_files: tuple[Path, Path], tmp_path: Path) -> None:
+    data = ptau_files[1].read_bytes()
+    bad = tmp_path / "short.ptau"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SRSError, match="past the end"):
+        import_ptau(bad)
+
+
 def test_import_ptau_rejects_non_ptau(tmp_path: Path) -> None:
     bad = tmp_path / "x.ptau"
     bad.write_bytes(b"zkey" + bytes(40))
@@ -378,3 +389,46 @@ def test_cli_srs_import(ptau_files: tuple[Path, Path], tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["srs", "import", str(ptau_files[1]), "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert SRS.load(out).n_powers == 31
+
+
+# ---- GLV scalar multiplication used by the Lagrange transform ------------------------------------
+
+
+def test_glv_constants() -> None:
+    """phi(x, y) = (beta x, y) is multiplication by lambda on G1, lambda^2 + lambda + 1 = 0."""
+    assert (srs_module.GLV_LAMBDA**2 + srs_module.GLV_LAMBDA + 1) % R == 0
+    assert pow(srs_module.GLV_BETA, 3, P) == 1 and srs_module.GLV_BETA != 1
+    pt = g1_mul(987654321)
+    assert g1_mul(987654321 * srs_module.GLV_LAMBDA) == (srs_module.GLV_BETA * pt[0] % P, pt[1])
+
+
+def test_glv_scalar_mul_against_py_ecc() -> None:
+    from prover.g1 import jacobian_to_affine
+
+    rng = random.Random(8)
+    scalars = [0, 1, 2, R - 1, srs_module.GLV_LAMBDA, *(rng.randrange(R) for _ in range(12))]
+    base = g1_mul(31337)
+    for k in scalars:
+        k1, k2 = srs_module.glv_decompose(k)
+        assert (k1 + k2 * srs_module.GLV_LAMBDA - k) % R == 0
+        assert max(abs(k1), abs(k2)).bit_length() <= 128
+        got = jacobian_to_affine(srs_module.glv_scalar_mul_jacobian(base, k))
+        assert (int(got[0]), int(got[1])) == g1_mul(31337 * k)
+    assert srs_module.glv_scalar_mul_jacobian((0, 0), 5)[2] == 0
+
+
+def test_lagrange_basis_tau_one_hits_infinity() -> None:
+    """tau = 1 (a fresh snarkjs ptau): [L_0(1)] = G1 and every other [L_i(1)] is infinity,
+    so the transform passes through the point at infinity many times."""
+    degenerate = SRS([(1, 2)] * 8, bn.G2, bn.G2)
+    assert lagrange_basis(degenerate, 3, use_disk_cache=False) == [(1, 2)] + [(0, 0)] * 7
+
+
+def test_lagrange_basis_parallel_matches(
+    small: tuple[SRS, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, _ = small
+    monkeypatch.setattr(srs_module, "_PARALLEL_MIN_MULTS", 0)
+    serial = srs_module._inverse_dft_g1(s.g1_powers[:16], 4)
+    forked = srs_module._inverse_dft_g1(s.g1_powers[:16], 4, processes=2)
+    assert serial == forked

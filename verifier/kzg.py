@@ -42,6 +42,7 @@ from verifier.curve import (
     g2_is_in_subgroup,
     pairing_product_is_one,
 )
+from verifier.fr import NonCanonicalScalarError
 
 _G1_ONE: G1Affine = (1, 2)
 
@@ -58,7 +59,7 @@ class InvalidG2PointError(KZGError, InvalidPointError):
     """A G2 input of the verifier key is not on the twist or not in the order-R subgroup."""
 
 
-class ScalarOutOfRangeError(KZGError):
+class ScalarOutOfRangeError(KZGError, NonCanonicalScalarError):
     """A scalar input (point, value or challenge) is not in [0, R)."""
 
 

@@ -30,6 +30,8 @@ from typing import Final
 from eth_hash.auto import keccak
 
 from verifier.constants import WORD_BYTES, R
+from verifier.curve import G1Affine
+from verifier.fr import NonCanonicalScalarError
 
 DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v1"
 
@@ -44,7 +46,7 @@ class WordOutOfRangeError(TranscriptError):
     """A value absorbed as a word is negative or does not fit in 256 bits."""
 
 
-class ScalarOutOfRangeError(TranscriptError):
+class ScalarOutOfRangeError(TranscriptError, NonCanonicalScalarError):
     """A value absorbed as a scalar is not a canonical element of Fr (0 <= x < R)."""
 
 
@@ -105,7 +107,7 @@ class Transcript:
         """Append each canonical Fr element as a word, in order; all or nothing."""
         self._pending += b"".join(_scalar_bytes(v) for v in values)
 
-    def absorb_g1(self, point: tuple[int, int]) -> None:
+    def absorb_g1(self, point: G1Affine) -> None:
         """Append an affine G1 point as x then y (infinity is (0, 0)): its EIP-196 bytes.
 
         Curve membership is not checked here: points reaching a transcript have been
