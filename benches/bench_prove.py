@@ -32,7 +32,9 @@ HEADER = BatchHeader(
 def development_srs() -> SRS:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        return SRS.insecure_development((1 << max(LOG_SIZES)) + 8, seed=2026)
+        return SRS.insecure_development(
+            (1 << max(LOG_SIZES)) + 8, seed=2026, lagrange_log_sizes=LOG_SIZES
+        )
 
 
 @cache

@@ -55,7 +55,7 @@ from verifier.curve import (
     g2_to_bytes,
     pairing_product_is_one,
 )
-from verifier.fr import root_of_unity
+from verifier.fr import batch_inverse, root_of_unity
 from verifier.transcript import keccak256
 
 SRS_MAGIC: Final[bytes] = b"ZKMSRS01"
@@ -136,13 +136,18 @@ class SRS:
         n_powers: int,
         seed: int | None = None,
         progress: ProgressCallback | None = None,
+        lagrange_log_sizes: Sequence[int] = (),
     ) -> SRS:
         """A development SRS from a tau that this process knows: INSECURE, tests/demo only.
 
         With ``seed`` the SRS is deterministic (tau derived from the seed by keccak256);
-        without it tau comes from ``secrets``.
+        without it tau comes from ``secrets``. For each k in ``lagrange_log_sizes`` the
+        Lagrange basis is computed while tau is still known (N fixed-base multiplications
+        instead of the G1 FFT) and cached like any other (see ``lagrange_basis``).
         """
-        srs, _tau = insecure_development_with_tau(n_powers, seed, progress)
+        srs, tau = insecure_development_with_tau(n_powers, seed, progress)
+        for log_size in lagrange_log_sizes:
+            remember_lagrange_basis(srs, log_size, lagrange_basis_from_tau(tau, log_size))
         return srs
 
     # ---- files ------------------------------------------------------------------------------
@@ -359,6 +364,34 @@ def cache_dir() -> Path:
 def lagrange_cache_path(srs: SRS, log_size: int) -> Path:
     """Where ``lagrange_basis(srs, log_size)`` is cached on disk."""
     return cache_dir() / f"lagrange-{srs.digest.hex()}-{log_size}.bin"
+
+
+def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
+    """[L_i(tau)]_1 when tau is known: L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i)).
+
+    N scalars from one batch inversion, then N fixed-base multiplications of [1]_1. Only a
+    development SRS knows tau; a ceremony SRS goes through ``lagrange_basis``'s G1 FFT.
+    """
+    n = 1 << log_size
+    omega = root_of_unity(log_size)
+    vanishing = (pow(tau, n, R) - 1) % R
+    if vanishing == 0:  # tau in H: L_i(tau) is a unit vector
+        index = next(i for i in range(n) if pow(omega, i, R) == tau % R)
+        scalars = [int(i == index) for i in range(n)]
+    else:
+        omegas = _powers(omega, n)
+        inverses = batch_inverse([n * (tau - w) % R for w in omegas])
+        scalars = [w * vanishing % R * inv % R for w, inv in zip(omegas, inverses, strict=True)]
+    return fixed_base_multiples(G1_GENERATOR, scalars)
+
+
+def remember_lagrange_basis(srs: SRS, log_size: int, points: list[G1Affine]) -> None:
+    """Put a Lagrange basis computed elsewhere into the memory and disk caches."""
+    _LAGRANGE_MEMO[(srs.digest, log_size)] = points
+    try:
+        _write_lagrange_file(lagrange_cache_path(srs, log_size), srs.digest, log_size, points)
+    except OSError as exc:
+        warnings.warn(f"cannot write Lagrange cache: {exc}", stacklevel=2)
 
 
 def lagrange_basis(

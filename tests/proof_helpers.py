@@ -31,7 +31,9 @@ PAYER_B = 0x3C44CDDDB6A900FA2B585DD299E03D12FA4293BC
 def development_srs() -> SRS:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        return SRS.insecure_development((1 << SRS_LOG_SIZE) + 8, seed=20261128)
+        return SRS.insecure_development(
+            (1 << SRS_LOG_SIZE) + 8, seed=20261128, lagrange_log_sizes=(8, 9, 10)
+        )
 
 
 @cache

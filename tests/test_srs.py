@@ -432,3 +432,34 @@ def test_lagrange_basis_parallel_matches(
     serial = srs_module._inverse_dft_g1(s.g1_powers[:16], 4)
     forked = srs_module._inverse_dft_g1(s.g1_powers[:16], 4, processes=2)
     assert serial == forked
+
+
+def test_lagrange_basis_from_tau_matches_the_g1_fft(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The development shortcut and the general G1 FFT give the same points."""
+    import warnings
+
+    from prover import srs as srs_module
+
+    monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srs_module.InsecureSRSWarning)
+        srs, tau = srs_module.insecure_development_with_tau(64 + 8, seed=7)
+    shortcut = srs_module.lagrange_basis_from_tau(tau, 6)
+    general = srs_module.lagrange_basis(srs, 6, use_disk_cache=False)
+    assert shortcut == general
+    assert srs_module.lagrange_basis_from_tau((tau + 1) % srs_module.R, 6) != general
+
+
+def test_development_srs_precomputes_requested_lagrange_bases(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import warnings
+
+    from prover import srs as srs_module
+
+    monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", srs_module.InsecureSRSWarning)
+        srs = srs_module.SRS.insecure_development(32 + 8, seed=8, lagrange_log_sizes=(5,))
+    assert srs_module.lagrange_cache_path(srs, 5).exists()
+    srs_module._LAGRANGE_MEMO.clear()
+    from_disk = srs_module.lagrange_basis(srs, 5)
+    assert from_disk == srs_module.lagrange_basis(srs, 5, use_disk_cache=False)

@@ -54,9 +54,11 @@ def new(log_size: int, output: Path, seed: int | None) -> None:
                     bar.update(done - last[0])
                     last[0] = done
 
-                value = SRS.insecure_development(n_powers, seed=seed, progress=progress)
+                value = SRS.insecure_development(
+                    n_powers, seed=seed, progress=progress, lagrange_log_sizes=(log_size,)
+                )
         else:
-            value = SRS.insecure_development(n_powers, seed=seed)
+            value = SRS.insecure_development(n_powers, seed=seed, lagrange_log_sizes=(log_size,))
     try:
         value.save(output)
     except OSError as exc:
