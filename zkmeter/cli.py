@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zkmeter import __version__
+from zkmeter.cli_bench import bench
 from zkmeter.cli_proof import keys, prove, verify
 from zkmeter.cli_srs import srs
 
@@ -16,6 +17,7 @@ def main() -> None:
 
 
 main.add_command(srs)
+main.add_command(bench)
 main.add_command(keys)
 main.add_command(prove)
 main.add_command(verify)

@@ -1,0 +1,149 @@
+"""One table of benchmark medians and speed-ups from a pytest-benchmark JSON report.
+
+Every comparison sets our implementation against the baseline the issue names, measured in
+the same run: galois for the NTT, py_ecc multiply-and-add for the MSM (timed at 2^10 points
+and scaled linearly to n, since py_ecc at 2^16 points takes minutes), a single process for
+two processes, 254-bit scalars for 32-bit scalars.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PY_ECC_MSM = "bench_msm.py::test_msm_py_ecc_baseline[n1024]"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    label: str
+    ours: str
+    baseline: str
+    baseline_scale: float = 1.0  # multiply the baseline's median by this (linear scaling)
+
+
+def _comparisons() -> list[Comparison]:
+    rows = [
+        Comparison("Fr mul x4096: mpz vs int", "test_fr_mul_4096[mpz]", "test_fr_mul_4096[int]"),
+        Comparison(
+            "invert x4096: batch vs pow(a,-1,R)",
+            "test_inverse_4096[batch_inverse]",
+            "test_inverse_4096[pow_each]",
+        ),
+    ]
+    for n in (4096, 16384, 65536):
+        rows.append(
+            Comparison(
+                f"NTT 2^{n.bit_length() - 1} vs galois",
+                f"test_ntt[{n}-ours]",
+                f"test_ntt[{n}-galois]",
+            )
+        )
+    for log_n in range(10, 17):
+        n = 1 << log_n
+        rows.append(
+            Comparison(
+                f"MSM 2^{log_n} 254-bit vs py_ecc (scaled)",
+                f"test_msm_pippenger[n{n}-b254-p1]",
+                PY_ECC_MSM,
+                n / 1024,
+            )
+        )
+    for log_n in (12, 14, 16):
+        n = 1 << log_n
+        rows.append(
+            Comparison(
+                f"MSM 2^{log_n} 32-bit vs 254-bit",
+                f"test_msm_pippenger[n{n}-b32-p1]",
+                f"test_msm_pippenger[n{n}-b254-p1]",
+            )
+        )
+        rows.append(
+            Comparison(
+                f"MSM 2^{log_n} 254-bit, 2 processes vs 1",
+                f"test_msm_pippenger[n{n}-b254-p2]",
+                f"test_msm_pippenger[n{n}-b254-p1]",
+            )
+        )
+    rows.append(
+        Comparison("G1 add: Jacobian mpz vs py_ecc", "test_g1_add_jacobian", "test_g1_add_py_ecc")
+    )
+    return rows
+
+
+def _by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Benchmarks keyed by 'file.py::test[id]' and by 'test[id]' alone."""
+    table: dict[str, dict[str, Any]] = {}
+    for bench in report.get("benchmarks", []):
+        fullname = str(bench.get("fullname", bench["name"]))
+        short = fullname.split("/")[-1]
+        table[short] = bench
+        table.setdefault(str(bench["name"]), bench)
+    return table
+
+
+def _seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.2f} ms"
+    return f"{value * 1e6:.2f} us"
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """Markdown tables: comparisons (median, baseline median, speed-up), then the proofs."""
+    benches = _by_name(report)
+    lines = [
+        "| comparison | ours (median) | baseline (median) | speed-up |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in _comparisons():
+        ours, base = benches.get(row.ours), benches.get(row.baseline)
+        if ours is None or base is None:
+            continue
+        ours_s = float(ours["stats"]["median"])
+        base_s = float(base["stats"]["median"]) * row.baseline_scale
+        lines.append(
+            f"| {row.label} | {_seconds(ours_s)} | {_seconds(base_s)} | {base_s / ours_s:.1f}x |"
+        )
+    proofs = [
+        b
+        for b in report.get("benchmarks", [])
+        if b.get("group") == "prove" and "rows" in b.get("extra_info", {})
+    ]
+    if proofs:
+        lines += [
+            "",
+            "| rows | prove | calls/s | MSM | NTT | witness | other | verify | proof bytes |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        verifies = {
+            str(b["name"]).split("[")[-1]: b
+            for b in report.get("benchmarks", [])
+            if b.get("group") == "verify"
+        }
+        for bench in sorted(proofs, key=lambda b: int(b["extra_info"]["rows"])):
+            info = bench["extra_info"]
+            verify = verifies.get(str(bench["name"]).split("[")[-1])
+            verify_text = _seconds(float(verify["stats"]["median"])) if verify else "-"
+            lines.append(
+                f"| {info['rows']} | {_seconds(float(bench['stats']['median']))} "
+                f"| {info['calls_per_second']:.0f} "
+                f"| {_seconds(info['seconds_msm'])} | {_seconds(info['seconds_ntt'])} "
+                f"| {_seconds(info['seconds_witness'])} | {_seconds(info['seconds_other'])} "
+                f"| {verify_text} | {info['proof_bytes']} |"
+            )
+    machine = report.get("machine_info", {})
+    lines += [
+        "",
+        f"machine: {machine.get('cpu', {}).get('brand_raw', '?')}, "
+        f"python {machine.get('python_version', '?')}",
+    ]
+    return "\n".join(lines)
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
