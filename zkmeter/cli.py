@@ -13,5 +13,11 @@ def main() -> None:
     """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""
 
 
+from zkmeter.cli_chain import chain, escrow, models  # noqa: E402
+
+main.add_command(chain)
+main.add_command(models)
+main.add_command(escrow)
+
 if __name__ == "__main__":
     main()
