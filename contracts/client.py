@@ -88,6 +88,24 @@ class Aggregate:
         )
 
 
+def aggregate_tuple(a: Any) -> tuple[str, int, int, int, int]:
+    """The ABI tuple of an aggregate given as an `Aggregate`, any object with the attributes
+    payer, model_id, first_nonce, count, tokens, or a 5-tuple in that order."""
+    if isinstance(a, Aggregate):
+        return a.as_tuple()
+    if isinstance(a, tuple | list):
+        payer, model_id, first_nonce, count, tokens = a
+    else:
+        payer, model_id, first_nonce, count, tokens = (
+            a.payer,
+            a.model_id,
+            a.first_nonce,
+            a.count,
+            a.tokens,
+        )
+    return (to_checksum_address(payer), int(model_id), int(first_nonce), int(count), int(tokens))
+
+
 @dataclass
 class Deployment:
     """Where the contracts live; saved as JSON so the CLI and the daemon can find them."""
@@ -583,12 +601,15 @@ class ChainClient:
         operator: LocalAccount | None,
         batch_seq: int,
         log_domain_size: int,
-        aggregates: Sequence[Aggregate],
+        aggregates: Sequence[Any],
         proof_bytes: bytes,
         *,
         gas: int | None = None,
     ) -> TxReceipt:
         """Submit batch `batch_seq` from `operator`; returns the receipt (gas in `gasUsed`).
+
+        `aggregates` are `Aggregate`s (or see `aggregate_tuple`), keys strictly increasing; their
+        `first_nonce` is ignored by the contract, which fills it in from its own state.
 
         Raises `ContractRevertError` with the contract's error (e.g. `InvalidProof`,
         `InsufficientEscrow`) if the settlement is refused; nothing changes on chain then."""
@@ -597,7 +618,7 @@ class ChainClient:
             gas += 16 * len(proof_bytes)
             gas = min(gas, int(self.w3.eth.get_block("latest")["gasLimit"]))
         fn = self.settlement.functions.settle(
-            batch_seq, log_domain_size, [a.as_tuple() for a in aggregates], proof_bytes
+            batch_seq, log_domain_size, [aggregate_tuple(a) for a in aggregates], proof_bytes
         )
         return self._send(fn, operator, gas)
 

@@ -136,6 +136,24 @@ def test_verifier_rejects_inputs_with_wrong_first_nonce(world: World) -> None:
     rejected(w, "InvalidProof", [w.aggregate(first_nonce=999)])
 
 
+def test_settle_accepts_plain_tuples_and_duck_typed_aggregates(world: World) -> None:
+    from types import SimpleNamespace
+
+    w, c = world, world.client
+    a = w.aggregate()
+    settle(w, [(a.payer, a.model_id, 0, a.count, a.tokens)])  # type: ignore[list-item]
+    duck = SimpleNamespace(payer=a.payer, model_id=a.model_id, first_nonce=0, count=1, tokens=5)
+    settle(w, [duck])  # type: ignore[list-item]
+    assert c.last_nonce(w.payer.address, w.operator.address, w.model_id) == EXAMPLE_CALLS + 1
+
+
+def test_only_token_owner_mints(world: World) -> None:
+    with pytest.raises(ContractRevertError) as info:
+        world.client.mint(world.payer.address, 1, sender=world.payer)
+    assert info.value.error == "OwnableUnauthorizedAccount"
+    assert world.client.token_balance(world.payer.address) == 9 * ONE_OPEN
+
+
 def test_several_channels_in_one_batch(world: World) -> None:
     w, c = world, world.client
     aggs = sorted(
