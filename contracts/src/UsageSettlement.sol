@@ -221,7 +221,8 @@ contract UsageSettlement is EIP712, Ownable, ReentrancyGuardTransient {
         emit VerifierSet(logN, address(v));
     }
 
-    /// @notice The ordering key of channel (payer, modelId) for the caller as operator.
+    /// @notice The ordering key of channel (payer, modelId): payer + 2^160 * modelId (the operator
+    ///         is the same for the whole batch, so it is not part of the key).
     function channelKey(address payer, uint64 modelId) public pure returns (uint256) {
         return uint256(uint160(payer)) | (uint256(modelId) << 160);
     }
