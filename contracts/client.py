@@ -622,6 +622,30 @@ class ChainClient:
         )
         return self._send(fn, operator, gas)
 
+    def verify_batch_call(
+        self,
+        verifier: str,
+        operator: str,
+        batch_seq: int,
+        aggregates: Sequence[Any],
+        proof_bytes: bytes,
+        *,
+        settlement: str | None = None,
+    ) -> bool:
+        """Call `verifier.verifyBatch` directly (eth_call, no transaction) with this chain's id
+        and the settlement address (default: the deployment's); the aggregates' first nonces
+        are passed as given. Reverts (malformed proof) raise `ContractRevertError`."""
+        target = settlement or self._dep().settlement
+        fn = self.contract("IUsageVerifier", verifier).functions.verifyBatch(
+            self.chain_id,
+            to_checksum_address(target),
+            to_checksum_address(operator),
+            batch_seq,
+            [aggregate_tuple(a) for a in aggregates],
+            proof_bytes,
+        )
+        return bool(self._call(fn))
+
     def batch_events(
         self,
         from_block: int | None = None,

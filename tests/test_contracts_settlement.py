@@ -127,6 +127,16 @@ def test_verifier_sees_chain_contract_operator_seq_and_filled_nonces(world: Worl
     assert w.client.next_batch_seq(w.operator.address) == 1
 
 
+def test_verify_batch_call_matches_what_settle_passes(world: World) -> None:
+    w, c = world, world.client
+    filled = [w.aggregate(first_nonce=1)]
+    w.mock.functions.setExpectedInputsHash(_inputs_hash(w, 0, filled)).transact(
+        {"from": w.owner.address, "gas": 100_000}
+    )
+    assert c.verify_batch_call(w.mock.address, w.operator.address, 0, filled, b"p")
+    assert not c.verify_batch_call(w.mock.address, w.operator.address, 1, filled, b"p")
+
+
 def test_verifier_rejects_inputs_with_wrong_first_nonce(world: World) -> None:
     w = world
     wrong = [w.aggregate(first_nonce=999)]
