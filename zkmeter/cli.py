@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from zkmeter import __version__
+from zkmeter.cli_chain import chain, escrow, models
 from zkmeter.cli_srs import srs
 
 
@@ -15,6 +16,9 @@ def main() -> None:
 
 
 main.add_command(srs)
+main.add_command(chain)
+main.add_command(models)
+main.add_command(escrow)
 
 if __name__ == "__main__":
     main()
