@@ -6,6 +6,7 @@ import click
 
 from zkmeter import __version__
 from zkmeter.cli_bench import bench
+from zkmeter.cli_chain import chain, escrow, models
 from zkmeter.cli_proof import keys, prove, verify
 from zkmeter.cli_srs import srs
 
@@ -16,11 +17,8 @@ def main() -> None:
     """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""
 
 
-main.add_command(srs)
-main.add_command(bench)
-main.add_command(keys)
-main.add_command(prove)
-main.add_command(verify)
+for command in (srs, keys, prove, verify, chain, models, escrow, bench):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()
