@@ -21,17 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import gmpy2
+
 from circuits.constants import COSET_SHIFT, R
 from circuits.public_inputs import BatchHeader, PublicInputs
 from circuits.usage_batch import EXTENSION_FACTOR_LOG, QUOTIENT_CHUNKS
 from prover.g1 import affine_add
-from prover.msm import msm, msm_many
-from prover.ntt import coset_intt, coset_ntt, divide_by_linear, evaluate, intt
+from prover.msm import best_window, estimated_cost_us, fork_map, msm, msm_many
+from prover.ntt import divide_by_linear, evaluate, intt, ntt
 from prover.proving_key import ProvingKey
 from prover.witness import UsageRow, Witness, build_witness
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
-from verifier.fr import batch_inverse
+from verifier.fr import batch_inverse, root_of_unity
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 from verifier.usage_verifier import aggregate_sum
@@ -54,9 +56,26 @@ class ProofTimings:
     """Seconds spent per kind of work, for the benchmark breakdown."""
 
     seconds: dict[str, float] = field(
-        default_factory=lambda: {"witness": 0.0, "msm": 0.0, "ntt": 0.0, "other": 0.0}
+        default_factory=lambda: {
+            "witness": 0.0,
+            "msm": 0.0,
+            "ntt": 0.0,
+            "gates": 0.0,
+            "other": 0.0,
+        }
     )
     total: float = 0.0
+
+    def add_parallel(self, wall: float, spent: Sequence[dict[str, float]]) -> None:
+        """Attribute ``wall`` seconds of a parallel phase to kinds of work in proportion to
+        the process-seconds the workers measured, so the breakdown sums to wall time."""
+        total = sum(sum(s.values()) for s in spent)
+        if total <= 0:
+            self.seconds["other"] += wall
+            return
+        for kinds in spent:
+            for kind, seconds in kinds.items():
+                self.seconds[kind] += wall * seconds / total
 
     @contextmanager
     def measure(self, kind: str) -> Iterator[None]:
@@ -170,7 +189,7 @@ class _Rounds:
         self._round_2(beta, gamma, delta)
         self._commit_columns(self.layout.round2_columns)
         alpha = self.transcript.challenge()
-        self.report("round 3/5: quotient on the 4N coset")
+        self.report("round 3/5: quotient on three cosets of H")
         self._round_3(beta, gamma, delta, alpha)
         zeta = self.transcript.challenge()
         self.report("round 4/5: evaluations")
@@ -195,32 +214,60 @@ class _Rounds:
 
         [c + b Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1): the
         column's (often small) values go through the Lagrange-basis MSM, whose window
-        follows their bit length; the few random r_j through a separate small MSM.
+        follows their bit length; the few random r_j through a separate small MSM. The
+        MSM and the inverse NTT of each column run together in forked workers, columns
+        dealt costliest first (longest-processing-time), results sent back as bytes.
         """
         n = self.layout.size
         log_n = self.layout.log_size
-        with self.timings.measure("msm"):
-            plain = msm_many(
-                self.pk.lagrange_points, [self.values[c] for c in names], self.processes
-            )
-        for name, commitment in zip(names, plain, strict=True):
-            r = [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
-            self.blinding[name] = r
-            with self.timings.measure("ntt"):
-                coeffs = intt(self.values[name], log_n)
-            coeffs.extend([0] * len(r))
-            for j, r_j in enumerate(r):
-                coeffs[j] = (coeffs[j] - r_j) % R
-                coeffs[n + j] = r_j
-            self.coeffs[name] = coeffs
-            with self.timings.measure("msm"):
+        blinding = {
+            name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
+            for name in names
+        }
+        lagrange, values = self.pk.lagrange_points, self.values
+
+        def work(share: list[str]) -> list[tuple[G1Affine, bytes, dict[str, float]]]:
+            out = []
+            for name in share:
+                spent = ProofTimings()
+                with spent.measure("msm"):
+                    commitment = msm(lagrange, values[name])
+                with spent.measure("ntt"):
+                    coeffs = _to_bytes(intt(values[name], log_n))
+                out.append((commitment, coeffs, spent.seconds))
+            return out
+
+        shares = _deal(list(names), [self._column_cost(c) for c in names], self.processes)
+        started = time.perf_counter()
+        outcome = fork_map(work, shares)
+        self.timings.add_parallel(
+            time.perf_counter() - started, [spent for part in outcome for *_, spent in part]
+        )
+        for share, results in zip(shares, outcome, strict=True):
+            for name, (commitment, coeff_bytes, _spent) in zip(share, results, strict=True):
+                r = blinding[name]
+                coeffs = _from_bytes(coeff_bytes) + [0] * len(r)
+                for j, r_j in enumerate(r):
+                    coeffs[j] = (coeffs[j] - r_j) % R
+                    coeffs[n + j] = r_j
+                self.coeffs[name] = coeffs
                 points = self.pk.srs.g1_powers
-                blind_part = msm(
-                    [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))],
-                    r + [(R - r_j) % R for r_j in r],
-                )
-            self.commitments[name] = _add(commitment, blind_part)
+                with self.timings.measure("msm"):
+                    blind_part = msm(
+                        [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))],
+                        r + [(R - r_j) % R for r_j in r],
+                    )
+                self.commitments[name] = _add(commitment, blind_part)
+        self.blinding.update(blinding)
+        for name in names:
             self.transcript.absorb_g1(self.commitments[name])
+
+    def _column_cost(self, name: str) -> float:
+        """Estimated microseconds of a column's MSM plus its inverse NTT."""
+        n = self.layout.size
+        bits = max(self.values[name]).bit_length()
+        msm_cost = estimated_cost_us(n, bits, best_window(n, bits)) if bits > 1 else n * 0.5
+        return msm_cost + NTT_COST_US_PER_BUTTERFLY * n * self.layout.log_size
 
     def _commit_monomial(self, polys: Sequence[Sequence[Any]]) -> list[G1Affine]:
         width = len(self.pk.srs.g1_powers[: self.layout.size + 3])
@@ -298,45 +345,85 @@ class _Rounds:
     # -- round 3 -----------------------------------------------------------------------
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t = (sum_i alpha^i gate_i) / Z_H, computed pointwise on COSET_SHIFT * H_4N."""
+        """t = (sum_i alpha^i gate_i) / Z_H from its values on 3 cosets of H.
+
+        deg t <= 2N + 7 < 3N, so t is fixed by its values on the cosets s_k H, k = 0, 1, 2,
+        with s_k = COSET_SHIFT * omega_4N^k (so s_k^N = COSET_SHIFT^N * iota^k, iota a
+        primitive 4th root of unity; none is 1, so Z_H(s_k omega^i) = s_k^N - 1 != 0).
+        Each coset is independent work -- evaluate the columns there (scale, fold, NTT of
+        size N), the gates pointwise, divide by the constant s_k^N - 1, inverse NTT -- so the
+        cosets are spread over forked workers. A worker returns
+        F_k[j] = sum_m t_(j + mN) (s_k^N)^m, and t's coefficients follow from a 3 x 3
+        Vandermonde solve per j.
+        """
         layout, pk = self.layout, self.pk
-        ext_log = layout.log_size + EXTENSION_FACTOR_LOG
-        shift = 1 << EXTENSION_FACTOR_LOG  # omega_N = omega_4N^4: rotation by one row
+        n, log_n = layout.size, layout.log_size
         compiled = layout.compiled()
-        on_coset: dict[str, Sequence[Any]] = {
-            "T": pk.table_on_coset,
-            "L0": pk.first_lagrange_on_coset,
-            "X_minus_last": pk.not_last_on_coset,
-        }
-        with self.timings.measure("ntt"):
-            for name in layout.witness_columns:
-                on_coset[name] = coset_ntt(self.coeffs[name], ext_log, COSET_SHIFT)
-        public_sum = aggregate_sum(self.public, gamma, delta)
         scalars = {
             "beta": beta,
             "gamma": gamma,
             "delta": delta,
             "alpha": alpha,
-            "A_over_N": public_sum * pow(layout.size, -1, R) % R,
+            "A_over_N": aggregate_sum(self.public, gamma, delta) * pow(n, -1, R) % R,
         }
-        arguments: list[Any] = []
-        for parameter in compiled.parameters:
-            if parameter in scalars:
-                arguments.append(itertools.repeat(scalars[parameter]))
-            elif parameter.endswith("_next"):
-                base = on_coset[parameter.removesuffix("_next")]
-                arguments.append(itertools.chain(base[shift:], base[:shift]))
-            else:
-                arguments.append(on_coset[parameter])
-        function = compiled.function
-        zh_inv = pk.vanishing_inverses_on_coset
-        quotient = [
-            function(*args) * z % R
-            for args, z in zip(zip(*arguments, strict=False), zh_inv, strict=False)
-        ]
-        with self.timings.measure("ntt"):
-            t = coset_intt(quotient, ext_log, COSET_SHIFT)
-        n = layout.size
+        shifts = _subcoset_shifts(log_n, QUOTIENT_CHUNKS)
+        coeffs = self.coeffs
+        last = pk.domain.omega_inv
+
+        def work(ks: list[int]) -> list[tuple[bytes, dict[str, float]]]:
+            out = []
+            for k in ks:
+                spent = ProofTimings()
+                shift = shifts[k]
+                with spent.measure("ntt"):
+                    on_coset = {
+                        name: _evaluate_on_coset(coeffs[name], shift, log_n)
+                        for name in (*layout.witness_columns, "T")
+                    }
+                with spent.measure("gates"):
+                    shift_n = pow(shift, n, R)
+                    points = _coset_points(shift, log_n)
+                    on_coset["X_minus_last"] = [(x - last) % R for x in points]
+                    first_scale = (shift_n - 1) * pow(n, -1, R) % R
+                    on_coset["L0"] = [
+                        first_scale * inv % R for inv in batch_inverse([x - 1 for x in points])
+                    ]
+                    arguments: list[Any] = []
+                    for parameter in compiled.parameters:
+                        if parameter in scalars:
+                            arguments.append(itertools.repeat(scalars[parameter]))
+                        elif parameter.endswith("_next"):
+                            base = on_coset[parameter.removesuffix("_next")]
+                            arguments.append(itertools.chain(base[1:], base[:1]))
+                        else:
+                            arguments.append(on_coset[parameter])
+                    function = compiled.function
+                    z_inv = pow(shift_n - 1, -1, R)
+                    quotient = [
+                        function(*args) * z_inv % R for args in zip(*arguments, strict=False)
+                    ]
+                with spent.measure("ntt"):
+                    folded = intt(quotient, log_n)
+                    shift_inv = pow(shift, -1, R)
+                    scale = 1
+                    for j in range(n):
+                        folded[j] = folded[j] * scale % R
+                        scale = scale * shift_inv % R
+                out.append((_to_bytes(folded), spent.seconds))
+            return out
+
+        ks = list(range(QUOTIENT_CHUNKS))
+        shares = _deal(ks, [1.0] * len(ks), self.processes)
+        started = time.perf_counter()
+        outcome = fork_map(work, shares)
+        self.timings.add_parallel(
+            time.perf_counter() - started, [spent for part in outcome for _, spent in part]
+        )
+        folded_by_k: dict[int, list[Any]] = {}
+        for share, results in zip(shares, outcome, strict=True):
+            for k, (raw, _spent) in zip(share, results, strict=True):
+                folded_by_k[k] = _from_bytes(raw)
+        t = _unfold([folded_by_k[k] for k in ks], [pow(shifts[k], n, R) for k in ks], n)
         bound = layout.quotient_degree_bound()
         if any(t[bound + 1 :]) and self.self_check:
             raise ProverError("the quotient is not a polynomial: the witness breaks a gate")
@@ -421,3 +508,88 @@ def _combine(terms: Sequence[tuple[Sequence[Any], int]]) -> list[Any]:
 def _add(a: G1Affine, b: G1Affine) -> G1Affine:
     x, y = affine_add(a, b)
     return (int(x), int(y))
+
+
+# Measured cost of one radix-2 butterfly of our NTT, for load balancing only.
+NTT_COST_US_PER_BUTTERFLY = 0.35
+
+
+def _deal(items: list[Any], costs: list[float], parts: int) -> list[list[Any]]:
+    """Longest-processing-time-first: each item, costliest first, to the lightest share."""
+    parts = max(1, min(parts, len(items)))
+    shares: list[list[Any]] = [[] for _ in range(parts)]
+    loads = [0.0] * parts
+    for index in sorted(range(len(items)), key=lambda i: -costs[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(items[index])
+        loads[lightest] += costs[index]
+    return [share for share in shares if share]
+
+
+def _to_bytes(values: Sequence[Any]) -> bytes:
+    """Field elements as 32-byte big-endian words (much cheaper to pipe than pickled mpz)."""
+    return b"".join(int(v).to_bytes(32, "big") for v in values)
+
+
+def _from_bytes(raw: bytes) -> list[Any]:
+    mpz = gmpy2.mpz
+    return [mpz(int.from_bytes(raw[i : i + 32], "big")) for i in range(0, len(raw), 32)]
+
+
+def _subcoset_shifts(log_n: int, count: int) -> list[int]:
+    """s_k = COSET_SHIFT * omega_4N^k for k < count."""
+    omega_4n = root_of_unity(log_n + EXTENSION_FACTOR_LOG)
+    return [COSET_SHIFT * pow(omega_4n, k, R) % R for k in range(count)]
+
+
+def _coset_points(shift: int, log_n: int) -> list[int]:
+    """shift * omega^i for i < N."""
+    omega = root_of_unity(log_n)
+    points = [0] * (1 << log_n)
+    x = shift
+    for i in range(len(points)):
+        points[i] = x
+        x = x * omega % R
+    return points
+
+
+def _evaluate_on_coset(coeffs: Sequence[Any], shift: int, log_n: int) -> list[Any]:
+    """p(shift * omega^i), i < N, for p of any degree: scale c_j by shift^j, fold the
+    coefficients modulo X^N - 1 (omega^N = 1), and take an NTT of size N."""
+    n = 1 << log_n
+    folded = [0] * n
+    scale = 1
+    for j, c in enumerate(coeffs):
+        folded[j % n] += c * scale
+        scale = scale * shift % R
+    return ntt([v % R for v in folded], log_n)
+
+
+def _unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:
+    """Coefficients t_0 .. t_(3N-1) from F_k[j] = sum_m t_(j + mN) nodes[k]^m (k, m < 3):
+    per j, the 3 x 3 Vandermonde system in the nodes, solved with its precomputed inverse."""
+    size = len(nodes)
+    vandermonde = [[pow(node, m, R) for m in range(size)] for node in nodes]
+    inverse = _matrix_inverse(vandermonde)
+    t: list[Any] = [0] * (size * n)
+    for m in range(size):
+        row = inverse[m]
+        for j in range(n):
+            t[m * n + j] = sum(row[k] * folded[k][j] for k in range(size)) % R
+    return t
+
+
+def _matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:
+    """Gauss-Jordan inverse over Fr of a small invertible matrix."""
+    size = len(matrix)
+    rows = [[*row, *(int(i == j) for j in range(size))] for i, row in enumerate(matrix)]
+    for col in range(size):
+        pivot = next(r for r in range(col, size) if rows[r][col] % R)
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        inv = pow(rows[col][col], -1, R)
+        rows[col] = [v * inv % R for v in rows[col]]
+        for r in range(size):
+            if r != col and rows[r][col]:
+                factor = rows[r][col]
+                rows[r] = [(a - factor * b) % R for a, b in zip(rows[r], rows[col], strict=True)]
+    return [row[size:] for row in rows]

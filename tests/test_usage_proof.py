@@ -264,3 +264,24 @@ def test_proving_twice_gives_different_proofs(worked) -> None:  # type: ignore[n
     assert again.proof.to_bytes() != worked.proof.to_bytes()
     assert accepted(again)
     assert again.proof.commitments["limb_0"] != worked.proof.commitments["limb_0"]
+
+
+def test_two_processes_give_the_same_proof_as_one() -> None:
+    """Work is dealt to forked workers, randomness drawn in the parent: same bytes."""
+    import random
+
+    from prover.prover import prove_batch
+
+    rows = random_rows(seeded(77), channels=4, max_calls=30)
+    proofs = []
+    for processes in (1, 2):
+        rng = random.Random(5)
+        result = prove_batch(
+            proving_key(9),
+            HEADER,
+            rows,
+            processes=processes,
+            randomness=lambda rng=rng: rng.getrandbits(253),
+        )
+        proofs.append(result.proof.to_bytes())
+    assert proofs[0] == proofs[1]
