@@ -695,6 +695,23 @@ class ChainClient:
             )
         return out
 
+    def settled_batch(self, operator: str, batch_seq: int) -> tuple[BatchSettled, bytes]:
+        """The `BatchSettled` record of `operator`'s batch `batch_seq` and the proof bytes
+        it was settled with, read back from the settling transaction's calldata and checked
+        against the proof hash the event committed to."""
+        matches = [e for e in self.batch_events(operator=operator) if e.batch_seq == batch_seq]
+        if not matches:
+            raise ChainError(f"no settled batch {batch_seq} of operator {operator} on this chain")
+        event = matches[0]
+        tx = self.w3.eth.get_transaction(event.transaction_hash)
+        function, args = self.settlement.decode_function_input(tx["input"])
+        if function.fn_name != "settle":
+            raise ChainError(f"transaction {event.transaction_hash.hex()} is not a settle call")
+        proof = bytes(args["proof"])
+        if Web3.keccak(proof) != event.proof_hash:
+            raise ChainError("the settling transaction's proof does not match the event's hash")
+        return event, proof
+
     # ------------------------------------------------------------------ time
 
     def latest_timestamp(self) -> int:
