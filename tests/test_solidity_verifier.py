@@ -594,3 +594,44 @@ def test_gas_table(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> No
     assert table[(8, 1)][0] < 350_000
     for channels in (1, 10, 100):  # independent of N up to the log N squarings of zeta
         assert abs(table[(10, channels)][0] - table[(8, channels)][0]) < 2_000
+
+
+# ---------------------------------------------------------------- settlement with the real verifier
+
+
+@pytest.mark.slow
+def test_settlement_pays_the_worked_example_through_the_real_verifier() -> None:
+    """UsageSettlement + UsageVerifier8: the worked example's proof moves exactly 0.0192 OPEN;
+    the same proof with 9,601 tokens claimed is refused (InvalidProof) and changes nothing."""
+    from circuits.public_inputs import BatchHeader
+    from tests.chain_world import EXAMPLE_ROYALTY, EXAMPLE_TOKENS, build_world
+
+    w = build_world()
+    c = w.client
+    verifier = deploy_verifier(c, 8)
+    c.set_verifier(verifier.address)
+    header = BatchHeader(
+        chain_id=c.chain_id,
+        settlement=int(w.deployment.settlement, 16),
+        operator=int(w.operator.address, 16),
+        batch_seq=0,
+    )
+    payer = int(w.payer.address, 16)
+    rows = [UsageRow(payer, w.model_id, nonce, 800) for nonce in range(1, 13)]
+    result = prove(rows, log_size=8, header=header)
+    raw = result.proof.to_bytes()
+    (agg,) = result.public.aggregates
+    assert agg.tokens == EXAMPLE_TOKENS
+
+    before = w.state()
+    forged = w.aggregate(tokens=EXAMPLE_TOKENS + 1)
+    with pytest.raises(ContractRevertError) as info:
+        c.settle(w.operator, 0, 8, [forged], raw)
+    assert info.value.error == "InvalidProof"
+    assert w.state() == before
+
+    receipt = c.settle(w.operator, 0, 8, [w.aggregate()], raw)
+    print(f"\nsettle with UsageVerifier8 (1 channel, 2^8): {receipt['gasUsed']:,} gas")
+    assert c.earnings(w.owner.address) == EXAMPLE_ROYALTY
+    (batch,) = c.batch_events()
+    assert batch.witness_commitments == raw[: 64 * len(Layout(8).round1_columns)]

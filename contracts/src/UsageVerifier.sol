@@ -226,32 +226,52 @@ abstract contract UsageVerifier is IUsageVerifier {
 
     // ---------------------------------------------------------------- step 1: decoding
 
+    /// Mirrors `Proof.from_bytes`: the length, then the commitments, the evaluations, W, W'.
     function _checkProofEncoding(bytes calldata proof) internal view {
         uint256 length = PROOF_LENGTH;
         if (proof.length != length) revert ProofLengthInvalid(proof.length, length);
         uint256 commitments = PROOF_WITNESS_COUNT + QUOTIENT_CHUNKS;
-        for (uint256 i = 0; i < commitments; ++i) {
-            _checkPoint(proof, 64 * i, i);
-        }
         uint256 evals = PROOF_WITNESS_COUNT + 1 + SHIFTED_COUNT;
-        uint256 start = PROOF_EVALS_ZETA;
-        for (uint256 j = 0; j < evals; ++j) {
-            if (uint256(bytes32(proof[start + 32 * j:start + 32 * j + 32])) >= R) {
-                revert EvaluationNotCanonical(j);
+        uint256 evalsOffset = PROOF_EVALS_ZETA;
+        uint256 wOffset = PROOF_W_ZETA;
+        uint256 badPoint = type(uint256).max;
+        uint256 badEval = type(uint256).max;
+        assembly ("memory-safe") {
+            // 1 unless (x, y) is (0, 0) or a canonical point of y^2 = x^3 + 3
+            function offCurve(ptr) -> bad {
+                let x := calldataload(ptr)
+                let y := calldataload(add(ptr, 0x20))
+                if or(x, y) {
+                    bad := or(
+                        or(iszero(lt(x, P)), iszero(lt(y, P))),
+                        iszero(eq(mulmod(y, y, P), addmod(mulmod(mulmod(x, x, P), x, P), 3, P)))
+                    )
+                }
+            }
+            let p := proof.offset
+            for { let i := 0 } lt(i, commitments) { i := add(i, 1) } {
+                if offCurve(add(p, mul(i, 0x40))) {
+                    badPoint := i
+                    break
+                }
+            }
+            if eq(badPoint, not(0)) {
+                let e := add(p, evalsOffset)
+                for { let j := 0 } lt(j, evals) { j := add(j, 1) } {
+                    if iszero(lt(calldataload(add(e, mul(j, 0x20))), R)) {
+                        badEval := j
+                        break
+                    }
+                }
+            }
+            if and(eq(badPoint, not(0)), eq(badEval, not(0))) {
+                switch offCurve(add(p, wOffset))
+                case 1 { badPoint := commitments }
+                default { if offCurve(add(p, add(wOffset, 0x40))) { badPoint := add(commitments, 1) } }
             }
         }
-        _checkPoint(proof, PROOF_W_ZETA, commitments);
-        _checkPoint(proof, PROOF_W_OMEGA_ZETA, commitments + 1);
-    }
-
-    function _checkPoint(bytes calldata proof, uint256 offset, uint256 index) private pure {
-        uint256 x;
-        uint256 y;
-        assembly ("memory-safe") {
-            x := calldataload(add(proof.offset, offset))
-            y := calldataload(add(proof.offset, add(offset, 32)))
-        }
-        if (!_onCurve(x, y)) revert PointNotOnCurve(index);
+        if (badPoint != type(uint256).max) revert PointNotOnCurve(badPoint);
+        if (badEval != type(uint256).max) revert EvaluationNotCanonical(badEval);
     }
 
     /// (0, 0) (infinity) or 0 <= x, y < P with y^2 = x^3 + 3. G1 has cofactor 1: no subgroup check.
@@ -263,26 +283,55 @@ abstract contract UsageVerifier is IUsageVerifier {
 
     // ---------------------------------------------------------------- step 2: public inputs
 
-    /// The rules of `check_public_inputs`, in its order (address and uint64 widths are the ABI's).
+    /// The rules of `check_public_inputs`, in its order. Address and uint64 widths are the ABI's:
+    /// a word with dirty high bits reverts without data, as Solidity's own decoder does.
     function _checkPublicInputs(Aggregate[] calldata aggregates) internal view {
         uint256 n = VK_N;
         uint256 count = aggregates.length;
         if (count == 0) revert NoAggregates();
         if (count > n) revert TooManyAggregates(count, n);
         uint256 rows = 0;
-        uint256 previousKey = 0;
-        for (uint256 i = 0; i < count; ++i) {
-            Aggregate calldata a = aggregates[i];
-            uint64 c = a.count;
-            if (c == 0 || c > n) revert CountOutOfRange(i, c, n);
-            if (a.firstNonce == 0 || uint256(a.firstNonce) + c - 1 >= NONCE_BOUND) {
-                revert NonceOutOfRange(i, a.firstNonce, c);
+        uint256 failure = 0; // 1 count, 2 nonces, 3 tokens, 4 keys
+        uint256 index = 0;
+        assembly ("memory-safe") {
+            let src := aggregates.offset
+            let previousKey := 0
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let payer := calldataload(src)
+                let modelId := calldataload(add(src, 0x20))
+                let first := calldataload(add(src, 0x40))
+                let c := calldataload(add(src, 0x60))
+                let tokens := calldataload(add(src, 0x80))
+                if or(or(shr(160, payer), shr(64, modelId)), or(or(shr(64, first), shr(64, c)), shr(64, tokens))) {
+                    revert(0, 0)
+                }
+                let key := or(payer, shl(160, modelId))
+                switch or(iszero(c), gt(c, n))
+                case 1 { failure := 1 }
+                default {
+                    switch or(iszero(first), iszero(lt(add(first, sub(c, 1)), NONCE_BOUND)))
+                    case 1 { failure := 2 }
+                    default {
+                        switch gt(tokens, mul(c, TOKEN_MAX))
+                        case 1 { failure := 3 }
+                        default { if and(gt(i, 0), iszero(gt(key, previousKey))) { failure := 4 } }
+                    }
+                }
+                if failure {
+                    index := i
+                    break
+                }
+                previousKey := key
+                rows := add(rows, c)
+                src := add(src, 0xa0)
             }
-            if (a.tokens > uint256(c) * TOKEN_MAX) revert TokensOutOfRange(i, a.tokens, c);
-            uint256 key = uint256(uint160(a.payer)) | (uint256(a.modelId) << 160);
-            if (i > 0 && key <= previousKey) revert KeysNotIncreasing(i);
-            previousKey = key;
-            rows += c;
+        }
+        if (failure != 0) {
+            Aggregate calldata a = aggregates[index];
+            if (failure == 1) revert CountOutOfRange(index, a.count, n);
+            if (failure == 2) revert NonceOutOfRange(index, a.firstNonce, a.count);
+            if (failure == 3) revert TokensOutOfRange(index, a.tokens, a.count);
+            revert KeysNotIncreasing(index);
         }
         if (rows > n) revert TooManyRows(rows, n);
     }
@@ -300,9 +349,10 @@ abstract contract UsageVerifier is IUsageVerifier {
         bytes calldata proof
     ) internal view returns (uint256[8] memory ch) {
         uint256 count = aggregates.length;
-        // One buffer for the longest message: the public words or the evaluations.
-        uint256 words = FS_HEADER_WORDS + FS_WORDS_PER_AGGREGATE * count;
-        uint256 longest = 32 * words > PROOF_LENGTH ? 32 * words : PROOF_LENGTH;
+        // One buffer (after the state word) for the longest message: the public words with the
+        // round-1 commitments, or at most the whole proof.
+        uint256 longest = 32 * (FS_HEADER_WORDS + FS_WORDS_PER_AGGREGATE * count) + PROOF_ROUND2;
+        if (longest < PROOF_LENGTH) longest = PROOF_LENGTH;
         uint256[] memory buffer = new uint256[](longest / 32 + 1);
         uint256[12] memory header = [
             chainId,
@@ -395,9 +445,15 @@ abstract contract UsageVerifier is IUsageVerifier {
         inv[0] = zh;
         inv[1] = mulmod(n, addmod(zeta, R - 1, R), R); // N (zeta - 1), the denominator of L_0
         uint256 gamma = ch[1];
-        for (uint256 c = 0; c < count; ++c) {
-            uint256 key = uint256(uint160(aggregates[c].payer)) | (uint256(aggregates[c].modelId) << 160);
-            inv[c + 2] = addmod(gamma, R - (key % R), R);
+        assembly ("memory-safe") {
+            let src := aggregates.offset
+            let dst := add(inv, 0x60)
+            for { let c := 0 } lt(c, count) { c := add(c, 1) } {
+                let key := or(calldataload(src), shl(160, calldataload(add(src, 0x20))))
+                mstore(dst, addmod(gamma, sub(R, mod(key, R)), R)) // gamma - key
+                src := add(src, 0xa0)
+                dst := add(dst, 0x20)
+            }
         }
         if (!_batchInvert(inv)) return (false, s, 0, zetaN);
 
@@ -422,14 +478,20 @@ abstract contract UsageVerifier is IUsageVerifier {
     {
         uint256 delta2 = mulmod(delta, delta, R);
         uint256 delta3 = mulmod(delta2, delta, R);
-        for (uint256 c = 0; c < aggregates.length; ++c) {
-            Aggregate calldata a = aggregates[c];
-            uint256 numerator = addmod(
-                addmod(uint256(a.count), mulmod(delta, a.tokens, R), R),
-                addmod(mulmod(delta2, a.firstNonce, R), delta3, R),
-                R
-            );
-            sum = addmod(sum, mulmod(numerator, inv[c + 2], R), R);
+        uint256 count = aggregates.length;
+        assembly ("memory-safe") {
+            let src := aggregates.offset // payer, modelId, firstNonce, count, tokens
+            let iv := add(inv, 0x60)
+            for { let c := 0 } lt(c, count) { c := add(c, 1) } {
+                let numerator := addmod(
+                    addmod(calldataload(add(src, 0x60)), mulmod(delta, calldataload(add(src, 0x80)), R), R),
+                    addmod(mulmod(delta2, calldataload(add(src, 0x40)), R), delta3, R),
+                    R
+                )
+                sum := addmod(sum, mulmod(numerator, mload(iv), R), R)
+                src := add(src, 0xa0)
+                iv := add(iv, 0x20)
+            }
         }
     }
 
@@ -438,16 +500,25 @@ abstract contract UsageVerifier is IUsageVerifier {
         uint256 k = values.length;
         uint256[] memory prefix = new uint256[](k);
         uint256 acc = 1;
-        for (uint256 i = 0; i < k; ++i) {
-            prefix[i] = acc;
-            acc = mulmod(acc, values[i], R);
+        assembly ("memory-safe") {
+            let v := add(values, 0x20)
+            let pr := add(prefix, 0x20)
+            for { let i := 0 } lt(i, k) { i := add(i, 1) } {
+                mstore(add(pr, mul(i, 0x20)), acc)
+                acc := mulmod(acc, mload(add(v, mul(i, 0x20))), R)
+            }
         }
         if (acc == 0) return false;
         uint256 inverse = _modExp(acc, R - 2); // Fermat: acc^(R-2) = acc^-1
-        for (uint256 i = k; i > 0; --i) {
-            uint256 value = values[i - 1];
-            values[i - 1] = mulmod(inverse, prefix[i - 1], R);
-            inverse = mulmod(inverse, value, R);
+        assembly ("memory-safe") {
+            let v := add(values, 0x20)
+            let pr := add(prefix, 0x20)
+            for { let i := k } gt(i, 0) { i := sub(i, 1) } {
+                let at := add(v, mul(sub(i, 1), 0x20))
+                let value := mload(at)
+                mstore(at, mulmod(inverse, mload(add(pr, mul(sub(i, 1), 0x20))), R))
+                inverse := mulmod(inverse, value, R)
+            }
         }
         return true;
     }
@@ -521,35 +592,37 @@ abstract contract UsageVerifier is IUsageVerifier {
         view
         returns (uint256 e, uint256 vi)
     {
-        // at omega*zeta: y' = sum_j v^j y'_j, and the coefficients u v^j
-        uint256 shiftedValue = 0;
-        uint256[SHIFTED_COUNT] memory shiftedCoeff;
-        {
-            uint256 offset = PROOF_EVALS_OMEGA_ZETA;
-            uint256 vj = 1;
-            for (uint256 j = 0; j < SHIFTED_COUNT; ++j) {
-                shiftedValue = addmod(shiftedValue, mulmod(vj, _word(proof, offset + 32 * j), R), R);
-                shiftedCoeff[j] = mulmod(u, vj, R);
-                vj = mulmod(vj, v, R);
-            }
-        }
-        // at zeta: t(zeta) with v^0, the witness columns with v^1.., T last
         uint256 w = PROOF_WITNESS_COUNT;
         uint256 evals = PROOF_EVALS_ZETA;
-        e = quotientAtZeta;
-        vi = v;
-        for (uint256 i = 0; i < w; ++i) {
-            e = addmod(e, mulmod(vi, _word(proof, evals + 32 * i), R), R);
-            uint256 c = vi;
-            if (i < 4) c = addmod(c, shiftedCoeff[i], R); // key, nonce, q, s
-            if (i == w - 1) c = addmod(c, shiftedCoeff[4], R); // phi
-            msm[3 * i] = _word(proof, 64 * i);
-            msm[3 * i + 1] = _word(proof, 64 * i + 32);
-            msm[3 * i + 2] = c;
-            vi = mulmod(vi, v, R);
+        uint256 shifted = PROOF_EVALS_OMEGA_ZETA;
+        assembly ("memory-safe") {
+            let p := proof.offset
+            // at omega*zeta: y' = sum_j v^j y'_j and the coefficients u v^j (j = 0..4)
+            let uv := mload(0x40) // 5 scratch words, not kept
+            let shiftedValue := 0
+            let vj := 1
+            for { let j := 0 } lt(j, SHIFTED_COUNT) { j := add(j, 1) } {
+                shiftedValue := addmod(shiftedValue, mulmod(vj, calldataload(add(p, add(shifted, mul(j, 0x20)))), R), R)
+                mstore(add(uv, mul(j, 0x20)), mulmod(u, vj, R))
+                vj := mulmod(vj, v, R)
+            }
+            // at zeta: t(zeta) with v^0, the witness columns with v^1.., then T
+            e := quotientAtZeta
+            vi := v
+            let term := add(msm, 0x20)
+            for { let i := 0 } lt(i, w) { i := add(i, 1) } {
+                e := addmod(e, mulmod(vi, calldataload(add(p, add(evals, mul(i, 0x20)))), R), R)
+                let c := vi
+                if lt(i, 4) { c := addmod(c, mload(add(uv, mul(i, 0x20))), R) } // key, nonce, q, s
+                if eq(i, sub(w, 1)) { c := addmod(c, mload(add(uv, 0x80)), R) } // phi
+                calldatacopy(term, add(p, mul(i, 0x40)), 0x40)
+                mstore(add(term, 0x40), c)
+                term := add(term, 0x60)
+                vi := mulmod(vi, v, R)
+            }
+            e := addmod(e, mulmod(vi, calldataload(add(p, add(evals, mul(w, 0x20)))), R), R) // T(zeta)
+            e := addmod(e, mulmod(u, shiftedValue, R), R)
         }
-        e = addmod(e, mulmod(vi, _word(proof, evals + 32 * w), R), R); // T(zeta)
-        e = addmod(e, mulmod(u, shiftedValue, R), R);
     }
 
     /// right = [t_0] + sum over the MSM terms; left = W + u W'; e(left, [tau]_2) e(-right, [1]_2) = 1.
