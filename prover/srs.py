@@ -771,4 +771,3 @@ def _g1_on_curve(pt: G1Affine) -> bool:
     if x == 0 and y == 0:
         return True
     return 0 <= x < P and 0 <= y < P and (y * y - x * x * x - 3) % P == 0
-
