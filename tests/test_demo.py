@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -24,9 +26,31 @@ def test_demo_command_prints_the_creators_earnings() -> None:
 
 @pytest.mark.anvil
 @requires_anvil
-def test_demo_on_anvil(anvil_url: str) -> None:
+def test_demo_on_anvil_then_recheck_the_settled_batch(anvil_url: str, tmp_path: Path) -> None:
     keys = anvil_keys(4)
     client = ChainClient.connect(anvil_url, keys[0], extra_keys=keys[1:])
     result = run_demo(say=lambda _line: None, client=client)
     assert result.earned == EARNED
     assert result.payer_escrow == 10**18 - EARNED
+
+    result.deployment.save(tmp_path / "deployment.json")
+    result.vk.save(tmp_path / "vk.json")
+    base = ["verify", "--rpc-url", anvil_url, "--deployment", str(tmp_path / "deployment.json")]
+    base += ["--operator", result.operator]
+    runner = CliRunner()
+    ok = runner.invoke(main, [*base, "--batch", "0", "--vk", str(tmp_path / "vk.json")])
+    assert ok.exit_code == 0, ok.output
+    assert (
+        "ACCEPTED: batch 0" in ok.output
+        and "(settled on-chain)" in ok.output
+        and "9600" in ok.output
+    )
+
+    missing = runner.invoke(main, [*base, "--batch", "1", "--vk", str(tmp_path / "vk.json")])
+    assert missing.exit_code != 0 and "no settled batch 1" in missing.output
+
+    # A key from another SRS: the settled proof does not verify against it.
+    other = run_demo(say=lambda _line: None)
+    other.vk.save(tmp_path / "other-vk.json")
+    wrong = runner.invoke(main, [*base, "--batch", "0", "--vk", str(tmp_path / "other-vk.json")])
+    assert wrong.exit_code == 1 and wrong.output.startswith("REJECTED")

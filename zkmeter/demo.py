@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from circuits.public_inputs import BatchHeader
-from contracts.client import ChainClient
+from contracts.client import ChainClient, Deployment
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
 from prover.srs import SRS, InsecureSRSWarning
@@ -38,6 +38,9 @@ class DemoResult:
     settle_gas: int
     proof_bytes: int
     prove_seconds: float
+    deployment: Deployment
+    operator: str
+    vk: VerificationKey
 
 
 def open_amount(base_units: int) -> str:
@@ -113,4 +116,13 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     escrow = client.escrow_balance(payer.address)
     say(f"9. Creator earned {open_amount(earned)} OPEN (read from the chain)")
     say(f"   Payer's escrow: {open_amount(escrow)} OPEN")
-    return DemoResult(earned, escrow, int(receipt["gasUsed"]), len(proof_bytes), prove_seconds)
+    return DemoResult(
+        earned,
+        escrow,
+        int(receipt["gasUsed"]),
+        len(proof_bytes),
+        prove_seconds,
+        deployment,
+        operator.address,
+        pk.vk,
+    )
