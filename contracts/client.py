@@ -31,6 +31,8 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
+from verifier.keys import VerificationKey
+
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 #: Gas limits passed with each transaction (never estimated). Deployments fit well under them.
@@ -445,6 +447,17 @@ class ChainClient:
         for v in verifiers:
             self.set_verifier(v, owner=acct)
         return self.deployment
+
+    def deploy_usage_verifier(
+        self, vk: VerificationKey, *, sender: LocalAccount | None = None
+    ) -> str:
+        """Deploy the generated Solidity verifier for the key's domain size (UsageVerifier8
+        for 8-bit limbs, below 2^16 rows; UsageVerifier16 from 2^16), the key built in."""
+        name = "UsageVerifier16" if vk.layout.limb_bits == 16 else "UsageVerifier8"
+        contract = self.deploy_contract(
+            name, vk.log_size, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
+        )
+        return str(contract.address)
 
     def set_verifier(self, verifier: str, *, owner: LocalAccount | None = None) -> int:
         """Install `verifier` for its domain size (settlement owner only); returns logDomainSize."""

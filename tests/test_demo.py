@@ -54,3 +54,44 @@ def test_demo_on_anvil_then_recheck_the_settled_batch(anvil_url: str, tmp_path: 
     other.vk.save(tmp_path / "other-vk.json")
     wrong = runner.invoke(main, [*base, "--batch", "0", "--vk", str(tmp_path / "other-vk.json")])
     assert wrong.exit_code == 1 and wrong.output.startswith("REJECTED")
+
+
+@pytest.mark.anvil
+@requires_anvil
+def test_chain_deploy_installs_a_verifier_per_key(
+    anvil_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.proof_helpers import proving_key
+
+    proving_key(8).vk.save(tmp_path / "vk.json")
+    monkeypatch.setenv("ZKMETER_PRIVATE_KEY", anvil_keys(1)[0])
+    out = tmp_path / "deployment.json"
+    result = CliRunner().invoke(
+        main,
+        [
+            "chain",
+            "deploy",
+            "--rpc-url",
+            anvil_url,
+            "-o",
+            str(out),
+            "--vk",
+            str(tmp_path / "vk.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "(2^8 rows)" in result.output
+    client = ChainClient.connect(anvil_url)
+    from contracts.client import Deployment
+
+    client.use(Deployment.load(out))
+    verifier = client.settlement.functions.verifierFor(8).call()
+    assert int(verifier, 16) != 0
+    assert client.contract("UsageVerifier8", verifier).functions.logDomainSize().call() == 8
+
+    bad = tmp_path / "bad-vk.json"
+    bad.write_text('{"format": "zkmeter-usage-vk-v1"}')
+    refused = CliRunner().invoke(
+        main, ["chain", "deploy", "--rpc-url", anvil_url, "-o", str(out), "--vk", str(bad)]
+    )
+    assert refused.exit_code != 0 and "bad-vk.json" in refused.output

@@ -48,13 +48,6 @@ def open_amount(base_units: int) -> str:
     return f"{Decimal(base_units).scaleb(-18).normalize():f}"
 
 
-def deploy_usage_verifier(client: ChainClient, vk: VerificationKey) -> str:
-    """Deploy the Solidity verifier for the key's domain size with the key built in."""
-    name = "UsageVerifier16" if vk.layout.limb_bits == 16 else "UsageVerifier8"
-    words = vk.g2_tau_words()
-    return str(client.deploy_contract(name, vk.log_size, list(vk.table_commitment), words).address)
-
-
 def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = None) -> DemoResult:
     """Run the worked example; on ``client`` (four funded accounts) or the embedded chain."""
     say("1. Development SRS and proving key for 2^8-row batches (INSECURE, demo only)")
@@ -67,7 +60,7 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     say(f"2. Deploying on the {where}: OPEN, ModelRegistry, UsageSettlement, UsageVerifier")
     client = client or ChainClient.embedded()
     admin, creator, payer, operator = client.accounts[:4]
-    verifier = deploy_usage_verifier(client, pk.vk)
+    verifier = client.deploy_usage_verifier(pk.vk, sender=admin)
     deployment = client.deploy_all(rate_notice_period=DAY, thawing_period=DAY, verifiers=[verifier])
     say(f"   settlement at {deployment.settlement}, verifier at {verifier}")
 
