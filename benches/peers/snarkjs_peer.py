@@ -31,11 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,8 @@ class SetupArtifacts:
     verification_key: Path
     solidity_verifier: Path
     domain_power: int  # log2 of the evaluation domain the setup needs
+    gates: int  # R1CS constraints (Groth16) or PLONK gates as snarkjs counts them
+    setup_seconds: float  # wall time of setup + contribution + exports, when first made
 
 
 @dataclass(frozen=True)
@@ -368,6 +372,7 @@ def setup(
         zkey = directory / "circuit_final.zkey"
         while True:
             pot = ptau(need, progress=progress)
+            started = time.perf_counter()  # do not count making the powers of tau
             say(f"{protocol} setup of UsageBatch({n}, {C}) on {pot.name}")
             target = zkey0 if protocol == "groth16" else zkey
             proc = _run([_bin("snarkjs"), protocol, "setup", circuit.r1cs, pot, target])
@@ -378,6 +383,8 @@ def setup(
                 continue
             if not target.exists() or "[ERROR]" in text:
                 raise ToolError(f"snarkjs {protocol} setup failed:\n{text[-2000:]}")
+            plonk_gates = re.search(r"Plonk constraints: (\d+)", text)
+            gates = int(plonk_gates.group(1)) if plonk_gates else info["constraints"]
             break
         if protocol == "groth16":
             say("groth16 zkey contribute")
@@ -398,9 +405,14 @@ def setup(
         _run([_bin("snarkjs"), "zkey", "export", "verificationkey", zkey, vkey])
         _run([_bin("snarkjs"), "zkey", "export", "solidityverifier", zkey, sol])
         pot_power = int(re.search(r"pot(\d+)_final", pot.name).group(1))  # type: ignore[union-attr]
-        meta_path.write_text(
-            json.dumps({"ptau": str(pot), "ptau_power": pot_power, "domain_power": need})
-        )
+        meta = {
+            "ptau": str(pot),
+            "ptau_power": pot_power,
+            "domain_power": need,
+            "gates": gates,
+            "setup_seconds": time.perf_counter() - started,
+        }
+        meta_path.write_text(json.dumps(meta, indent=1))
     meta = json.loads(meta_path.read_text())
     return SetupArtifacts(
         protocol=protocol,
@@ -410,6 +422,8 @@ def setup(
         verification_key=directory / "verification_key.json",
         solidity_verifier=directory / "verifier.sol",
         domain_power=int(meta["domain_power"]),
+        gates=int(meta["gates"]),
+        setup_seconds=float(meta["setup_seconds"]),
     )
 
 
@@ -624,6 +638,46 @@ def witness_input_unchecked(
         raise PeerError(f"{len(parsed_rows)} rows / {len(aggs)} aggregates exceed n={n}, C={C}")
     count = len(aggs) if num_channels is None else num_channels
     return _assemble(n, C, head, aggs, parsed_rows, count)
+
+
+def example_batch(
+    rows: int, channels: int, *, seed: int = 0
+) -> tuple[list[dict[str, int]], list[dict[str, int]], dict[str, int]]:
+    """A seeded honest batch: `rows` calls spread over `channels` channels (for benchmarks).
+
+    Returns (rows, aggregates, header) in the input format of `prove`.
+    """
+    if not 1 <= channels <= rows:
+        raise PeerError(f"need 1 <= channels <= rows, got {channels} channels, {rows} rows")
+    rng = random.Random(seed)
+    payers: list[int] = []
+    while len(payers) < channels:
+        payer = rng.getrandbits(PAYER_BITS)
+        if payer and payer not in payers:
+            payers.append(payer)
+    payers.sort()
+    sizes = [rows // channels + (1 if j < rows % channels else 0) for j in range(channels)]
+    batch: list[dict[str, int]] = []
+    aggregates: list[dict[str, int]] = []
+    for payer, size in zip(payers, sizes, strict=True):
+        first = rng.randrange(1, 1 << 20)
+        tokens = [rng.randrange(1, 1 << 13) for _ in range(size)]
+        batch += [
+            {"payer": payer, "model_id": 7, "nonce": first + k, "tokens": t}
+            for k, t in enumerate(tokens)
+        ]
+        aggregates.append(
+            {
+                "payer": payer,
+                "model_id": 7,
+                "first_nonce": first,
+                "count": size,
+                "tokens": sum(tokens),
+            }
+        )
+    rng.shuffle(batch)
+    header = {"chain_id": 31337, "settlement": 0x5E77, "operator": 0x0BE7, "batch_seq": seed}
+    return batch, aggregates, header
 
 
 # ---------------------------------------------------------------- proving
