@@ -408,7 +408,7 @@ def setup(
         meta = {
             "ptau": str(pot),
             "ptau_power": pot_power,
-            "domain_power": need,
+            "domain_power": _domain_power(gates) if protocol == "plonk" else need,
             "gates": gates,
             "setup_seconds": time.perf_counter() - started,
         }
