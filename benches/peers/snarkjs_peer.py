@@ -128,6 +128,7 @@ class PeerResult:
     proof_only_bytes: int = 0
     proof: Mapping[str, Any] | None = None
     public_signals: tuple[str, ...] = ()
+    calldata_words: tuple[tuple[str, ...], ...] = ()  # verifyProof's arguments, flattened
 
 
 # ---------------------------------------------------------------- tools and cache
@@ -340,6 +341,22 @@ def ptau(power: int, *, progress: Progress | None = None) -> Path:
 
 
 _TOO_BIG = re.compile(r"circuit too big for this power of tau ceremony\. (\d+)")
+
+
+def cached_setup(n: int, C: int, protocol: Protocol) -> bool:
+    """Whether the setup of UsageBatch(n, C) for `protocol` is already in the cache."""
+    directory = cache_root() / "circuits"
+    return any(directory.glob(f"*-n{n}-C{C}-*/{protocol}/setup.json"))
+
+
+def largest_cached_ptau_power() -> int:
+    """The largest power of tau in the cache (0 if none)."""
+    powers = [
+        int(m.group(1))
+        for f in (cache_root() / "ptau").glob("pot*_final.ptau")
+        if (m := re.match(r"pot(\d+)_final", f.name))
+    ]
+    return max(powers, default=0)
 
 
 def _domain_power(size: int) -> int:
@@ -763,6 +780,7 @@ def prove_input(
         proof_only_bytes=32 * (total_words - public_words),
         proof=proof,
         public_signals=public,
+        calldata_words=tuple(tuple(w) for w in words),
     )
 
 
