@@ -54,9 +54,8 @@ def _chain() -> ChainClient:
     return ChainClient.embedded()
 
 
-def _transaction_gas(contract: Any, function: str, *args: Any) -> int:
+def transaction_gas(client: ChainClient, contract: Any, function: str, *args: Any) -> int:
     """Gas of one transaction calling a (view) function, as a relayer would pay it."""
-    client = _chain()
     account = client.accounts[0]
     tx = getattr(contract.functions, function)(*args).build_transaction(
         {
@@ -102,7 +101,8 @@ def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
         (address(f"0x{a.payer:040x}"), a.model_id, a.first_nonce, a.count, a.tokens)
         for a in result.public.aggregates
     ]
-    gas = _transaction_gas(
+    gas = transaction_gas(
+        client,
         verifier,
         "verifyBatch",
         header.chain_id,
@@ -186,7 +186,7 @@ def _peer_gas(peer: Any, verifier_sol: Path, protocol: str, words: Sequence[Sequ
         args: list[Any] = [a, [b[0:2], b[2:4]], c, public]
     else:
         args = [ints[0], ints[1]]
-    return _transaction_gas(contract, "verifyProof", *args)
+    return transaction_gas(client, contract, "verifyProof", *args)
 
 
 def run_throughput(
