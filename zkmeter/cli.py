@@ -6,7 +6,7 @@ import click
 
 from zkmeter import __version__
 from zkmeter.cli_bench import bench
-from zkmeter.cli_chain import chain, escrow, models
+from zkmeter.cli_chain import chain, escrow, models, settle
 from zkmeter.cli_proof import keys, prove, verify
 from zkmeter.cli_srs import srs
 
@@ -26,7 +26,7 @@ def demo() -> None:
     run_demo(say=click.echo)
 
 
-for command in (srs, keys, prove, verify, chain, models, escrow, bench):
+for command in (srs, keys, prove, verify, settle, chain, models, escrow, bench):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -370,3 +370,63 @@ def escrow_balance(
     who = address or client.default_account.address
     balance = _run(client.escrow_balance, who)
     click.echo(f"{who} escrow {format_token_amount(balance, _decimals(client))}")
+
+
+# ---------------------------------------------------------------------------------------- settle
+
+
+@click.command("settle")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@rpc_option
+@keystore_option
+@deployment_option
+def settle(proof_file: Path, rpc_url: str, keystore: Path | None, deployment: Path) -> None:
+    """Submit PROOF_FILE (zkmeter prove) for settlement, signed by the batch's operator.
+
+    Checked before anything is sent: the proof file's chain, settlement contract and batch
+    number match this chain and the operator's next batch, and the signing key is the
+    operator's. The contract then checks the proof itself and settles all or nothing.
+    """
+    from verifier.proof import MalformedProofError
+    from verifier.proof_file import parse_proof_file
+
+    try:
+        public, proof = parse_proof_file(json.loads(proof_file.read_text()))
+    except (json.JSONDecodeError, MalformedProofError) as exc:
+        raise click.ClickException(f"{proof_file}: {exc}") from exc
+    client = _client(rpc_url, keystore, deployment)
+    operator = client.default_account
+    header = public.header
+    expected = {
+        "chain id": (header.chain_id, client.chain_id),
+        "settlement": (header.settlement, int(deployment_address(client), 16)),
+        "operator": (header.operator, int(operator.address, 16)),
+        "batch number": (header.batch_seq, _run(client.next_batch_seq, operator.address)),
+    }
+    for what, (in_file, on_chain) in expected.items():
+        if in_file != on_chain:
+            raise click.ClickException(
+                f"{proof_file}: {what} is {in_file:#x} in the proof but {on_chain:#x} here"
+                if what in ("settlement", "operator")
+                else f"{proof_file}: {what} is {in_file} in the proof but {on_chain} here"
+            )
+    receipt = _run(
+        client.settle,
+        operator,
+        header.batch_seq,
+        public.log_size,
+        public.aggregates,
+        proof.to_bytes(),
+    )
+    tokens = sum(a.tokens for a in public.aggregates)
+    click.echo(
+        f"settled batch {header.batch_seq}: {len(public.aggregates)} channel(s), {tokens} tokens, "
+        f"{receipt['gasUsed']:,} gas, tx {receipt['transactionHash'].hex()}"
+    )
+
+
+def deployment_address(client: ChainClient) -> str:
+    """The settlement contract the client is using (set by `_client(..., deployment)`)."""
+    if client.deployment is None:
+        raise click.ClickException("no deployment loaded")
+    return client.deployment.settlement
