@@ -319,6 +319,11 @@ class ReceiptStore:
     def mark_submitted(self, seq: int, tx_hash: str) -> None:
         self._move(seq, (PROVEN, SUBMITTED), SUBMITTED, tx_hash=tx_hash, submitted_at=time.time())
 
+    def mark_unsubmitted(self, seq: int) -> None:
+        """A submitted batch whose transaction the node lost or refused for its sequence
+        number goes back to proven, to be submitted again after the chain is checked."""
+        self._move(seq, (SUBMITTED,), PROVEN, tx_hash=None)
+
     def mark_settled(self, seq: int, tx_hash: str | None, gas_used: int | None) -> None:
         self._move(
             seq,

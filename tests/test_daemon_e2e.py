@@ -1,0 +1,66 @@
+"""End to end on the embedded chain with the daemon's components in process: several payers
+and models sign receipts, the operator admits, batches, proves (forked process), checks each
+proof in Python, settles; balances are checked against totals computed here."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from contracts.client import ChainClient
+from prover.daemon import DaemonConfig, Operator
+from prover.receipts import PayerSession
+from prover.store import FAILED, SETTLED, ReceiptStore
+from tests.daemon_world import LOG_SIZE, ONE_OPEN, RATES, build_daemon_world, daemon_proving_key
+
+
+@pytest.mark.slow
+def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
+    client = ChainClient.embedded()
+    owner, operator, *payers = client.accounts[1:6]
+    world = build_daemon_world(client, payers, owner, operator)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(log_size=LOG_SIZE, max_rows=20, archive=tmp_path / "archive")
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+
+    rng = random.Random(7)
+    sessions = [
+        PayerSession(p, op.domain, operator.address, m) for p in payers for m in world.models
+    ]
+    tokens_by_channel: dict[tuple[str, int], int] = defaultdict(int)
+    count = 0
+    for _ in range(6):
+        for s in sessions:
+            tokens = rng.randrange(1, 5000)
+            receipt = s.sign(tokens, rng.randbytes(32))
+            assert op.admit(receipt.to_json()) == "admitted"
+            tokens_by_channel[(s.account.address, s.model_id)] += tokens
+            count += 1
+    op.drain()
+    counts = store.counts()
+    assert counts[SETTLED] == count and counts[FAILED] == 0
+    assert counts["batches"] == 2  # 36 receipts, 20 a batch
+
+    rate = dict(zip(world.models, RATES, strict=True))
+    for p in payers:
+        owed = sum(t * rate[m] // 1000 for (a, m), t in tokens_by_channel.items() if a == p.address)
+        assert client.escrow_balance(p.address) == ONE_OPEN - owed
+        for m in world.models:
+            assert client.last_nonce(p.address, operator.address, m) == 6
+    total = sum(t * rate[m] // 1000 for (_, m), t in tokens_by_channel.items())
+    assert client.earnings(owner.address) == total
+    events = client.batch_events(operator=operator.address)
+    assert [e.batch_seq for e in events] == [0, 1]
+    assert sum(e.total_tokens for e in events) == sum(tokens_by_channel.values())
+    assert (tmp_path / "archive" / "batch-00000001" / "tx.json").is_file()
+
+    # The negative twin: the same receipts again are refused, the chain does not move.
+    again = sessions[0]
+    again.next_nonce = 6
+    with pytest.raises(Exception, match="already used"):
+        op.admit(again.sign(10, b"\x00" * 32).to_json())
+    op.drain()
+    assert client.next_batch_seq(operator.address) == 2
