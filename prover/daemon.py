@@ -163,6 +163,10 @@ class _LockedChain:
         with self.lock:
             return self.client.escrow_balance(payer)
 
+    def is_authorized(self, payer: str, operator: str) -> bool:
+        with self.lock:
+            return self.client.is_authorized(payer, operator)
+
 
 def _prove_to_file(
     pk: ProvingKey, header: BatchHeader, rows: list[UsageRow], processes: int, out: str
@@ -555,6 +559,7 @@ HTTP_STATUS: Mapping[str, int] = {
     "nonce_gap": 409,
     "tokens_out_of_range": 422,
     "credit_exceeded": 402,
+    "operator_not_authorized": 403,
 }
 
 

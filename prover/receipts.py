@@ -16,7 +16,9 @@ The operator admits a receipt only if (each rule its own error class below):
 4. tokens < 2^32                                           (`TokensOutOfRangeError`);
 5. the nonce is the channel's next one: last settled on chain + admitted but unsettled + 1
    (`NonceReusedError` if at or below it, `NonceGapError` if above);
-6. the payer's escrow covers all its unsettled usage, each receipt priced at its model's
+6. the payer has authorised this operator on chain (`OperatorNotAuthorizedError`; without
+   it settlement would revert and block the batch);
+7. the payer's escrow covers all its unsettled usage, each receipt priced at its model's
    current rate, tokens * rate // 1000 summed per receipt (`CreditExceededError`).
 A refusal changes no stored state: checks run before anything is written.
 """
@@ -96,6 +98,10 @@ class CreditExceededError(ReceiptError):
     code = "credit_exceeded"
 
 
+class OperatorNotAuthorizedError(ReceiptError):
+    code = "operator_not_authorized"
+
+
 REFUSAL_CODES = tuple(
     c.code
     for c in (
@@ -107,6 +113,7 @@ REFUSAL_CODES = tuple(
         NonceReusedError,
         NonceGapError,
         CreditExceededError,
+        OperatorNotAuthorizedError,
     )
 )
 
@@ -331,6 +338,7 @@ class ChainView(Protocol):
     def current_rate(self, model_id: int) -> int: ...
     def last_nonce(self, payer: str, operator: str, model_id: int) -> int: ...
     def escrow_balance(self, payer: str) -> int: ...
+    def is_authorized(self, payer: str, operator: str) -> bool: ...
 
 
 class PendingView(Protocol):
@@ -362,12 +370,14 @@ class Admission:
         self.operator = to_checksum_address(operator)
         self._model_count = 0
         self._rates: dict[int, int] = {}
+        self._authorized: set[str] = set()
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
         """Forget cached rates (call after each settlement or periodically)."""
         with self._lock:
             self._rates.clear()
+            self._authorized.clear()
 
     def _model_exists(self, model_id: int) -> bool:
         if 1 <= model_id <= self._model_count:
@@ -408,6 +418,13 @@ class Admission:
                 f"nonce {receipt.nonce} skips ahead on channel (payer {receipt.payer}, "
                 f"model {receipt.model_id}); nonces must be consecutive, the next is {expected}"
             )
+        if receipt.payer not in self._authorized:
+            if not self.chain.is_authorized(receipt.payer, self.operator):
+                raise OperatorNotAuthorizedError(
+                    f"payer {receipt.payer} has not authorised operator {self.operator} "
+                    "in the settlement contract"
+                )
+            self._authorized.add(receipt.payer)
         usage = dict(self.pending.unsettled_usage(receipt.payer))
         usage[receipt.model_id] = usage.get(receipt.model_id, 0) + receipt.tokens
         # Priced per receipt would round each down; the contract prices per channel
@@ -440,6 +457,7 @@ __all__ = [
     "MalformedReceiptError",
     "NonceGapError",
     "NonceReusedError",
+    "OperatorNotAuthorizedError",
     "PayerSession",
     "PendingView",
     "ReceiptDomain",

@@ -13,6 +13,7 @@ from prover.receipts import (
     CreditExceededError,
     NonceGapError,
     NonceReusedError,
+    OperatorNotAuthorizedError,
     PayerSession,
     ReceiptDomain,
     ReceiptError,
@@ -102,6 +103,13 @@ def test_refuses_other_operator(setup) -> None:  # type: ignore[no-untyped-def]
     w, store, admission, domain = setup
     r = sign_receipt(w.payer, domain, w.payer2.address, w.model_id, 1, 800, HASH)
     _refused(store, admission, r, WrongOperatorError)
+
+
+def test_refuses_unauthorised_payer(setup) -> None:  # type: ignore[no-untyped-def]
+    w, store, admission, domain = setup
+    stranger = w.client.accounts[7]
+    r = sign_receipt(stranger, domain, w.operator.address, w.model_id, 1, 0, HASH)
+    _refused(store, admission, r, OperatorNotAuthorizedError)
 
 
 def test_refuses_over_credit(setup) -> None:  # type: ignore[no-untyped-def]
