@@ -1,4 +1,4 @@
-"""A deployed world on the embedded chain for the daemon tests: mock verifier for 2^8 rows,
+"""A deployed world for the daemon tests: the real UsageVerifier8 for 2^8 rows,
 two models, three funded payers who authorised the operator."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from contracts.client import ChainClient, Deployment
+from contracts.client import GAS_DEPLOY, ChainClient, Deployment
 from prover.proving_key import ProvingKey
 from prover.srs import SRS, InsecureSRSWarning
 
@@ -35,11 +35,24 @@ class DaemonWorld:
     models: list[int]
 
 
+def deploy_real_verifier(client: ChainClient) -> str:
+    """UsageVerifier8 for 2^LOG_SIZE rows with the daemon tests' verification key."""
+    vk = daemon_proving_key().vk
+    contract = client.deploy_contract(
+        "UsageVerifier8", LOG_SIZE, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
+    )
+    return str(contract.address)
+
+
 def build_daemon_world(
-    client: ChainClient, payers: list[Any], owner: Any, operator: Any
+    client: ChainClient, payers: list[Any], owner: Any, operator: Any, *, mock: bool = False
 ) -> DaemonWorld:
-    mock = client.deploy_contract("MockUsageVerifier", LOG_SIZE, True)
-    deployment = client.deploy_all(3600, 3600, verifiers=[mock.address])
+    """Deploy with the real UsageVerifier8 (or the accept-all mock if `mock`)."""
+    if mock:
+        verifier = str(client.deploy_contract("MockUsageVerifier", LOG_SIZE, True).address)
+    else:
+        verifier = deploy_real_verifier(client)
+    deployment = client.deploy_all(3600, 3600, verifiers=[verifier])
     models = [
         client.register_model(bytes([i + 1]) * 32, rate, f"ipfs://m{i}", sender=owner)
         for i, rate in enumerate(RATES)

@@ -64,3 +64,37 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
         op.admit(again.sign(10, b"\x00" * 32).to_json())
     op.drain()
     assert client.next_batch_seq(operator.address) == 2
+
+
+def test_proof_the_python_verifier_rejects_is_never_submitted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import prover.daemon as daemon_module
+    from prover.daemon import ProofRejectedError
+    from prover.prover import prove_batch
+
+    def lying_prover(*args: object, **kwargs: object) -> object:
+        result = prove_batch(*args, **kwargs)  # type: ignore[arg-type]
+        first = dataclasses.replace(result.public.aggregates[0], tokens=10**6)
+        result.public = dataclasses.replace(
+            result.public, aggregates=(first, *result.public.aggregates[1:])
+        )
+        return result
+
+    monkeypatch.setattr(daemon_module, "prove_batch", lying_prover)
+    client = ChainClient.embedded()
+    owner, operator, payer = client.accounts[1:4]
+    world = build_daemon_world(client, [payer], owner, operator)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(log_size=LOG_SIZE, prove_in_subprocess=False)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+    session = PayerSession(payer, op.domain, operator.address, world.models[0])
+    op.admit(session.sign(800, b"\x01" * 32).to_json())
+    op.cut()
+    with pytest.raises(ProofRejectedError):
+        op.step()
+    assert store.counts()["batched"] == 1
+    assert client.next_batch_seq(operator.address) == 0
+    assert client.escrow_balance(payer.address) == ONE_OPEN
