@@ -185,3 +185,26 @@ def test_crash_at_every_stage_settles_each_receipt_once(
     owed = sum(r.tokens * rate[r.model_id] // 1000 for r in sent)  # exact: rates % 1000 == 0
     assert sum(c.amount for e in events for c in e.channels) == owed
     assert client.earnings(w.owner.address) == owed
+
+
+def test_cli_audits_the_archived_batches(setup: Setup) -> None:
+    """`zkmeter verify --archive` on what the crash test archived (runs after it)."""
+    from click.testing import CliRunner
+
+    from zkmeter.cli import main
+
+    archive = setup.db.parent / "archive"
+    if not (archive / "batch-00000000").is_dir():
+        pytest.skip("needs the crash test's archive")
+    args = ["verify", "--archive", str(archive), "--batch", "0", "--srs"]
+    args += [str(setup.db.parent / "dev.srs"), "--rpc-url", setup.args[5]]
+    args += ["--deployment", str(setup.db.parent / "deployment.json")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "ACCEPTED: batch 0" in result.output and "settled on chain" in result.output
+    proof = archive / "batch-00000000" / "proof.json"
+    data = json.loads(proof.read_text())
+    data["public"]["aggregates"][0]["tokens"] += 1
+    proof.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "REJECTED" in result.output

@@ -98,3 +98,40 @@ def test_proof_the_python_verifier_rejects_is_never_submitted(
     assert store.counts()["batched"] == 1
     assert client.next_batch_seq(operator.address) == 0
     assert client.escrow_balance(payer.address) == ONE_OPEN
+
+
+def test_archive_audit_and_its_tampered_twin(tmp_path: Path) -> None:
+    import json
+
+    from prover.archive import ArchiveAuditError, audit_batch
+
+    client = ChainClient.embedded()
+    owner, operator, payer = client.accounts[1:4]
+    world = build_daemon_world(client, [payer], owner, operator)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    archive = tmp_path / "archive"
+    config = DaemonConfig(log_size=LOG_SIZE, archive=archive)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+    session = PayerSession(payer, op.domain, operator.address, world.models[0])
+    for tokens in (800, 1200, 5):
+        op.admit(session.sign(tokens, b"\x02" * 32).to_json())
+    op.drain()
+    report = audit_batch(archive, 0, daemon_proving_key(), client)
+    assert (report.receipts, report.tokens, report.on_chain) == (3, 2005, True)
+
+    # Tampered twins: a receipt's tokens changed breaks its signature; one archived
+    # blinding factor changed no longer reproduces the proof's commitment.
+    receipts_path = archive / "batch-00000000" / "receipts.json"
+    original = receipts_path.read_text()
+    data = json.loads(original)
+    data["receipts"][0]["tokens"] += 1
+    receipts_path.write_text(json.dumps(data))
+    with pytest.raises(ArchiveAuditError, match="receipt 0: signature recovers"):
+        audit_batch(archive, 0, daemon_proving_key(), client)
+    receipts_path.write_text(original)
+    path = archive / "batch-00000000" / "blinding.json"
+    blinding = json.loads(path.read_text())
+    blinding["nonce"][0] = str(int(blinding["nonce"][0]) + 1)
+    path.write_text(json.dumps(blinding))
+    with pytest.raises(ArchiveAuditError, match="commitment to column nonce"):
+        audit_batch(archive, 0, daemon_proving_key(), client)

@@ -112,11 +112,32 @@ def prove(
 
 
 @click.command()
-@click.argument("proof_file", type=_EXISTING_FILE)
+@click.argument("proof_file", type=_EXISTING_FILE, required=False)
 @click.option("--srs", "srs_path", type=_EXISTING_FILE, help="SRS the proof was made with.")
 @click.option("--vk", "vk_path", type=_EXISTING_FILE, help="Verification key (keys export).")
-def verify(proof_file: Path, srs_path: Path | None, vk_path: Path | None) -> None:
-    """Verify a proof file; exit 0 only if the proof is accepted."""
+@click.option(
+    "--archive",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Audit an archived batch of the daemon instead (needs --batch and --srs).",
+)
+@click.option("--batch", "batch_seq", type=click.IntRange(0), help="Batch number in --archive.")
+@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="With --archive: check the chain too.")
+@click.option("--deployment", type=_EXISTING_FILE, help="With --rpc-url: the deployment file.")
+def verify(
+    proof_file: Path | None,
+    srs_path: Path | None,
+    vk_path: Path | None,
+    archive: Path | None,
+    batch_seq: int | None,
+    rpc_url: str | None,
+    deployment: Path | None,
+) -> None:
+    """Verify a proof file, or audit an archived batch; exit 0 only if accepted."""
+    if archive is not None:
+        _verify_archive(archive, batch_seq, srs_path, rpc_url, deployment)
+        return
+    if proof_file is None:
+        raise click.UsageError("give a PROOF_FILE or --archive DIR --batch N")
     if (srs_path is None) == (vk_path is None):
         raise click.UsageError("give exactly one of --srs or --vk")
     try:
@@ -143,6 +164,49 @@ def verify(proof_file: Path, srs_path: Path | None, vk_path: Path | None) -> Non
         return
     click.echo(f"REJECTED: {verdict.message}")
     sys.exit(1)
+
+
+def _verify_archive(
+    archive: Path,
+    batch_seq: int | None,
+    srs_path: Path | None,
+    rpc_url: str | None,
+    deployment: Path | None,
+) -> None:
+    """Signatures, commitments from receipts + blinding, the proof, and (with --rpc-url) the
+    chain's BatchSettled record of an archived batch (prover.archive)."""
+    from prover.archive import ArchiveAuditError, audit_batch, batch_folder
+
+    if batch_seq is None or srs_path is None:
+        raise click.UsageError("--archive needs --batch N and --srs FILE")
+    chain = None
+    if rpc_url is not None:
+        from contracts.client import ChainClient, ChainError, Deployment
+
+        if deployment is None:
+            raise click.UsageError("--rpc-url needs --deployment")
+        try:
+            chain = ChainClient.connect(rpc_url)
+            chain.use(Deployment.load(deployment))
+        except (ChainError, OSError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+    try:
+        proof_data = json.loads((batch_folder(archive, batch_seq) / "proof.json").read_text())
+        log_size = int(proof_data["public"]["log_domain_size"])
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise click.ClickException(f"batch {batch_seq} in {archive}: {error}") from None
+    pk = proving_key_for(load_srs(srs_path), log_size)
+    try:
+        report = audit_batch(archive, batch_seq, pk, chain)
+    except (ArchiveAuditError, BatchError) as error:
+        click.echo(f"REJECTED: batch {batch_seq}: {error}")
+        sys.exit(1)
+    click.echo(
+        f"ACCEPTED: batch {batch_seq}: {report.receipts} signed receipt(s), "
+        f"{report.channels} channel(s), {report.tokens} tokens; "
+        f"{report.commitments_checked} commitments recomputed"
+        + ("; settled on chain with this proof" if report.on_chain else "")
+    )
 
 
 @click.group()
