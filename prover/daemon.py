@@ -602,6 +602,7 @@ def make_app(operator: Operator, intake: ThreadPoolExecutor) -> Any:
         return web.json_response(await loop.run_in_executor(intake, operator.health))
 
     async def metrics(_: web.Request) -> web.Response:
+        await asyncio.get_running_loop().run_in_executor(intake, operator.update_gauges)
         return web.Response(
             text=operator.metrics.exposition(), content_type="text/plain", charset="utf-8"
         )
