@@ -25,7 +25,7 @@ import pytest
 from contracts.client import ChainClient
 from prover.receipts import PayerSession, ReceiptDomain, SignedReceipt
 from tests.anvil import anvil_keys, anvil_url, requires_anvil  # noqa: F401
-from tests.daemon_world import LOG_SIZE, RATES, build_daemon_world, daemon_proving_key
+from tests.daemon_world import LOG_SIZE, ONE_OPEN, RATES, build_daemon_world, daemon_proving_key
 from zkmeter.cli_daemon import post_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, requires_anvil]
@@ -185,6 +185,9 @@ def test_crash_at_every_stage_settles_each_receipt_once(
     owed = sum(r.tokens * rate[r.model_id] // 1000 for r in sent)  # exact: rates % 1000 == 0
     assert sum(c.amount for e in events for c in e.channels) == owed
     assert client.earnings(w.owner.address) == owed
+    for p in w.payers:
+        mine = sum(r.tokens * rate[r.model_id] // 1000 for r in sent if r.payer == p.address)
+        assert client.escrow_balance(p.address) == ONE_OPEN - mine
 
 
 def test_cli_audits_the_archived_batches(setup: Setup) -> None:

@@ -143,3 +143,22 @@ def test_cli_receipts_sign_extends_a_file(
     assert [op.admit(item) for item in items] == ["admitted"] * 3
     monkeypatch.delenv("ZKMETER_PAYER_KEY")
     assert CliRunner().invoke(main, [*base, "--tokens", "7"]).exit_code != 0
+
+
+def test_daemon_config_toml_and_flags(tmp_path: Path) -> None:
+    import click
+
+    from zkmeter.cli_daemon import load_daemon_config
+
+    path = tmp_path / "op.toml"
+    path.write_text(
+        '[daemon]\nrpc_url = "http://127.0.0.1:1"\ndeployment = "d.json"\n'
+        'srs = "s.srs"\nmax_rows = 64\nport = 9000\n'
+    )
+    settings = load_daemon_config(path, {"port": 9100, "max_age": None})
+    assert (settings["max_rows"], settings["port"], "max_age" in settings) == (64, 9100, False)
+    path.write_text('rpc_url = "x"\nprivate_key = "0x01"\n')
+    with pytest.raises(click.ClickException, match="unknown setting"):
+        load_daemon_config(path, {})
+    with pytest.raises(click.ClickException, match="missing --srs"):
+        load_daemon_config(None, {"rpc_url": "x", "deployment": "d"})
