@@ -100,6 +100,7 @@ def test_proof_the_python_verifier_rejects_is_never_submitted(
     assert client.escrow_balance(payer.address) == ONE_OPEN
 
 
+@pytest.mark.slow
 def test_archive_audit_and_its_tampered_twin(tmp_path: Path) -> None:
     import json
 

@@ -162,3 +162,42 @@ def test_daemon_config_toml_and_flags(tmp_path: Path) -> None:
         load_daemon_config(path, {})
     with pytest.raises(click.ClickException, match="missing --srs"):
         load_daemon_config(None, {"rpc_url": "x", "deployment": "d"})
+
+
+def test_cli_receipts_submit_posts_to_a_daemon(
+    op: Operator, chain: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from aiohttp import web
+    from click.testing import CliRunner
+
+    from zkmeter.cli import main
+
+    client, world = chain
+    client.deployment.save(tmp_path / "dep.json")
+    monkeypatch.setenv("ZKMETER_PAYER_KEY", world.payers[0].key.hex())
+    out = tmp_path / "r.json"
+    sign = ["receipts", "sign", "--deployment", str(tmp_path / "dep.json"), "--output", str(out)]
+    sign += ["--operator", world.operator.address, "--model", str(world.models[0])]
+    assert CliRunner().invoke(main, [*sign, "--tokens", "3", "--tokens", "4"]).exit_code == 0
+
+    loop = asyncio.new_event_loop()
+    intake = ThreadPoolExecutor(1)
+    runner = web.AppRunner(make_app(op, intake))
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        first = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
+        again = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        intake.shutdown()
+    assert first.exit_code == 0 and "2 receipt(s) admitted" in first.output
+    assert again.exit_code != 0 and "nonce_reused" in again.output
+    assert op.store.counts()["admitted"] == 2
