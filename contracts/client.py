@@ -31,6 +31,8 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
 
+from verifier.keys import VerificationKey
+
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 #: Gas limits passed with each transaction (never estimated). Deployments fit well under them.
@@ -446,6 +448,17 @@ class ChainClient:
             self.set_verifier(v, owner=acct)
         return self.deployment
 
+    def deploy_usage_verifier(
+        self, vk: VerificationKey, *, sender: LocalAccount | None = None
+    ) -> str:
+        """Deploy the generated Solidity verifier for the key's domain size (UsageVerifier8
+        for 8-bit limbs, below 2^16 rows; UsageVerifier16 from 2^16), the key built in."""
+        name = "UsageVerifier16" if vk.layout.limb_bits == 16 else "UsageVerifier8"
+        contract = self.deploy_contract(
+            name, vk.log_size, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
+        )
+        return str(contract.address)
+
     def set_verifier(self, verifier: str, *, owner: LocalAccount | None = None) -> int:
         """Install `verifier` for its domain size (settlement owner only); returns logDomainSize."""
         log_n = int(self._call(self.contract("IUsageVerifier", verifier).functions.logDomainSize()))
@@ -737,6 +750,23 @@ class ChainClient:
                 )
             )
         return out
+
+    def settled_batch(self, operator: str, batch_seq: int) -> tuple[BatchSettled, bytes]:
+        """The `BatchSettled` record of `operator`'s batch `batch_seq` and the proof bytes
+        it was settled with, read back from the settling transaction's calldata and checked
+        against the proof hash the event committed to."""
+        matches = [e for e in self.batch_events(operator=operator) if e.batch_seq == batch_seq]
+        if not matches:
+            raise ChainError(f"no settled batch {batch_seq} of operator {operator} on this chain")
+        event = matches[0]
+        tx = self.w3.eth.get_transaction(event.transaction_hash)
+        function, args = self.settlement.decode_function_input(tx["input"])
+        if function.fn_name != "settle":
+            raise ChainError(f"transaction {event.transaction_hash.hex()} is not a settle call")
+        proof = bytes(args["proof"])
+        if Web3.keccak(proof) != event.proof_hash:
+            raise ChainError("the settling transaction's proof does not match the event's hash")
+        return event, proof
 
     # ------------------------------------------------------------------ time
 

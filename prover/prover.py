@@ -33,7 +33,7 @@ from prover.proving_key import ProvingKey
 from prover.witness import UsageRow, Witness, build_witness
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
-from verifier.fr import batch_inverse, root_of_unity
+from verifier.fr import batch_inverse, powers, root_of_unity
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 from verifier.usage_verifier import aggregate_sum
@@ -376,8 +376,10 @@ class _Rounds:
                 spent = ProofTimings()
                 shift = shifts[k]
                 with spent.measure("ntt"):
+                    longest = max(len(coeffs[name]) for name in layout.witness_columns)
+                    shift_powers = [gmpy2.mpz(p) for p in powers(shift, longest)]
                     on_coset = {
-                        name: _evaluate_on_coset(coeffs[name], shift, log_n)
+                        name: _evaluate_on_coset(coeffs[name], shift_powers, log_n)
                         for name in (*layout.witness_columns, "T")
                     }
                 with spent.measure("gates"):
@@ -553,16 +555,17 @@ def _coset_points(shift: int, log_n: int) -> list[int]:
     return points
 
 
-def _evaluate_on_coset(coeffs: Sequence[Any], shift: int, log_n: int) -> list[Any]:
-    """p(shift * omega^i), i < N, for p of any degree: scale c_j by shift^j, fold the
-    coefficients modulo X^N - 1 (omega^N = 1), and take an NTT of size N."""
+def _evaluate_on_coset(coeffs: Sequence[Any], shift_powers: Sequence[Any], log_n: int) -> list[Any]:
+    """p(shift * omega^i), i < N, for p of any degree: scale c_j by shift^j (the powers are
+    shared by every column of the coset), fold the coefficients modulo X^N - 1
+    (omega^N = 1), and take an NTT of size N (which reduces its inputs mod R)."""
     n = 1 << log_n
-    folded = [0] * n
-    scale = 1
-    for j, c in enumerate(coeffs):
-        folded[j % n] += c * scale
-        scale = scale * shift % R
-    return ntt([v % R for v in folded], log_n)
+    scaled = [c * p for c, p in zip(coeffs, shift_powers, strict=False)]
+    head = scaled[:n]
+    head.extend([0] * (n - len(head)))
+    for j in range(n, len(scaled)):
+        head[j - n] += scaled[j]
+    return ntt(head, log_n)
 
 
 def _unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:

@@ -55,7 +55,7 @@ from verifier.curve import (
     g2_to_bytes,
     pairing_product_is_one,
 )
-from verifier.fr import batch_inverse, root_of_unity
+from verifier.fr import batch_inverse, powers, root_of_unity
 from verifier.transcript import keccak256
 
 SRS_MAGIC: Final[bytes] = b"ZKMSRS01"
@@ -245,7 +245,7 @@ class SRS:
         if check_pairing:
             rho = 1 + secrets.randbelow(R - 1)
             n = len(self.g1_powers)
-            rho_powers = _powers(rho, n - 1)
+            rho_powers = powers(rho, n - 1)
             A = msm(self.g1_powers[1:], rho_powers)
             B = msm(self.g1_powers[:-1], rho_powers)
             pairs = [(g1_from_affine(A), self.g2_one), (neg(g1_from_affine(B)), self.g2_tau)]
@@ -275,7 +275,7 @@ def insecure_development_with_tau(
     else:
         digest = keccak256(b"zkmeter.insecure-srs.v1" + seed.to_bytes(32, "big", signed=True))
         tau = int.from_bytes(digest, "big") % (R - 1) + 1
-    scalars = _powers(tau, n_powers)
+    scalars = powers(tau, n_powers)
     g1_powers = fixed_base_multiples(G1_GENERATOR, scalars, progress=progress)
     return SRS(g1_powers, G2, multiply(G2, tau)), tau
 
@@ -379,7 +379,7 @@ def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
         index = next(i for i in range(n) if pow(omega, i, R) == tau % R)
         scalars = [int(i == index) for i in range(n)]
     else:
-        omegas = _powers(omega, n)
+        omegas = powers(omega, n)
         inverses = batch_inverse([n * (tau - w) % R for w in omegas])
         scalars = [w * vanishing % R * inv % R for w, inv in zip(omegas, inverses, strict=True)]
     return fixed_base_multiples(G1_GENERATOR, scalars)
@@ -465,7 +465,7 @@ def _inverse_dft_g1(
     half = 1
     while half < n:
         w_m = pow(omega_inv, n // (2 * half), R)
-        twiddles = _powers(w_m, half)
+        twiddles = powers(w_m, half)
         tasks = [
             (start + j + half, twiddles[j]) for start in range(0, n, 2 * half) for j in range(half)
         ]
@@ -771,12 +771,3 @@ def _g1_on_curve(pt: G1Affine) -> bool:
     if x == 0 and y == 0:
         return True
     return 0 <= x < P and 0 <= y < P and (y * y - x * x * x - 3) % P == 0
-
-
-def _powers(x: int, n: int) -> list[int]:
-    out = [0] * n
-    acc = 1
-    for i in range(n):
-        out[i] = acc
-        acc = acc * x % R
-    return out

@@ -262,3 +262,22 @@ def test_window_choice_depends_on_bit_length() -> None:
     # larger n -> wider windows
     assert best_window(1 << 10, 254) < best_window(1 << 16, 254)
     assert np.all(np.diff([best_window(1 << k, 254) for k in range(4, 17)]) >= 0)
+
+
+@pytest.mark.parametrize("distinct", [1, 3, 16])
+def test_few_distinct_wide_scalars_are_grouped_correctly(distinct: int) -> None:
+    """A column of channel keys: n points, a handful of 224-bit values, each repeated."""
+    rng = random.Random(distinct)
+    n = 256
+    logs = [rng.randrange(1, R) for _ in range(n)]
+    points = [g1_to_affine(multiply(G1, a)) for a in logs]
+    values = [rng.getrandbits(224) for _ in range(distinct)]
+    scalars = [values[i * distinct // n] for i in range(n)]
+    expected = g1_to_affine(
+        multiply(G1, sum(s * a for s, a in zip(scalars, logs, strict=True)) % R)
+    )
+    bases = msm_module.prepare_bases(points)
+    grouped = msm_module._grouped_by_scalar(bases.xs, bases.ys, scalars, list(range(n)))
+    assert grouped is not None and len(grouped[1]) == distinct  # the grouping path is taken
+    assert msm(points, scalars) == expected
+    assert msm(points, [*scalars[:-1], scalars[-1] + 1]) != expected

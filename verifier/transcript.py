@@ -1,7 +1,7 @@
 """Fiat–Shamir transcript: keccak256 over 32-byte big-endian words.
 
 The Solidity verifier reproduces this construction byte for byte, so it is spelled out
-exactly (see docs/TRANSCRIPT.md):
+exactly (see docs/PROTOCOL.md §5):
 
     state   = keccak256(DOMAIN_SEPARATOR)                  # 32 bytes
     pending = b""

@@ -18,6 +18,15 @@ def main() -> None:
     """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""
 
 
+@main.command()
+def demo() -> None:
+    """The worked example end to end on the embedded chain: 12 calls x 800 tokens at
+    0.002 OPEN per 1,000 tokens, proven, verified on-chain, settled: 0.0192 OPEN."""
+    from zkmeter.demo import run_demo
+
+    run_demo(say=click.echo)
+
+
 for command in (srs, keys, prove, verify, chain, models, escrow, bench, daemon, receipts):
     main.add_command(command)
 

@@ -65,3 +65,71 @@ def table(report_path: Path | None, quick: bool, keyword: str | None, save: Path
             click.echo(render_table(load_report(out)))
         return
     click.echo(render_table(load_report(report_path)))
+
+
+@bench.command("throughput")
+@click.option(
+    "--sizes",
+    default=",".join(str(n) for n in (64, 256, 1024, 4096)),
+    show_default=True,
+    help="Batch sizes (receipts), comma-separated.",
+)
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    type=click.Choice(["groth16", "plonk"]),
+    default=("groth16", "plonk"),
+    show_default=True,
+    help="Peer proving systems to run.",
+)
+@click.option(
+    "--max-ptau-power",
+    type=click.IntRange(8, 28),
+    default=13,
+    show_default=True,
+    help="Largest powers-of-tau file the peer may create (snarkjs' prepare phase2 took "
+    "38 min at 2^16 here); cached files of any size are used.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("throughput"),
+    show_default=True,
+    help="Folder for throughput.json and throughput.png.",
+)
+def throughput(sizes: str, protocols: tuple[str, ...], max_ptau_power: int, out_dir: Path) -> None:
+    """zkmeter against circom + snarkjs (Groth16, PLONK) on the same receipts: one table."""
+    if str(BENCHES.parent) not in sys.path:  # benches/ is part of the checkout, not installed
+        sys.path.insert(0, str(BENCHES.parent))
+    from zkmeter.throughput import render_table as render_throughput
+    from zkmeter.throughput import run_throughput, write_json, write_plot
+
+    try:
+        size_list = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"not a list of integers: {sizes!r}", param_hint="--sizes"
+        ) from None
+    if any(n < 4 for n in size_list):
+        raise click.BadParameter(
+            "batch sizes must be at least 4 (4 channels)", param_hint="--sizes"
+        )
+    tasks = len(size_list) * (1 + len(protocols))
+    with click.progressbar(length=tasks, label="measuring", file=sys.stderr) as bar:
+        first = [True]
+
+        def advance(label: str) -> None:
+            if not first[0]:
+                bar.update(1)
+            first[0] = False
+            bar.label = label
+
+        results = run_throughput(size_list, protocols, max_ptau_power, advance)
+        bar.update(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(results, out_dir / "throughput.json")
+    write_plot(results, out_dir / "throughput.png")
+    click.echo(render_throughput(results))
+    click.echo(f"\nwrote {out_dir / 'throughput.json'} and {out_dir / 'throughput.png'}")

@@ -139,6 +139,13 @@ def chain() -> None:
 @click.option("--thawing-period", type=click.IntRange(0), default=DEFAULT_THAWING_PERIOD)
 @click.option("--token", default=None, help="Existing ERC-20 to settle in (default: new OPEN).")
 @click.option("--verifier", "verifiers", multiple=True, help="Deployed IUsageVerifier address.")
+@click.option(
+    "--vk",
+    "vk_paths",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verification key (zkmeter keys export): deploy its UsageVerifier and install it.",
+)
 def chain_deploy(
     rpc_url: str,
     keystore: Path | None,
@@ -147,9 +154,22 @@ def chain_deploy(
     thawing_period: int,
     token: str | None,
     verifiers: tuple[str, ...],
+    vk_paths: tuple[Path, ...],
 ) -> None:
-    """Deploy token (unless --token), ModelRegistry and UsageSettlement; write the deployment."""
+    """Deploy token (unless --token), ModelRegistry and UsageSettlement, and a UsageVerifier
+    per --vk; write the deployment."""
+    from verifier.keys import VerificationKey, VerificationKeyError
+
     client = _client(rpc_url, keystore, None)
+    verifiers = tuple(verifiers)
+    for path in vk_paths:
+        try:
+            vk = VerificationKey.load(path)
+        except VerificationKeyError as exc:
+            raise click.ClickException(f"{path}: {exc}") from exc
+        address = _run(client.deploy_usage_verifier, vk)
+        click.echo(f"verifier   {address} (2^{vk.log_size} rows)")
+        verifiers += (address,)
     dep = _run(client.deploy_all, rate_notice_period, thawing_period, list(verifiers), token=token)
     dep.save(output)
     click.echo(f"settlement {dep.settlement}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from circuits.public_inputs import PublicInputError
+from circuits.public_inputs import Aggregate, BatchHeader, PublicInputError, PublicInputs
 from circuits.usage_batch import UnsupportedDomainError
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey, ProvingKeyError
@@ -18,7 +18,7 @@ from prover.receipts_file import ReceiptsFileError, load_receipts
 from prover.srs import SRS, InsecureSRSWarning, SRSError
 from prover.witness import BatchError, smallest_log_size
 from verifier.keys import VerificationKey, VerificationKeyError
-from verifier.proof import MalformedProofError
+from verifier.proof import MalformedProofError, Proof
 from verifier.proof_file import parse_proof_file, proof_file_json
 from verifier.usage_verifier import verify_batch_proof
 
@@ -115,36 +115,61 @@ def prove(
 @click.argument("proof_file", type=_EXISTING_FILE, required=False)
 @click.option("--srs", "srs_path", type=_EXISTING_FILE, help="SRS the proof was made with.")
 @click.option("--vk", "vk_path", type=_EXISTING_FILE, help="Verification key (keys export).")
+@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="Re-check a settled batch on this node.")
+@click.option(
+    "--deployment",
+    type=_EXISTING_FILE,
+    envvar="ZKMETER_DEPLOYMENT",
+    help="Deployment file (zkmeter chain deploy) of the settlement contract.",
+)
+@click.option("--operator", help="Operator address of the settled batch (with --batch).")
+@click.option("--batch", "batch_seq", type=click.IntRange(0), help="Settled batch number.")
 @click.option(
     "--archive",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Audit an archived batch of the daemon instead (needs --batch and --srs).",
+    help="Audit batch --batch of a daemon's archive (needs --srs; --rpc-url checks the chain).",
 )
-@click.option("--batch", "batch_seq", type=click.IntRange(0), help="Batch number in --archive.")
-@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="With --archive: check the chain too.")
-@click.option("--deployment", type=_EXISTING_FILE, help="With --rpc-url: the deployment file.")
 def verify(
     proof_file: Path | None,
     srs_path: Path | None,
     vk_path: Path | None,
-    archive: Path | None,
-    batch_seq: int | None,
     rpc_url: str | None,
     deployment: Path | None,
+    operator: str | None,
+    batch_seq: int | None,
+    archive: Path | None,
 ) -> None:
-    """Verify a proof file, or audit an archived batch; exit 0 only if accepted."""
+    """Verify PROOF_FILE, or a batch settled on-chain (--rpc-url --deployment --operator
+    --batch), or a daemon's archived batch (--archive DIR --batch N); exit 0 only if the
+    proof is accepted.
+
+    A settled batch is re-checked from the chain alone: its public inputs from the
+    ChannelSettled events (first nonces as the contract filled them in), its proof from the
+    settling transaction's calldata (checked against the event's proof hash), and the
+    verification key from --vk/--srs, not from the chain.
+    """
     if archive is not None:
         _verify_archive(archive, batch_seq, srs_path, rpc_url, deployment)
         return
-    if proof_file is None:
-        raise click.UsageError("give a PROOF_FILE or --archive DIR --batch N")
     if (srs_path is None) == (vk_path is None):
         raise click.UsageError("give exactly one of --srs or --vk")
-    try:
-        public, proof = parse_proof_file(json.loads(proof_file.read_text()))
-    except (json.JSONDecodeError, MalformedProofError, PublicInputError) as error:
-        click.echo(f"REJECTED: {proof_file}: {error}")
-        sys.exit(1)
+    on_chain = batch_seq is not None
+    if on_chain:
+        if proof_file is not None or not (rpc_url and deployment and operator):
+            raise click.UsageError(
+                "re-checking a settled batch takes --rpc-url, --deployment, --operator and "
+                "--batch, and no PROOF_FILE"
+            )
+        assert batch_seq is not None and rpc_url and deployment and operator
+        public, proof = _settled_batch(rpc_url, deployment, operator, batch_seq)
+    else:
+        if proof_file is None:
+            raise click.UsageError("give a PROOF_FILE, or --batch N to re-check a settled batch")
+        try:
+            public, proof = parse_proof_file(json.loads(proof_file.read_text()))
+        except (json.JSONDecodeError, MalformedProofError, PublicInputError) as error:
+            click.echo(f"REJECTED: {proof_file}: {error}")
+            sys.exit(1)
     if vk_path is not None:
         try:
             vk = VerificationKey.load(vk_path)
@@ -156,14 +181,47 @@ def verify(
     verdict = verify_batch_proof(vk, public, proof)
     channels = len(public.aggregates)
     tokens = sum(a.tokens for a in public.aggregates)
+    where = " (settled on-chain)" if on_chain else ""
     if verdict.accepted:
         click.echo(
             f"ACCEPTED: batch {public.header.batch_seq} of operator "
-            f"0x{public.header.operator:040x}: {channels} channel(s), {tokens} tokens"
+            f"0x{public.header.operator:040x}{where}: {channels} channel(s), {tokens} tokens"
         )
         return
     click.echo(f"REJECTED: {verdict.message}")
     sys.exit(1)
+
+
+def _settled_batch(
+    rpc_url: str, deployment_path: Path, operator: str, batch_seq: int
+) -> tuple[PublicInputs, Proof]:
+    """Public inputs and proof of a settled batch, read from the chain."""
+    from contracts.client import ChainClient, ChainError, Deployment
+
+    try:
+        client = ChainClient.connect(rpc_url)
+        deployment = Deployment.load(deployment_path)
+        client.use(deployment)
+        event, proof_bytes = client.settled_batch(operator, batch_seq)
+    except (ChainError, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    header = BatchHeader(
+        chain_id=client.chain_id,
+        settlement=int(deployment.settlement, 16),
+        operator=int(event.operator, 16),
+        batch_seq=event.batch_seq,
+    )
+    aggregates = tuple(
+        Aggregate(int(c.payer, 16), c.model_id, c.first_nonce, c.count, c.tokens)
+        for c in event.channels
+    )
+    public = PublicInputs(header, event.log_domain_size, aggregates)
+    try:
+        proof = Proof.from_bytes(event.log_domain_size, proof_bytes)
+    except MalformedProofError as error:
+        click.echo(f"REJECTED: the settled proof does not decode: {error}")
+        sys.exit(1)
+    return public, proof
 
 
 def _verify_archive(
