@@ -39,11 +39,18 @@ from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from contracts.client import ChainClient, ChainError, ContractRevertError
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
-from prover.receipts import Admission, MalformedReceiptError, ReceiptDomain, SignedReceipt
+from prover.receipts import (
+    Admission,
+    MalformedReceiptError,
+    ReceiptDomain,
+    SignedReceipt,
+    usage_cost,
+)
 from prover.receipts_file import RECEIPTS_FORMAT
 from prover.store import (
     ADMITTED,
     BATCHED,
+    HELD,
     PROVEN,
     SUBMITTED,
     Batch,
@@ -57,12 +64,13 @@ from verifier.usage_verifier import verify_batch_proof
 
 log = logging.getLogger("zkmeter.daemon")
 
+#: Contract errors caused by one payer (first error argument): the batch is re-cut without
+#: that payer, whose receipts are held until its escrow and authorisation allow settling.
+PAYER_REVERTS = frozenset({"InsufficientEscrow", "OperatorNotAuthorized"})
 #: Contract errors after which resubmitting the same batch cannot succeed.
 PERMANENT_REVERTS = frozenset(
     {
         "InvalidProof",
-        "InsufficientEscrow",
-        "OperatorNotAuthorized",
         "NoVerifier",
         "UnknownModel",
         "NonceOverflow",
@@ -408,6 +416,18 @@ class Operator:
         if error.error == "WrongBatchSeq":
             log.warning("chain batch sequence moved", extra={"batch": seq})
             return
+        if error.error in PAYER_REVERTS and error.args_:
+            payer = str(error.args_[0])
+            moved = self.store.requeue_from(seq, [payer])
+            self.admission.refresh()
+            self.metrics.inc(
+                "zkmeter_batches_requeued_total", help_="batches re-cut after a refusal"
+            )
+            log.warning(
+                "batch refused for one payer: re-cut without it, its receipts held",
+                extra={"batch": seq, "payer": payer, "error": error.error, "requeued": moved},
+            )
+            return
         if error.error in PERMANENT_REVERTS:
             self.store.mark_failed(seq, str(error))
             log.error("batch refused by the chain", extra={"batch": seq, "error": str(error)})
@@ -469,10 +489,25 @@ class Operator:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def release_ready_payers(self) -> bool:
+        """Release held payers whose escrow now covers their unsettled usage and who have
+        authorised this operator. Returns True if any was released."""
+        released = False
+        for payer in self.store.held_payers():
+            with self.chain_lock:
+                escrow = self.client.escrow_balance(payer)
+                authorized = self.client.is_authorized(payer, self.account.address)
+            owed = usage_cost(self.store.unsettled_usage(payer), self.admission.rate)
+            if authorized and owed <= escrow:
+                count = self.store.release_held(payer)
+                log.info("held payer released", extra={"payer": payer, "receipts": count})
+                released = True
+        return released
+
     def step(self, force: bool = False) -> bool:
         """Advance every batch one notch, then cut a batch if due (or `force`d and any receipt
         waits). Returns True if anything changed. Safe to call after a crash: it resumes."""
-        changed = False
+        changed = self.release_ready_payers()
         for batch in self.store.batches((SUBMITTED,)):
             self.confirm(batch)
             changed = True
@@ -499,7 +534,7 @@ class Operator:
     def update_gauges(self) -> None:
         counts = self.store.counts()
         self.metrics.set("zkmeter_queue_depth", counts[ADMITTED], "receipts admitted, not batched")
-        for state in (BATCHED, PROVEN, SUBMITTED):
+        for state in (HELD, BATCHED, PROVEN, SUBMITTED):
             self.metrics.set(f"zkmeter_receipts_{state}", counts[state], f"receipts {state}")
 
     def health(self) -> dict[str, Any]:

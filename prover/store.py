@@ -28,8 +28,9 @@ from typing import Any
 
 from prover.receipts import Admission, SignedReceipt
 
-ADMITTED, BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED = (
+ADMITTED, HELD, BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED = (
     "admitted",
+    "held",
     "batched",
     "proven",
     "submitted",
@@ -167,10 +168,16 @@ class ReceiptStore:
 
     def admit(self, receipt: SignedReceipt, admission: Admission) -> str:
         """Check `receipt` (raising the rule's ReceiptError, writing nothing) and store it as
-        admitted, advancing its channel's cursor, in one transaction. Returns its state."""
+        admitted (held, if the payer has held receipts), advancing its channel's cursor, in
+        one transaction. Returns its state."""
         with self._lock:
             admission.check(receipt)
             with self._transaction() as db:
+                held = db.execute(
+                    "SELECT 1 FROM receipts WHERE payer=? AND state=? LIMIT 1",
+                    (receipt.payer, HELD),
+                ).fetchone()
+                state = HELD if held else ADMITTED
                 db.execute(
                     "INSERT INTO receipts (payer, operator, model_id, nonce, tokens, request_hash,"
                     " signature, state, admitted_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -182,7 +189,7 @@ class ReceiptStore:
                         receipt.tokens,
                         receipt.request_hash,
                         receipt.signature,
-                        ADMITTED,
+                        state,
                         time.time(),
                     ),
                 )
@@ -192,13 +199,13 @@ class ReceiptStore:
                     "DO UPDATE SET last_admitted=excluded.last_admitted",
                     (receipt.payer, receipt.operator, receipt.model_id, receipt.nonce),
                 )
-        return ADMITTED
+        return state
 
     # -- reading --------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
         """Row counts per table and receipts per state (for tests and metrics)."""
-        out = {s: 0 for s in (ADMITTED, *BATCH_STATES)}
+        out = {s: 0 for s in (ADMITTED, HELD, *BATCH_STATES)}
         for state, n in self._query("SELECT state, COUNT(*) FROM receipts GROUP BY state"):
             out[str(state)] = int(n)
         out["receipts"] = int(self._query("SELECT COUNT(*) FROM receipts")[0][0])
@@ -259,13 +266,15 @@ class ReceiptStore:
         """Move up to `max_rows` of the oldest admitted receipts into a new batch `seq`.
 
         Receipts are taken in admission order, so each channel's part is a prefix of its
-        admitted nonces: consecutive, starting right after what earlier batches hold."""
+        admitted nonces: consecutive, starting right after what earlier batches hold. Payers
+        with held receipts are skipped entirely (their next nonces are held)."""
         with self._transaction() as db:
             ids = [
                 int(i)
                 for (i,) in db.execute(
-                    "SELECT id FROM receipts WHERE state=? ORDER BY id LIMIT ?",
-                    (ADMITTED, max_rows),
+                    "SELECT id FROM receipts WHERE state=? AND payer NOT IN "
+                    "(SELECT payer FROM receipts WHERE state=?) ORDER BY id LIMIT ?",
+                    (ADMITTED, HELD, max_rows),
                 ).fetchall()
             ]
             if not ids:
@@ -334,6 +343,49 @@ class ReceiptStore:
             settled_at=time.time(),
         )
 
+    def requeue_from(self, seq: int, hold_payers: Sequence[str]) -> int:
+        """Dissolve batch `seq` and every later batch (none may be submitted or settled): their
+        receipts go back to admitted, and every unbatched receipt of `hold_payers` is held
+        until `release_held`. Returns how many receipts were requeued. One transaction.
+
+        Used when the chain refuses batch `seq` for a payer's sake (escrow short, operator not
+        authorised): the other payers' receipts are batched again under the same sequence
+        number, the payer's wait; nonces stay consecutive per channel."""
+        with self._transaction() as db:
+            rows = db.execute("SELECT seq, state FROM batches WHERE seq >= ?", (seq,)).fetchall()
+            stuck = [
+                (int(q), st) for q, st in rows if st in (SETTLED,) or (st == SUBMITTED and q != seq)
+            ]
+            if stuck:
+                raise StoreError(f"cannot requeue from batch {seq}: {stuck} already sent")
+            seqs = [int(q) for q, _ in rows]
+            moved = 0
+            for q in seqs:
+                moved += db.execute(
+                    "UPDATE receipts SET state=?, batch_seq=NULL WHERE batch_seq=?", (ADMITTED, q)
+                ).rowcount
+                db.execute("DELETE FROM batches WHERE seq=?", (q,))
+            db.executemany(
+                "UPDATE receipts SET state=? WHERE payer=? AND state=?",
+                [(HELD, p, ADMITTED) for p in hold_payers],
+            )
+        return moved
+
+    def held_payers(self) -> list[str]:
+        return [
+            str(p)
+            for (p,) in self._query("SELECT DISTINCT payer FROM receipts WHERE state=?", (HELD,))
+        ]
+
+    def release_held(self, payer: str) -> int:
+        """Held receipts of `payer` become admitted again (to be batched in nonce order)."""
+        with self._transaction() as db:
+            return int(
+                db.execute(
+                    "UPDATE receipts SET state=? WHERE payer=? AND state=?", (ADMITTED, payer, HELD)
+                ).rowcount
+            )
+
     def mark_failed(self, seq: int, error: str) -> None:
         """A batch the chain refuses for good (e.g. an escrow emptied by a rate change): its
         receipts stop counting as unsettled; the operator must investigate (logged)."""
@@ -349,6 +401,7 @@ __all__ = [
     "BATCHED",
     "BATCH_STATES",
     "FAILED",
+    "HELD",
     "PROVEN",
     "SETTLED",
     "SUBMITTED",

@@ -136,3 +136,47 @@ def test_archive_audit_and_its_tampered_twin(tmp_path: Path) -> None:
     path.write_text(json.dumps(blinding))
     with pytest.raises(ArchiveAuditError, match="commitment to column nonce"):
         audit_batch(archive, 0, daemon_proving_key(), client)
+
+
+@pytest.mark.slow
+def test_payer_short_of_escrow_is_held_and_the_others_settle(tmp_path: Path) -> None:
+    """Escrow withdrawn after admission: the chain refuses the batch (InsufficientEscrow);
+    the daemon re-cuts it without that payer, holds the payer's receipts (also new ones),
+    and releases them once the payer deposits again."""
+    from prover.receipts import CreditExceededError
+    from prover.store import HELD
+
+    client = ChainClient.embedded()
+    owner, operator, good, short = client.accounts[1:5]
+    world = build_daemon_world(client, [good, short], owner, operator)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    op = Operator(client, operator, store, daemon_proving_key(), DaemonConfig(LOG_SIZE))
+    model = world.models[0]
+    s_good = PayerSession(good, op.domain, operator.address, model)
+    s_short = PayerSession(short, op.domain, operator.address, model)
+    for _ in range(3):
+        op.admit(s_good.sign(1000, b"\x01" * 32).to_json())
+        op.admit(s_short.sign(1000, b"\x02" * 32).to_json())
+    client.request_withdrawal(ONE_OPEN, sender=short)
+    client.advance_time(3601)
+    client.withdraw(sender=short)
+
+    op.drain()
+    assert store.counts()[HELD] == 3 and store.counts()[SETTLED] == 3
+    assert client.last_nonce(good.address, operator.address, model) == 3
+    assert client.last_nonce(short.address, operator.address, model) == 0
+    with pytest.raises(CreditExceededError):
+        op.admit(s_short.sign(1000, b"\x03" * 32).to_json())
+    op.drain()  # still short: nothing moves
+    assert client.last_nonce(short.address, operator.address, model) == 0
+
+    client.approve_and_deposit(ONE_OPEN, sender=short)
+    s_short.next_nonce = 4
+    assert op.admit(s_short.sign(1000, b"\x03" * 32).to_json()) == HELD  # queued behind
+    op.drain()
+    assert store.counts()[SETTLED] == 7 and store.counts()[HELD] == 0
+    assert client.last_nonce(short.address, operator.address, model) == 4
+    rate = RATES[0]
+    assert client.escrow_balance(short.address) == ONE_OPEN - 4000 * rate // 1000
+    assert client.escrow_balance(good.address) == ONE_OPEN - 3000 * rate // 1000
+    assert [e.batch_seq for e in client.batch_events(operator=operator.address)] == [0, 1]
