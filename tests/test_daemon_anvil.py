@@ -185,6 +185,9 @@ def test_crash_at_every_stage_settles_each_receipt_once(
     owed = sum(r.tokens * rate[r.model_id] // 1000 for r in sent)  # exact: rates % 1000 == 0
     assert sum(c.amount for e in events for c in e.channels) == owed
     assert client.earnings(w.owner.address) == owed
+    log_text = setup.db.with_suffix(".log").read_text()
+    assert "batch settled" in log_text
+    assert setup.env["ZKMETER_PRIVATE_KEY"].removeprefix("0x") not in log_text  # never logged
     for p in w.payers:
         mine = sum(r.tokens * rate[r.model_id] // 1000 for r in sent if r.payer == p.address)
         assert client.escrow_balance(p.address) == ONE_OPEN - mine
