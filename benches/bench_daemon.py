@@ -35,7 +35,7 @@ def _operator(payers: int, max_rows: int | None = None) -> tuple[Operator, Any]:
     keys = client.accounts[3 : 3 + payers]
     world = build_daemon_world(client, keys, owner, operator)
     db = Path(tempfile.mkdtemp(prefix="bench-daemon-")) / "op.db"
-    config = DaemonConfig(LOG_SIZE, max_rows=max_rows)
+    config = DaemonConfig(LOG_SIZE, max_rows=max_rows, escrow_ttl=1.0)
     return Operator(
         client, operator, ReceiptStore(f"sqlite:///{db}"), daemon_proving_key(), config
     ), world

@@ -99,6 +99,7 @@ class DaemonConfig:
     submit_timeout: float = 120.0
     retries: int = 5
     backoff: float = 1.0  # seconds, doubled after each failed attempt
+    escrow_ttl: float = 0.0  # seconds a payer's escrow read may be reused by admission
     archive: Path | None = None
     work_dir: Path | None = None
 
@@ -239,7 +240,11 @@ class Operator:
         self.chain_lock = threading.RLock()
         self.domain = ReceiptDomain(client.chain_id, client.deployment.settlement)
         self.admission = Admission(
-            _LockedChain(client, self.chain_lock), store, self.domain, account.address
+            _LockedChain(client, self.chain_lock),
+            store,
+            self.domain,
+            account.address,
+            escrow_ttl=self.config.escrow_ttl,
         )
         self.work_dir = self.config.work_dir or Path(tempfile.mkdtemp(prefix="zkmeter-prove-"))
 

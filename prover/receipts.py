@@ -26,6 +26,7 @@ A refusal changes no stored state: checks run before anything is written.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -362,8 +363,16 @@ class Admission:
     """
 
     def __init__(
-        self, chain: ChainView, pending: PendingView, domain: ReceiptDomain, operator: str
+        self,
+        chain: ChainView,
+        pending: PendingView,
+        domain: ReceiptDomain,
+        operator: str,
+        *,
+        escrow_ttl: float = 0.0,
     ) -> None:
+        self.escrow_ttl = escrow_ttl
+        self._escrow: dict[str, tuple[float, int]] = {}
         self.chain = chain
         self.pending = pending
         self.domain = domain
@@ -378,6 +387,22 @@ class Admission:
         with self._lock:
             self._rates.clear()
             self._authorized.clear()
+            self._escrow.clear()
+
+    def escrow(self, payer: str) -> int:
+        """The payer's escrow, read from the chain at most every `escrow_ttl` seconds.
+
+        Escrow falls only by this operator's settlements (the cache is cleared after each),
+        withdrawals after a thawing period, and other operators' settlements; a payer whose
+        escrow turns out short at settlement is held by the daemon, never double-charged."""
+        now = time.monotonic()
+        cached = self._escrow.get(payer)
+        if cached is not None and now - cached[0] < self.escrow_ttl:
+            return cached[1]
+        value = self.chain.escrow_balance(payer)
+        if self.escrow_ttl > 0:
+            self._escrow[payer] = (now, value)
+        return value
 
     def _model_exists(self, model_id: int) -> bool:
         if 1 <= model_id <= self._model_count:
@@ -430,7 +455,7 @@ class Admission:
         # Priced per receipt would round each down; the contract prices per channel
         # aggregate, which is never less, so the per-channel sum is the safe bound.
         owed = usage_cost(usage, self.rate)
-        escrow = self.chain.escrow_balance(receipt.payer)
+        escrow = self.escrow(receipt.payer)
         if owed > escrow:
             raise CreditExceededError(
                 f"payer {receipt.payer} escrow {escrow} does not cover its unsettled usage "

@@ -159,3 +159,33 @@ def test_store_survives_reopen(setup, tmp_path: Path) -> None:  # type: ignore[n
     store.close()
     again = ReceiptStore(f"sqlite:///{tmp_path / 'ops.db'}")
     assert again.counts()[ADMITTED] == 1
+
+
+class _CountingChain:
+    def __init__(self, client: object) -> None:
+        self.client, self.escrow_reads = client, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.client, name)
+
+    def escrow_balance(self, payer: str) -> int:
+        self.escrow_reads += 1
+        return int(self.client.escrow_balance(payer))  # type: ignore[attr-defined]
+
+
+def test_escrow_ttl_reuses_reads_until_refresh(setup) -> None:  # type: ignore[no-untyped-def]
+    w, store, _, domain = setup
+    chain = _CountingChain(w.client)
+    cached = Admission(chain, store, domain, w.operator.address, escrow_ttl=3600)  # type: ignore[arg-type]
+    session = _session(setup)
+    for _ in range(3):
+        store.admit(session.sign(10, HASH), cached)
+    assert chain.escrow_reads == 1
+    cached.refresh()
+    store.admit(session.sign(10, HASH), cached)
+    assert chain.escrow_reads == 2
+    # the twin: no TTL reads every time
+    fresh = Admission(chain, store, domain, w.operator.address)  # type: ignore[arg-type]
+    store.admit(session.sign(10, HASH), fresh)
+    store.admit(session.sign(10, HASH), fresh)
+    assert chain.escrow_reads == 4

@@ -44,6 +44,7 @@ CONFIG_KEYS: dict[str, type] = {
     "max_age": float,
     "confirmations": int,
     "prove_processes": int,
+    "escrow_ttl": float,
 }
 
 
@@ -83,6 +84,9 @@ def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, An
 @click.option("--max-age", type=float, help="Seconds before a partial batch is cut (60).")
 @click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait (default 0).")
 @click.option("--prove-processes", type=click.IntRange(1), help="Prover workers (default 1).")
+@click.option(
+    "--escrow-ttl", type=click.FloatRange(0), help="Seconds an escrow read is reused (1.0)."
+)
 @keystore_option
 def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> None:
     """Run the operator's prover daemon: admit receipts over HTTP, batch, prove, settle."""
@@ -112,6 +116,7 @@ def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> Non
         max_age=settings.get("max_age", 60.0),
         confirmations=settings.get("confirmations", 0),
         prove_processes=settings.get("prove_processes", 1),
+        escrow_ttl=settings.get("escrow_ttl", 1.0),
         archive=Path(settings["archive"]) if "archive" in settings else None,
     )
     operator = Operator(client, Account.from_key(key), store, pk, config)
