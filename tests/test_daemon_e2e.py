@@ -180,3 +180,61 @@ def test_payer_short_of_escrow_is_held_and_the_others_settle(tmp_path: Path) -> 
     assert client.escrow_balance(short.address) == ONE_OPEN - 4000 * rate // 1000
     assert client.escrow_balance(good.address) == ONE_OPEN - 3000 * rate // 1000
     assert [e.batch_seq for e in client.batch_events(operator=operator.address)] == [0, 1]
+
+
+def test_submission_retries_with_backoff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node refuses the first two sends (connection trouble): the third settles, once."""
+    from contracts.client import ChainError
+
+    client = ChainClient.embedded()
+    owner, operator, payer = client.accounts[1:4]
+    world = build_daemon_world(client, [payer], owner, operator, mock=True)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(LOG_SIZE, retries=3, backoff=0.01, prove_in_subprocess=False)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+    real_send = client.send_settle
+    attempts: list[int] = []
+
+    def flaky_send(*args: object, **kwargs: object) -> bytes:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ChainError("connection reset by peer")
+        return real_send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "send_settle", flaky_send)
+    op.admit(
+        PayerSession(payer, op.domain, operator.address, world.models[0])
+        .sign(8, b"\x01" * 32)
+        .to_json()
+    )
+    op.drain()
+    assert len(attempts) == 3 and store.counts()[SETTLED] == 1
+    assert client.next_batch_seq(operator.address) == 1
+
+
+def test_submission_gives_up_after_retries_and_keeps_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contracts.client import ChainError
+    from prover.store import PROVEN
+
+    client = ChainClient.embedded()
+    owner, operator, payer = client.accounts[1:4]
+    world = build_daemon_world(client, [payer], owner, operator, mock=True)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(LOG_SIZE, retries=2, backoff=0.01, prove_in_subprocess=False)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+
+    def down(*args: object, **kwargs: object) -> bytes:
+        raise ChainError("node down")
+
+    monkeypatch.setattr(client, "send_settle", down)
+    op.admit(
+        PayerSession(payer, op.domain, operator.address, world.models[0])
+        .sign(8, b"\x01" * 32)
+        .to_json()
+    )
+    op.cut()
+    with pytest.raises(ChainError):
+        op.step()  # proves, then fails to send twice
+    assert store.counts()[PROVEN] == 1 and client.next_batch_seq(operator.address) == 0
