@@ -635,6 +635,49 @@ class ChainClient:
         )
         return self._send(fn, operator, gas)
 
+    def send_settle(
+        self,
+        operator: LocalAccount,
+        batch_seq: int,
+        log_domain_size: int,
+        aggregates: Sequence[Any],
+        proof_bytes: bytes,
+    ) -> bytes:
+        """Sign and broadcast `settle` without waiting; returns the transaction hash, so the
+        caller can record it before the outcome is known (see `settle_outcome`)."""
+        gas = GAS_SETTLE_BASE + GAS_SETTLE_PER_CHANNEL * len(aggregates) + GAS_VERIFIER_BUDGET
+        gas = min(gas + 16 * len(proof_bytes), int(self.w3.eth.get_block("latest")["gasLimit"]))
+        fn = self.settlement.functions.settle(
+            batch_seq, log_domain_size, [aggregate_tuple(a) for a in aggregates], proof_bytes
+        )
+        tx_params: Any = {
+            "from": operator.address,
+            "gas": gas,
+            "nonce": self.w3.eth.get_transaction_count(operator.address, "pending"),
+            "chainId": self.chain_id,
+        }
+        try:
+            tx: Any = fn.build_transaction(tx_params)
+            signed = operator.sign_transaction(tx)
+            return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except ContractLogicError as exc:
+            raise decode_revert(_revert_data(exc)) from exc
+
+    def settle_outcome(self, tx_hash: bytes, timeout: float = 120) -> TxReceipt | None:
+        """The mined receipt of a transaction sent by `send_settle`, None if it is not mined
+        within `timeout` seconds (or unknown to the node); a revert raises ContractRevertError."""
+        from web3.exceptions import TimeExhausted, TransactionNotFound
+
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)  # type: ignore[arg-type]
+        except (TimeExhausted, TransactionNotFound):
+            return None
+        if receipt["status"] != 1:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            call = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
+            raise self._revert_reason(call, receipt["blockNumber"] - 1, tx_hash.hex())
+        return receipt
+
     def verify_batch_call(
         self,
         verifier: str,

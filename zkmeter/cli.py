@@ -7,6 +7,7 @@ import click
 from zkmeter import __version__
 from zkmeter.cli_bench import bench
 from zkmeter.cli_chain import chain, escrow, models, settle
+from zkmeter.cli_daemon import daemon, load, receipts
 from zkmeter.cli_proof import keys, prove, verify
 from zkmeter.cli_srs import srs
 
@@ -26,8 +27,10 @@ def demo() -> None:
     run_demo(say=click.echo)
 
 
-for command in (srs, keys, prove, verify, settle, chain, models, escrow, bench):
+for command in (srs, keys, prove, verify, settle, chain, models, escrow, bench, daemon, receipts):
     main.add_command(command)
+
+bench.add_command(load)
 
 if __name__ == "__main__":
     main()

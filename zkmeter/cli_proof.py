@@ -124,6 +124,11 @@ def prove(
 )
 @click.option("--operator", help="Operator address of the settled batch (with --batch).")
 @click.option("--batch", "batch_seq", type=click.IntRange(0), help="Settled batch number.")
+@click.option(
+    "--archive",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Audit batch --batch of a daemon's archive (needs --srs; --rpc-url checks the chain).",
+)
 def verify(
     proof_file: Path | None,
     srs_path: Path | None,
@@ -132,15 +137,20 @@ def verify(
     deployment: Path | None,
     operator: str | None,
     batch_seq: int | None,
+    archive: Path | None,
 ) -> None:
     """Verify PROOF_FILE, or a batch settled on-chain (--rpc-url --deployment --operator
-    --batch); exit 0 only if the proof is accepted.
+    --batch), or a daemon's archived batch (--archive DIR --batch N); exit 0 only if the
+    proof is accepted.
 
     A settled batch is re-checked from the chain alone: its public inputs from the
     ChannelSettled events (first nonces as the contract filled them in), its proof from the
     settling transaction's calldata (checked against the event's proof hash), and the
     verification key from --vk/--srs, not from the chain.
     """
+    if archive is not None:
+        _verify_archive(archive, batch_seq, srs_path, rpc_url, deployment)
+        return
     if (srs_path is None) == (vk_path is None):
         raise click.UsageError("give exactly one of --srs or --vk")
     on_chain = batch_seq is not None
@@ -212,6 +222,49 @@ def _settled_batch(
         click.echo(f"REJECTED: the settled proof does not decode: {error}")
         sys.exit(1)
     return public, proof
+
+
+def _verify_archive(
+    archive: Path,
+    batch_seq: int | None,
+    srs_path: Path | None,
+    rpc_url: str | None,
+    deployment: Path | None,
+) -> None:
+    """Signatures, commitments from receipts + blinding, the proof, and (with --rpc-url) the
+    chain's BatchSettled record of an archived batch (prover.archive)."""
+    from prover.archive import ArchiveAuditError, audit_batch, batch_folder
+
+    if batch_seq is None or srs_path is None:
+        raise click.UsageError("--archive needs --batch N and --srs FILE")
+    chain = None
+    if rpc_url is not None:
+        from contracts.client import ChainClient, ChainError, Deployment
+
+        if deployment is None:
+            raise click.UsageError("--rpc-url needs --deployment")
+        try:
+            chain = ChainClient.connect(rpc_url)
+            chain.use(Deployment.load(deployment))
+        except (ChainError, OSError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+    try:
+        proof_data = json.loads((batch_folder(archive, batch_seq) / "proof.json").read_text())
+        log_size = int(proof_data["public"]["log_domain_size"])
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise click.ClickException(f"batch {batch_seq} in {archive}: {error}") from None
+    pk = proving_key_for(load_srs(srs_path), log_size)
+    try:
+        report = audit_batch(archive, batch_seq, pk, chain)
+    except (ArchiveAuditError, BatchError) as error:
+        click.echo(f"REJECTED: batch {batch_seq}: {error}")
+        sys.exit(1)
+    click.echo(
+        f"ACCEPTED: batch {batch_seq}: {report.receipts} signed receipt(s), "
+        f"{report.channels} channel(s), {report.tokens} tokens; "
+        f"{report.commitments_checked} commitments recomputed"
+        + ("; settled on chain with this proof" if report.on_chain else "")
+    )
 
 
 @click.group()

@@ -1,0 +1,124 @@
+"""Auditing an archived batch (`zkmeter verify --archive DIR --batch N`).
+
+The daemon archives, per batch, in `DIR/batch-NNNNNNNN/`: `receipts.json` (the signed
+receipts, receipts-file format), `proof.json` (proof file), `blinding.json` (the random
+coefficients r_j of every column's Z_H multiple) and, once settled, `tx.json`. The audit:
+1. every receipt's EIP-712 signature recovers its payer;
+2. the receipts add up to the proof's public aggregates;
+3. each round-1 commitment is recomputed from the receipts and the archived r_j:
+   [c + b Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
+   (PROTOCOL §4, prover.prover._Rounds._commit_columns) and must equal the proof's;
+4. the proof verifies (Python verifier);
+5. optionally, the chain's BatchSettled record for this batch carries keccak256(proof).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from circuits.public_inputs import address_hex
+from prover.g1 import affine_add
+from prover.msm import msm
+from prover.proving_key import ProvingKey
+from prover.receipts import ReceiptDomain, ReceiptError, SignedReceipt, recover_payer
+from prover.witness import UsageRow, build_witness
+from verifier.constants import R
+from verifier.proof_file import parse_proof_file
+from verifier.usage_verifier import verify_batch_proof
+
+
+class ArchiveAuditError(Exception):
+    """The archived batch does not check out; the message says which step failed."""
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    batch_seq: int
+    receipts: int
+    channels: int
+    tokens: int
+    commitments_checked: int
+    on_chain: bool
+
+
+def batch_folder(archive: Path, seq: int) -> Path:
+    return archive / f"batch-{seq:08d}"
+
+
+def _load(path: Path) -> Any:
+    if not path.is_file():
+        raise ArchiveAuditError(f"missing {path}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> AuditReport:
+    """Run checks 1-5 (5 only if `chain`, a contracts.client.ChainClient, is given)."""
+    folder = batch_folder(archive, seq)
+    receipts_data = _load(folder / "receipts.json")
+    public, proof = parse_proof_file(_load(folder / "proof.json"))
+    blinding = {k: [int(v) for v in vs] for k, vs in _load(folder / "blinding.json").items()}
+    if public.header.batch_seq != seq:
+        raise ArchiveAuditError(f"proof.json is for batch {public.header.batch_seq}, not {seq}")
+    domain = ReceiptDomain(public.header.chain_id, address_hex(public.header.settlement))
+    operator = address_hex(public.header.operator)
+
+    rows = []
+    for index, item in enumerate(receipts_data.get("receipts", [])):
+        try:
+            receipt = SignedReceipt.from_json(item)
+            payer = recover_payer(receipt, domain)
+        except ReceiptError as error:
+            raise ArchiveAuditError(f"receipt {index}: {error}") from None
+        if payer != receipt.payer:
+            raise ArchiveAuditError(f"receipt {index}: signature recovers {payer}, not its payer")
+        if receipt.operator.lower() != operator.lower():
+            raise ArchiveAuditError(f"receipt {index}: operator is not the batch's")
+        rows.append(
+            UsageRow(int(receipt.payer, 16), receipt.model_id, receipt.nonce, receipt.tokens)
+        )
+
+    witness = build_witness(rows, public.log_size)
+    if tuple(witness.aggregates) != tuple(public.aggregates):
+        raise ArchiveAuditError("the receipts do not add up to the proof's public aggregates")
+
+    n = pk.layout.size
+    points = pk.srs.g1_powers
+    for name, values in witness.columns.items():
+        r = blinding.get(name)
+        if r is None:
+            raise ArchiveAuditError(f"blinding.json has no factors for column {name}")
+        commitment = msm(pk.lagrange_points, values)
+        extra = [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))]
+        blind = msm(extra, r + [(R - r_j) % R for r_j in r])
+        x, y = affine_add(commitment, blind)
+        if (int(x), int(y)) != tuple(proof.commitments[name]):
+            raise ArchiveAuditError(f"commitment to column {name} does not match the receipts")
+
+    verdict = verify_batch_proof(pk.vk, public, proof)
+    if not verdict.accepted:
+        raise ArchiveAuditError(f"proof rejected: {verdict.check}: {verdict.message}")
+
+    on_chain = False
+    if chain is not None:
+        events = [e for e in chain.batch_events(operator=operator) if e.batch_seq == seq]
+        if not events:
+            raise ArchiveAuditError(f"the chain has no BatchSettled for batch {seq}")
+        if events[0].proof_hash != keccak(proof.to_bytes()):
+            raise ArchiveAuditError("the chain settled this batch with a different proof")
+        on_chain = True
+    return AuditReport(
+        seq,
+        len(rows),
+        len(public.aggregates),
+        sum(a.tokens for a in public.aggregates),
+        len(witness.columns),
+        on_chain,
+    )
+
+
+__all__ = ["ArchiveAuditError", "AuditReport", "audit_batch", "batch_folder"]

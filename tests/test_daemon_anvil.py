@@ -1,0 +1,216 @@
+"""The daemon as a subprocess against anvil: HTTP intake, CLI, and crash safety.
+
+The daemon is SIGKILLed (with its proving process: the whole process group) while admitting,
+while proving, and between submission and confirmation; after each restart every receipt the
+daemon acknowledged settles exactly once, and the chain's totals equal the receipts' sums.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts.client import ChainClient
+from prover.receipts import PayerSession, ReceiptDomain, SignedReceipt
+from tests.anvil import anvil_keys, anvil_url, requires_anvil  # noqa: F401
+from tests.daemon_world import LOG_SIZE, ONE_OPEN, RATES, build_daemon_world, daemon_proving_key
+from zkmeter.cli_daemon import post_json
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil, requires_anvil]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Setup:
+    client: ChainClient
+    world: Any
+    url: str
+    args: list[str]
+    env: dict[str, str]
+    db: Path
+
+
+@pytest.fixture(scope="module")
+def setup(anvil_url: str, tmp_path_factory: pytest.TempPathFactory) -> Setup:  # noqa: F811
+    keys = anvil_keys(6)
+    client = ChainClient.connect(anvil_url, keys[0], extra_keys=keys[1:])
+    _deployer, owner, operator, *payers = client.accounts
+    world = build_daemon_world(client, payers, owner, operator)
+    tmp = tmp_path_factory.mktemp("daemon")
+    client.deployment.save(tmp / "deployment.json")  # type: ignore[union-attr]
+    daemon_proving_key().srs.save(tmp / "dev.srs")
+    port = _free_port()
+    args = [
+        sys.executable, "-m", "zkmeter.cli", "daemon",
+        "--rpc-url", anvil_url, "--deployment", str(tmp / "deployment.json"),
+        "--srs", str(tmp / "dev.srs"), "--db", f"sqlite:///{tmp / 'op.db'}",
+        "--archive", str(tmp / "archive"), "--port", str(port),
+        "--log-size", str(LOG_SIZE), "--max-rows", "8", "--max-age", "0.5",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ZKMETER_PRIVATE_KEY": keys[2]}
+    return Setup(client, world, f"http://127.0.0.1:{port}", args, env, tmp / "op.db")
+
+
+class Daemon:
+    def __init__(self, s: Setup) -> None:
+        self.s = s
+        log = open(s.db.with_suffix(".log"), "a")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            s.args, env=s.env, stdout=log, stderr=log, start_new_session=True
+        )
+        for _ in range(600):
+            try:
+                if post_json(s.url + "/receipts", "x")[0] == 400:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("daemon did not start")
+
+    def health(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.s.url + "/health", timeout=10) as r:
+            return dict(json.loads(r.read()))
+
+    def wait_for(self, state: str, timeout: float = 120) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.health()["receipts"][state] > 0:
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"no receipt reached {state}")
+
+    def kill(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+@pytest.fixture
+def sessions(setup: Setup) -> Iterator[list[PayerSession]]:
+    w = setup.world
+    domain = ReceiptDomain(setup.client.chain_id, w.deployment.settlement)
+    yield [PayerSession(p, domain, w.operator.address, m) for p in w.payers for m in w.models]
+
+
+def _send(url: str, receipt: SignedReceipt) -> bool:
+    """Post until the daemon answers; True if admitted now or before (nonce reused)."""
+    status, reply = post_json(url + "/receipts", receipt.to_json())
+    if status == 202:
+        return True
+    if reply.get("error") == "nonce_reused":
+        return True
+    raise AssertionError(f"refused: {reply}")
+
+
+def test_crash_at_every_stage_settles_each_receipt_once(
+    setup: Setup, sessions: list[PayerSession]
+) -> None:
+    client, w = setup.client, setup.world
+    sent: list[SignedReceipt] = []  # acknowledged, or in flight when the daemon died
+    unanswered: list[SignedReceipt] = []
+
+    def stream(n: int) -> None:
+        for i in range(n):
+            s = sessions[i % len(sessions)]
+            r = s.sign(100 + 37 * len(sent), os.urandom(32))
+            try:
+                _send(setup.url, r)
+            except OSError:
+                unanswered.append(r)  # maybe admitted, maybe not: resent after restart
+                return
+            sent.append(r)
+
+    # 1. killed while admitting: a client streams receipts while the daemon is killed
+    d = Daemon(setup)
+    streamer = threading.Thread(target=stream, args=(10_000,))
+    streamer.start()
+    time.sleep(1.0)
+    d.kill()
+    streamer.join()
+    assert unanswered, "the kill should interrupt the stream"
+    d = Daemon(setup)
+    for r in unanswered:
+        assert _send(setup.url, r)  # admitted before the kill (nonce_reused) or now
+        sent.append(r)
+    stream(5)
+    # 2. killed while proving
+    d.wait_for("batched")
+    d.kill()
+    d = Daemon(setup)
+    stream(3)
+    # 3. killed between submission and confirmation: blocks stop being mined
+    client._rpc("evm_setAutomine", [False])
+    d.wait_for("submitted")
+    d.kill()
+    client._rpc("evm_setAutomine", [True])
+    client._rpc("evm_mine", [])
+    d = Daemon(setup)
+    end = time.monotonic() + 300
+    while time.monotonic() < end:
+        counts = d.health()["receipts"]
+        assert counts["failed"] == 0
+        if counts["settled"] == len(sent):
+            break
+        time.sleep(0.2)
+    d.kill()
+    assert counts["settled"] == len(sent) == counts["receipts"]
+
+    # exactly once: each channel's nonce advanced by its receipts, no more; totals match
+    for s in sessions:
+        mine = [r for r in sent if r.payer == s.account.address and r.model_id == s.model_id]
+        assert client.last_nonce(s.account.address, w.operator.address, s.model_id) == len(mine)
+    events = client.batch_events(operator=w.operator.address)
+    assert [e.batch_seq for e in events] == list(range(len(events)))
+    assert sum(e.total_tokens for e in events) == sum(r.tokens for r in sent)
+    rate = dict(zip(w.models, RATES, strict=True))
+    owed = sum(r.tokens * rate[r.model_id] // 1000 for r in sent)  # exact: rates % 1000 == 0
+    assert sum(c.amount for e in events for c in e.channels) == owed
+    assert client.earnings(w.owner.address) == owed
+    log_text = setup.db.with_suffix(".log").read_text()
+    assert "batch settled" in log_text
+    assert setup.env["ZKMETER_PRIVATE_KEY"].removeprefix("0x") not in log_text  # never logged
+    for p in w.payers:
+        mine = sum(r.tokens * rate[r.model_id] // 1000 for r in sent if r.payer == p.address)
+        assert client.escrow_balance(p.address) == ONE_OPEN - mine
+
+
+def test_cli_audits_the_archived_batches(setup: Setup) -> None:
+    """`zkmeter verify --archive` on what the crash test archived (runs after it)."""
+    from click.testing import CliRunner
+
+    from zkmeter.cli import main
+
+    archive = setup.db.parent / "archive"
+    if not (archive / "batch-00000000").is_dir():
+        pytest.skip("needs the crash test's archive")
+    args = ["verify", "--archive", str(archive), "--batch", "0", "--srs"]
+    args += [str(setup.db.parent / "dev.srs"), "--rpc-url", setup.args[5]]
+    args += ["--deployment", str(setup.db.parent / "deployment.json")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "ACCEPTED: batch 0" in result.output and "settled on chain" in result.output
+    proof = archive / "batch-00000000" / "proof.json"
+    data = json.loads(proof.read_text())
+    data["public"]["aggregates"][0]["tokens"] += 1
+    proof.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "REJECTED" in result.output
