@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from eth_utils.crypto import keccak
+
 from circuits.public_inputs import BatchHeader
 from contracts.client import ChainClient, Deployment
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
+from prover.receipts import PayerSession, ReceiptDomain, recover_payer
 from prover.srs import SRS, InsecureSRSWarning
 from prover.witness import UsageRow
 from verifier.keys import VerificationKey
@@ -74,11 +77,19 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     client.authorize_operator(operator.address, sender=payer)
     say(f"4. Payer {payer.address} deposited 1 OPEN and authorised operator {operator.address}")
 
-    rows = [
-        UsageRow(int(payer.address, 16), model_id, nonce, TOKENS_PER_CALL)
-        for nonce in range(1, CALLS + 1)
+    domain = ReceiptDomain(client.chain_id, deployment.settlement)
+    session = PayerSession(payer, domain, operator.address, model_id)
+    receipts = [
+        session.sign(TOKENS_PER_CALL, keccak(f"request {call}".encode()))
+        for call in range(1, CALLS + 1)
     ]
-    say(f"5. Operator served {CALLS} calls x {TOKENS_PER_CALL} tokens")
+    if any(recover_payer(r, domain) != payer.address for r in receipts):
+        raise RuntimeError("a demo receipt's signature does not recover the payer")
+    rows = [UsageRow(int(r.payer, 16), r.model_id, r.nonce, r.tokens) for r in receipts]
+    say(
+        f"5. Operator served {CALLS} calls x {TOKENS_PER_CALL} tokens; the payer signed an "
+        "EIP-712 UsageReceipt for each, every signature recovers the payer"
+    )
 
     header = BatchHeader(
         chain_id=client.chain_id,
