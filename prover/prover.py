@@ -179,6 +179,7 @@ class _Rounds:
         self.coeffs: dict[str, list[Any]] = {"T": pk.table_coeffs}  # blinded coefficients
         self.commitments: dict[str, G1Affine] = {}
         self.blinding: dict[str, list[int]] = {}
+        self.a_over_n = 0  # set in round 2
 
     def run(self) -> Proof:
         absorb_public_inputs(self.transcript, self.pk.vk, self.public)
@@ -330,8 +331,8 @@ class _Rounds:
         ]
         values["h_agg"] = h_agg
 
-        public_sum = aggregate_sum(self.public, gamma, delta)
-        mean = public_sum * pow(n, -1, R) % R
+        mean = aggregate_sum(self.public, gamma, delta) * pow(n, -1, R) % R
+        self.a_over_n = mean  # A / N: the running sum's per-row offset, used again in round 3
         phi = [0] * n
         acc = 0
         for i in range(n - 1):
@@ -364,7 +365,7 @@ class _Rounds:
             "gamma": gamma,
             "delta": delta,
             "alpha": alpha,
-            "A_over_N": aggregate_sum(self.public, gamma, delta) * pow(n, -1, R) % R,
+            "A_over_N": self.a_over_n,
         }
         shifts = _subcoset_shifts(log_n, QUOTIENT_CHUNKS)
         coeffs = self.coeffs

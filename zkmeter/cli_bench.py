@@ -51,6 +51,10 @@ def table(report_path: Path | None, quick: bool, keyword: str | None, save: Path
                 "pytest",
                 str(BENCHES),
                 "--benchmark-only",
+                "-m",
+                "not slow",
+                "--ignore",  # the circom/snarkjs peer has its own command: bench throughput
+                str(BENCHES / "bench_peer_snarkjs.py"),
                 f"--benchmark-json={out}",
                 "-p",
                 "no:cacheprovider",
