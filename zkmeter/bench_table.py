@@ -116,8 +116,9 @@ def render_table(report: dict[str, Any]) -> str:
     if proofs:
         lines += [
             "",
-            "| rows | prove | calls/s | MSM | NTT | witness | other | verify | proof bytes |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| rows | prove | calls/s | MSM | NTT | gates | witness | other | verify "
+            "| proof bytes |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         verifies = {
             str(b["name"]).split("[")[-1]: b
@@ -132,6 +133,7 @@ def render_table(report: dict[str, Any]) -> str:
                 f"| {info['rows']} | {_seconds(float(bench['stats']['median']))} "
                 f"| {info['calls_per_second']:.0f} "
                 f"| {_seconds(info['seconds_msm'])} | {_seconds(info['seconds_ntt'])} "
+                f"| {_seconds(info.get('seconds_gates', 0.0))} "
                 f"| {_seconds(info['seconds_witness'])} | {_seconds(info['seconds_other'])} "
                 f"| {verify_text} | {info['proof_bytes']} |"
             )
