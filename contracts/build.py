@@ -128,7 +128,7 @@ def _node(args: list[str], stdin: str) -> str:
     return proc.stdout
 
 
-def _run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
+def run_solc(standard_input: dict[str, Any]) -> dict[str, Any]:
     output: dict[str, Any] = json.loads(_node([], json.dumps(standard_input)))
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
@@ -154,7 +154,7 @@ def build_artifacts(root: Path = REPO_ROOT) -> dict[str, str]:
         "sources": {unit: {"content": text} for unit, text in sources.items()},
         "settings": SETTINGS,
     }
-    output = _run_solc(standard_input)
+    output = run_solc(standard_input)
     files: dict[str, str] = {}
     ours = [u for u in sources if any(u.startswith(d + "/") for d in SOURCE_DIRS)]
     for unit in ours:

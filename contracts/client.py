@@ -324,7 +324,7 @@ class ChainClient:
             self._contracts[key] = bound
         return bound
 
-    def _send(self, fn: Any, sender: LocalAccount | None, gas: int) -> TxReceipt:
+    def send(self, fn: Any, sender: LocalAccount | None, gas: int) -> TxReceipt:
         """Sign and send a contract function call (or constructor); raise on revert."""
         acct = sender or self.default_account
         tx_params = {
@@ -382,7 +382,7 @@ class ChainClient:
         if art["bytecode"] in ("", "0x"):
             raise ChainError(f"{name} is abstract or an interface: nothing to deploy")
         factory = self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        receipt = self._send(factory.constructor(*args), sender, gas)
+        receipt = self.send(factory.constructor(*args), sender, gas)
         address = receipt["contractAddress"]
         if address is None:
             raise ChainError(f"deploying {name} created no contract")
@@ -462,7 +462,7 @@ class ChainClient:
     def set_verifier(self, verifier: str, *, owner: LocalAccount | None = None) -> int:
         """Install `verifier` for its domain size (settlement owner only); returns logDomainSize."""
         log_n = int(self._call(self.contract("IUsageVerifier", verifier).functions.logDomainSize()))
-        self._send(
+        self.send(
             self.settlement.functions.setVerifier(to_checksum_address(verifier)), owner, GAS_TX
         )
         self._dep().verifiers[log_n] = to_checksum_address(verifier)
@@ -479,7 +479,7 @@ class ChainClient:
         sender: LocalAccount | None = None,
     ) -> int:
         """Register a model owned by `sender`; returns its id."""
-        receipt = self._send(
+        receipt = self.send(
             self.registry.functions.register(model_hash, rate_per_k_tokens, metadata_uri),
             sender,
             GAS_TX + 20_000 * (len(metadata_uri) // 32 + 1),
@@ -491,9 +491,7 @@ class ChainClient:
         self, model_id: int, new_rate: int, *, sender: LocalAccount | None = None
     ) -> int:
         """Propose a new rate; returns the timestamp from which it applies."""
-        receipt = self._send(
-            self.registry.functions.proposeRate(model_id, new_rate), sender, GAS_TX
-        )
+        receipt = self.send(self.registry.functions.proposeRate(model_id, new_rate), sender, GAS_TX)
         (event,) = self.registry.events.RateProposed().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["effectiveFrom"])
 
@@ -503,7 +501,7 @@ class ChainClient:
         fn = self.registry.functions.transferModelOwnership(
             model_id, to_checksum_address(new_owner)
         )
-        return self._send(fn, sender, GAS_TX)
+        return self.send(fn, sender, GAS_TX)
 
     def model(self, model_id: int) -> dict[str, Any]:
         """`ModelRegistry.modelOf` as a dict (modelId, modelHash, owner, currentRate, ...)."""
@@ -533,9 +531,7 @@ class ChainClient:
 
     def mint(self, to: str, amount: int, *, sender: LocalAccount | None = None) -> TxReceipt:
         """Mint demo tokens (token owner only)."""
-        return self._send(
-            self.token.functions.mint(to_checksum_address(to), amount), sender, GAS_TX
-        )
+        return self.send(self.token.functions.mint(to_checksum_address(to), amount), sender, GAS_TX)
 
     def token_decimals(self) -> int:
         return int(self._call(self.token.functions.decimals()))
@@ -545,12 +541,12 @@ class ChainClient:
 
     def approve_and_deposit(self, amount: int, *, sender: LocalAccount | None = None) -> TxReceipt:
         """Approve the settlement contract for `amount` and deposit it into `sender`'s escrow."""
-        self._send(self.token.functions.approve(self._dep().settlement, amount), sender, GAS_TX)
-        return self._send(self.settlement.functions.deposit(amount), sender, GAS_TX)
+        self.send(self.token.functions.approve(self._dep().settlement, amount), sender, GAS_TX)
+        return self.send(self.settlement.functions.deposit(amount), sender, GAS_TX)
 
     def request_withdrawal(self, amount: int, *, sender: LocalAccount | None = None) -> int:
         """Start thawing `amount`; returns the timestamp from which `withdraw` pays."""
-        receipt = self._send(self.settlement.functions.requestWithdrawal(amount), sender, GAS_TX)
+        receipt = self.send(self.settlement.functions.requestWithdrawal(amount), sender, GAS_TX)
         (event,) = self.settlement.events.WithdrawalRequested().process_receipt(
             receipt, errors=DISCARD
         )
@@ -558,17 +554,17 @@ class ChainClient:
 
     def withdraw(self, *, sender: LocalAccount | None = None) -> int:
         """Complete a thawed withdrawal; returns the amount paid."""
-        receipt = self._send(self.settlement.functions.withdraw(), sender, GAS_TX)
+        receipt = self.send(self.settlement.functions.withdraw(), sender, GAS_TX)
         (event,) = self.settlement.events.Withdrawn().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["amount"])
 
     def authorize_operator(self, operator: str, *, sender: LocalAccount | None = None) -> TxReceipt:
         fn = self.settlement.functions.authorizeOperator(to_checksum_address(operator))
-        return self._send(fn, sender, GAS_TX)
+        return self.send(fn, sender, GAS_TX)
 
     def revoke_operator(self, operator: str, *, sender: LocalAccount | None = None) -> int:
         """Revoke `operator` after the thawing period; returns when it takes effect."""
-        receipt = self._send(
+        receipt = self.send(
             self.settlement.functions.revokeOperator(to_checksum_address(operator)), sender, GAS_TX
         )
         (event,) = self.settlement.events.OperatorRevoked().process_receipt(receipt, errors=DISCARD)
@@ -587,7 +583,7 @@ class ChainClient:
         return int(self._call(self.settlement.functions.earnings(to_checksum_address(owner))))
 
     def withdraw_earnings(self, *, sender: LocalAccount | None = None) -> int:
-        receipt = self._send(self.settlement.functions.withdrawEarnings(), sender, GAS_TX)
+        receipt = self.send(self.settlement.functions.withdrawEarnings(), sender, GAS_TX)
         (event,) = self.settlement.events.EarningsWithdrawn().process_receipt(
             receipt, errors=DISCARD
         )
@@ -633,7 +629,7 @@ class ChainClient:
         fn = self.settlement.functions.settle(
             batch_seq, log_domain_size, [aggregate_tuple(a) for a in aggregates], proof_bytes
         )
-        return self._send(fn, operator, gas)
+        return self.send(fn, operator, gas)
 
     def send_settle(
         self,

@@ -33,6 +33,7 @@ from prover.proving_key import ProvingKey
 from prover.witness import UsageRow, Witness, build_witness
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
+from verifier.domain import Domain
 from verifier.fr import batch_inverse, powers, root_of_unity
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
@@ -385,7 +386,7 @@ class _Rounds:
                     }
                 with spent.measure("gates"):
                     shift_n = pow(shift, n, R)
-                    points = _coset_points(shift, log_n)
+                    points = [shift * w % R for w in Domain(log_n).elements()]
                     on_coset["X_minus_last"] = [(x - last) % R for x in points]
                     first_scale = (shift_n - 1) * pow(n, -1, R) % R
                     on_coset["L0"] = [
@@ -543,17 +544,6 @@ def _subcoset_shifts(log_n: int, count: int) -> list[int]:
     """s_k = COSET_SHIFT * omega_4N^k for k < count."""
     omega_4n = root_of_unity(log_n + EXTENSION_FACTOR_LOG)
     return [COSET_SHIFT * pow(omega_4n, k, R) % R for k in range(count)]
-
-
-def _coset_points(shift: int, log_n: int) -> list[int]:
-    """shift * omega^i for i < N."""
-    omega = root_of_unity(log_n)
-    points = [0] * (1 << log_n)
-    x = shift
-    for i in range(len(points)):
-        points[i] = x
-        x = x * omega % R
-    return points
 
 
 def _evaluate_on_coset(coeffs: Sequence[Any], shift_powers: Sequence[Any], log_n: int) -> list[Any]:

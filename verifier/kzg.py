@@ -125,7 +125,7 @@ def verify_opening(
     check_g1(proof, "proof")
     check_scalar(z, "z")
     check_scalar(y, "y")
-    lhs = _lincomb([(commitment, 1), (vk.g1, (R - y) % R), (proof, z)])
+    lhs = linear_combination([(commitment, 1), (vk.g1, (R - y) % R), (proof, z)])
     return pairing_product_is_one([(lhs, vk.g2), (neg(g1_from_affine(proof)), vk.g2_tau)])
 
 
@@ -187,8 +187,10 @@ def verify_batch_two_points(
     F2, y2 = _combine(claims_z2, v, "claims_z2")
     e = (y1 + u * y2) % R
     # right = z·W + u·z2·W' + F - E
-    right = _lincomb([(proof_z, z), (proof_z2, u * z2 % R), (F1, 1), (F2, u), (vk.g1, (R - e) % R)])
-    left = _lincomb([(proof_z, 1), (proof_z2, u)])
+    right = linear_combination(
+        [(proof_z, z), (proof_z2, u * z2 % R), (F1, 1), (F2, u), (vk.g1, (R - e) % R)]
+    )
+    left = linear_combination([(proof_z, 1), (proof_z2, u)])
     return pairing_product_is_one([(left, vk.g2_tau), (neg(right), vk.g2)])
 
 
@@ -209,14 +211,14 @@ def _combine(claims: Sequence[tuple[G1Affine, int]], v: int, name: str) -> tuple
         terms.append((c, vi))
         y = (y + vi * yi) % R
         vi = vi * v % R
-    return g1_to_affine(_lincomb(terms)), y
+    return g1_to_affine(linear_combination(terms)), y
 
 
 def _is_infinity(p: G1Affine) -> bool:
     return int(p[0]) == 0 and int(p[1]) == 0
 
 
-def _lincomb(terms: Sequence[tuple[G1Affine, int]]) -> tuple[Any, Any, Any]:
+def linear_combination(terms: Sequence[tuple[G1Affine, int]]) -> tuple[Any, Any, Any]:
     """``sum_k s_k·P_k`` as a py_ecc point (a handful of terms; not the prover's hot path).
     The points have been validated by ``check_g1``."""
     acc = Z1

@@ -23,7 +23,6 @@ from circuits.public_inputs import PublicInputError, PublicInputs, check_public_
 from verifier.challenges import Challenges, proof_challenges
 from verifier.curve import (
     G1_GENERATOR_AFFINE,
-    G1Affine,
     InvalidPointError,
     g1_from_affine,
     g1_to_affine,
@@ -31,7 +30,7 @@ from verifier.curve import (
 from verifier.domain import Domain
 from verifier.fr import batch_inverse, inverse
 from verifier.keys import VerificationKey
-from verifier.kzg import KZGVerifierKey, verify_batch_two_points
+from verifier.kzg import KZGVerifierKey, linear_combination, verify_batch_two_points
 from verifier.proof import Proof
 
 
@@ -120,9 +119,14 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
     n = proof.layout.size
     zeta = challenges.zeta
     zeta_n = pow(zeta, n, R)
-    quotient_commitment = _linear_combination(
-        [proof.commitments["t_0"], proof.commitments["t_1"], proof.commitments["t_2"]],
-        [1, zeta_n, zeta_n * zeta_n % R],
+    quotient_commitment = g1_to_affine(
+        linear_combination(
+            [
+                (proof.commitments["t_0"], 1),
+                (proof.commitments["t_1"], zeta_n),
+                (proof.commitments["t_2"], zeta_n * zeta_n % R),
+            ]
+        )
     )
     layout = proof.layout
     commitments = dict(proof.commitments)
@@ -159,12 +163,3 @@ def verify_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) 
     except VerificationError as error:
         return Verdict(False, error.check, str(error))
     return Verdict(True, "ok", "proof accepted")
-
-
-def _linear_combination(points: list[G1Affine], scalars: list[int]) -> G1Affine:
-    from py_ecc.optimized_bn128.optimized_curve import Z1, add, multiply
-
-    acc = Z1
-    for point, scalar in zip(points, scalars, strict=True):
-        acc = add(acc, multiply(g1_from_affine(point), scalar))
-    return g1_to_affine(acc)

@@ -56,20 +56,7 @@ def _chain() -> ChainClient:
 
 def transaction_gas(client: ChainClient, contract: Any, function: str, *args: Any) -> int:
     """Gas of one transaction calling a (view) function, as a relayer would pay it."""
-    account = client.accounts[0]
-    tx = getattr(contract.functions, function)(*args).build_transaction(
-        {
-            "from": account.address,
-            "gas": GAS_LIMIT,
-            "nonce": client.w3.eth.get_transaction_count(account.address),
-        }
-    )
-    signed = account.sign_transaction(tx)
-    receipt = client.w3.eth.wait_for_transaction_receipt(
-        client.w3.eth.send_raw_transaction(signed.raw_transaction)
-    )
-    if receipt["status"] != 1:
-        raise RuntimeError(f"{function} reverted while measuring gas")
+    receipt = client.send(getattr(contract.functions, function)(*args), None, GAS_LIMIT)
     return int(receipt["gasUsed"])
 
 
@@ -153,10 +140,10 @@ def measure_peer(peer: Any, rows: int, protocol: str, peer_batch: Any) -> Measur
 
 def _peer_gas(peer: Any, verifier_sol: Path, protocol: str, words: Sequence[Sequence[str]]) -> int:
     """Compile snarkjs' exported verifier with our pinned solc, deploy it, call verifyProof."""
-    from contracts.build import SETTINGS, _run_solc
+    from contracts.build import SETTINGS, run_solc
 
     source = verifier_sol.read_text()
-    output = _run_solc(
+    output = run_solc(
         {
             "language": "Solidity",
             "sources": {"verifier.sol": {"content": source}},
@@ -168,17 +155,7 @@ def _peer_gas(peer: Any, verifier_sol: Path, protocol: str, words: Sequence[Sequ
     factory = client.w3.eth.contract(
         abi=compiled["abi"], bytecode=compiled["evm"]["bytecode"]["object"]
     )
-    account = client.accounts[0]
-    tx = factory.constructor().build_transaction(
-        {
-            "from": account.address,
-            "gas": GAS_LIMIT,
-            "nonce": client.w3.eth.get_transaction_count(account.address),
-        }
-    )
-    receipt = client.w3.eth.wait_for_transaction_receipt(
-        client.w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-    )
+    receipt = client.send(factory.constructor(), None, GAS_LIMIT)
     contract = client.w3.eth.contract(address=receipt["contractAddress"], abi=compiled["abi"])
     ints = [[int(w, 16) for w in group] for group in words]
     if protocol == "groth16":
