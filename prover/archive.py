@@ -49,6 +49,9 @@ class AuditReport:
     tokens: int
     commitments_checked: int
     on_chain: bool
+    #: receipts signed by a key other than their payer's (checked against the chain's signer
+    #: authorisations only when `on_chain`)
+    delegated: int
 
 
 def batch_folder(archive: Path, seq: int) -> Path:
@@ -77,7 +80,8 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
     except (ReceiptsFileError, ValueError) as error:
         raise ArchiveAuditError(f"receipts.json: {error}") from None
     last: dict[tuple[str, int], SignedReceipt] = {}
-    foreign_signers: set[tuple[str, str]] = set()
+    foreign_signers: dict[tuple[str, str], int] = {}  # (payer, signer) -> first receipt index
+    delegated = 0
     for index, item in enumerate(items):
         try:
             receipt = SignedReceipt.from_json(item)
@@ -87,8 +91,15 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
         if receipt.operator.lower() != operator.lower():
             raise ArchiveAuditError(f"receipt {index}: operator is not the batch's")
         if signer != receipt.payer:
-            foreign_signers.add((receipt.payer, signer))
+            foreign_signers.setdefault((receipt.payer, signer), index)
+            delegated += 1
         last[(receipt.payer, receipt.model_id)] = receipt
+    if chain is not None:
+        for (payer, signer), index in sorted(foreign_signers.items()):
+            if chain.signer_authorized_until(payer, signer) == 0:
+                raise ArchiveAuditError(
+                    f"receipt {index}: signed by {signer}, which payer {payer} never authorised"
+                )
 
     witness = build_witness(rows, public.log_size)
     if tuple(witness.aggregates) != tuple(public.aggregates):
@@ -126,9 +137,6 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
                     f"{channel.model_id}) at cumulative {channel.cumulative_tokens}, not at its "
                     "last archived receipt's"
                 )
-        for payer, signer in sorted(foreign_signers):
-            if chain.signer_authorized_until(payer, signer) == 0:
-                raise ArchiveAuditError(f"signer {signer} was never authorised by payer {payer}")
         on_chain = True
     return AuditReport(
         seq,
@@ -137,6 +145,7 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
         sum(a.tokens for a in public.aggregates),
         len(witness.columns),
         on_chain,
+        delegated,
     )
 
 

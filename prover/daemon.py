@@ -160,12 +160,12 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-class _LockedChain:
-    """The admission's chain reads (`prover.receipts.ChainView`), serialised with the worker's
-    chain use."""
+class ChainAdmissionView:
+    """The admission's chain reads (`prover.receipts.ChainView`) through the chain client,
+    serialised with the worker's chain use by `lock`."""
 
-    def __init__(self, client: ChainClient, lock: threading.RLock) -> None:
-        self.client, self.lock = client, lock
+    def __init__(self, client: ChainClient, lock: threading.RLock | None = None) -> None:
+        self.client, self.lock = client, lock or threading.RLock()
 
     def model_count(self) -> int:
         with self.lock:
@@ -281,7 +281,7 @@ class Operator:
         self.chain_lock = threading.RLock()
         self.domain = ReceiptDomain(client.chain_id, client.deployment.settlement)
         self.admission = Admission(
-            _LockedChain(client, self.chain_lock),
+            ChainAdmissionView(client, self.chain_lock),
             store,
             self.domain,
             account.address,
@@ -733,6 +733,7 @@ def serve(operator: Operator, host: str = "127.0.0.1", port: int = 8787) -> None
 
 __all__ = [
     "HTTP_STATUS",
+    "ChainAdmissionView",
     "DaemonConfig",
     "DaemonError",
     "JsonLogFormatter",
