@@ -135,6 +135,12 @@ class SignedState:
     def as_tuple(self) -> tuple[int, bytes, bytes]:
         return (self.max_rate_per_k_tokens, self.request_hash, self.signature)
 
+    @classmethod
+    def of(cls, receipt: Any) -> SignedState:
+        """The signed state of a receipt (any object with `max_rate_per_k_tokens`,
+        `request_hash` and `signature`, e.g. a `prover.receipts.SignedReceipt`)."""
+        return cls(receipt.max_rate_per_k_tokens, receipt.request_hash, receipt.signature)
+
 
 @dataclass(frozen=True)
 class EscrowAccount:

@@ -238,7 +238,7 @@ def signed_states(public: PublicInputs, receipts: Sequence[AdmittedReceipt]) -> 
         r = last.get((a.payer, a.model_id))
         if r is None:
             raise DaemonError(f"no receipt of payer {address_hex(a.payer)} in this batch")
-        states.append(SignedState(r.max_rate_per_k_tokens, r.request_hash, r.signature))
+        states.append(SignedState.of(r))
     return states
 
 

@@ -101,7 +101,7 @@ class World:
             REQUEST,
             payer=payer or a.payer,
         )
-        return SignedState(r.max_rate_per_k_tokens, r.request_hash, r.signature)
+        return SignedState.of(r)
 
     def state(self) -> dict[str, Any]:
         """Everything a rejected settlement or withdrawal must leave unchanged."""

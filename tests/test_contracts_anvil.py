@@ -38,7 +38,7 @@ def _consent(
 ) -> SignedState:
     domain = ReceiptDomain(c.chain_id, c.deployment.settlement)  # type: ignore[union-attr]
     r = sign_receipt(signer, domain, operator, model, nonce, cum, cap, b"\x01" * 32, payer=payer)  # type: ignore[arg-type]
-    return SignedState(r.max_rate_per_k_tokens, r.request_hash, r.signature)
+    return SignedState.of(r)
 
 
 def _refused(error: str, fn: object, *args: object, **kw: object) -> None:

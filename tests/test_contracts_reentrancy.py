@@ -23,7 +23,7 @@ def _world_with_hostile_token() -> tuple[ChainClient, Any, list[Any]]:
     c.approve_and_deposit(operator.address, 10**18, sender=payer)
     domain = ReceiptDomain(c.chain_id, dep.settlement)
     r = sign_receipt(payer, domain, operator.address, model_id, 12, 9_600, RATE, b"\x00" * 32)
-    consent = SignedState(r.max_rate_per_k_tokens, r.request_hash, r.signature)
+    consent = SignedState.of(r)
     c.settle(operator, 0, 10, [Aggregate(payer.address, model_id, 0, 12, 9_600)], [consent], b"p")
     return c, hostile, [owner, payer, operator]
 

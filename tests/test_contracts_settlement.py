@@ -877,3 +877,17 @@ def test_amount_is_tokens_times_rate_over_1000_rounded_down(
             assert c.escrow_balance(w.payer.address, w.operator.address) == ONE_OPEN - needed
     finally:
         c.revert(snap)
+
+
+def test_refused_settlement_is_caught_by_the_dry_run_and_sends_nothing(world: World) -> None:
+    """`send_settle` (the daemon's path) simulates first: a refusal costs no transaction."""
+    w, c = world, world.client
+    a = w.aggregate(tokens=2**40)
+    sent_before = c.w3.eth.get_transaction_count(w.operator.address)
+    with pytest.raises(ContractRevertError) as info:
+        c.send_settle(w.operator, 0, LOG_N, [a], [w.consent(a)], b"p")
+    assert info.value.error == "InsufficientEscrow"
+    assert c.w3.eth.get_transaction_count(w.operator.address) == sent_before
+    tx = c.send_settle(w.operator, 0, LOG_N, [w.aggregate()], [w.consent(w.aggregate())], b"p")
+    assert c.settle_outcome(tx) is not None
+    assert c.w3.eth.get_transaction_count(w.operator.address) == sent_before + 1

@@ -260,3 +260,39 @@ def test_submission_gives_up_after_retries_and_keeps_the_batch(
     with pytest.raises(ChainError):
         op.step()  # proves, then fails to send twice
     assert store.counts()[PROVEN] == 1 and client.next_batch_seq(operator.address) == 0
+
+
+def test_payer_whose_signer_revocation_took_effect_is_held(tmp_path: Path) -> None:
+    """Receipts signed by a payer's hot key, then the key's revocation takes effect before
+    the operator settles: the dry run refuses (SignerNotAuthorized), the others settle, the
+    payer's receipts are held, not lost, and stay held while the signer is not authorised."""
+    from prover.payer import PayerChannel
+    from prover.store import HELD
+    from tests.daemon_world import MAX_RATE
+
+    client = ChainClient.embedded()
+    owner, operator, good, payer, hot = client.accounts[1:6]
+    world = build_daemon_world(client, [good, payer], owner, operator, mock=True)
+    client.authorize_signer(hot.address, sender=payer)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(LOG_SIZE, prove_in_subprocess=False)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+    model = world.models[0]
+    signed_by_hot = PayerChannel(
+        hot, op.domain, operator.address, model, MAX_RATE, payer=payer.address
+    )
+    honest = payer_channel(good, op.domain, operator.address, model)
+    for _ in range(2):
+        op.admit(signed_by_hot.sign(100, b"\x01" * 32).to_json())
+        op.admit(honest.sign(100, b"\x02" * 32).to_json())
+    client.revoke_signer(hot.address, sender=payer)
+    client.advance_time(THAWING_PERIOD + 1)
+    sent_before = client.w3.eth.get_transaction_count(operator.address)
+    op.drain()
+    assert store.counts()[HELD] == 2 and store.counts()[SETTLED] == 2
+    assert client.channel(payer.address, operator.address, model).nonce == 0
+    assert (
+        client.w3.eth.get_transaction_count(operator.address) == sent_before + 1
+    )  # no revert sent
+    assert not op.release_ready_payers()
+    assert store.counts()[HELD] == 2

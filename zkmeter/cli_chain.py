@@ -636,7 +636,7 @@ def _consent(client: ChainClient, public: Any, receipts_file: Path, operator: st
                 f"nonce {r.nonce}, cumulative {r.cumulative_tokens}, but the chain's channel plus "
                 f"this proof end at nonce {end[0]}, cumulative {end[1]}"
             )
-        states.append(SignedState(r.max_rate_per_k_tokens, r.request_hash, r.signature))
+        states.append(SignedState.of(r))
     return states
 
 

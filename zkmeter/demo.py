@@ -117,7 +117,7 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
         raise RuntimeError(f"the Python verifier rejected the demo proof: {verdict.message}")
     say("7. Python verifier: accepted")
 
-    consent = SignedState(last.max_rate_per_k_tokens, last.request_hash, last.signature)
+    consent = SignedState.of(last)
     receipt = client.settle(
         operator, header.batch_seq, LOG_SIZE, result.public.aggregates, [consent], proof_bytes
     )
