@@ -37,6 +37,7 @@ from eth_utils.crypto import keccak
 
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from contracts.client import ChainClient, ChainError, ContractRevertError, SignedState
+from prover.archive import batch_folder
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
 from prover.receipts import (
@@ -242,11 +243,6 @@ def signed_states(public: PublicInputs, receipts: Sequence[AdmittedReceipt]) -> 
     return states
 
 
-def archive_dir(archive: Path, seq: int) -> Path:
-    """Where batch `seq` is archived: receipts.json, proof.json, blinding.json, tx.json."""
-    return archive / f"batch-{seq:08d}"
-
-
 class Operator:
     """One operator's receipts, batches and settlements on one deployment."""
 
@@ -383,7 +379,7 @@ class Operator:
         blinding = blinding_from_json(json.dumps(data["blinding"]))
         proof_path = None
         if self.config.archive is not None:
-            folder = archive_dir(self.config.archive, seq)
+            folder = batch_folder(self.config.archive, seq)
             _write_json(folder / "receipts.json", receipts_file_json(header, receipts))
             _write_json(folder / "proof.json", proof_file_json(public, proof))
             _write_json(folder / "blinding.json", data["blinding"])
@@ -525,7 +521,7 @@ class Operator:
         self.metrics.inc("zkmeter_batches_settled_total", help_="batches settled on chain")
         if self.config.archive is not None:
             _write_json(
-                archive_dir(self.config.archive, seq) / "tx.json",
+                batch_folder(self.config.archive, seq) / "tx.json",
                 {"batch_seq": seq, "tx_hash": tx_hash, "gas_used": gas_used},
             )
         log.info("batch settled", extra={"batch": seq, "tx": tx_hash, "gas": gas_used})
@@ -741,7 +737,6 @@ __all__ = [
     "Operator",
     "ProofRejectedError",
     "Worker",
-    "archive_dir",
     "configure_json_logging",
     "make_app",
     "serve",

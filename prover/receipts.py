@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -446,7 +446,7 @@ class AdmittedReceipt:
     signer: str
 
 
-def usage_cost(tokens_by_model: Mapping[int, int], rate_of: Any) -> int:
+def usage_cost(tokens_by_model: Mapping[int, int], rate_of: Callable[[int], int]) -> int:
     """Sum over models of tokens * rate // 1000 (the contract's per-channel rounding)."""
     return sum(tokens * rate_of(m) // TOKENS_PER_RATE_UNIT for m, tokens in tokens_by_model.items())
 
