@@ -23,9 +23,8 @@ from aiohttp import web
 
 from contracts.client import ChainClient
 from prover.daemon import DaemonConfig, Operator, make_app
-from prover.receipts import PayerSession
 from prover.store import ReceiptStore
-from tests.daemon_world import LOG_SIZE, build_daemon_world, daemon_proving_key
+from tests.daemon_world import LOG_SIZE, build_daemon_world, daemon_proving_key, payer_channel
 from zkmeter.cli_daemon import run_load
 
 
@@ -68,7 +67,7 @@ def _serve_in_thread(op: Operator) -> tuple[str, Any]:
 def test_admission_receipts_per_second(benchmark: Any, payers: int, receipts: int) -> None:
     op, world = _operator(payers)
     url, stop = _serve_in_thread(op)
-    nonces = {p.address: 1 for p in world.payers}
+    starts = {p.address: (0, 0) for p in world.payers}  # (nonce, cumulative) per channel
     try:
 
         def play() -> dict[str, Any]:
@@ -80,10 +79,11 @@ def test_admission_receipts_per_second(benchmark: Any, payers: int, receipts: in
                 world.models[0],
                 receipts,
                 600,
-                first_nonces=nonces,
+                starts=starts,
             )
-            for p in world.payers:
-                nonces[p.address] += receipts
+            for p in world.payers:  # each receipt is one token
+                n, cumulative = starts[p.address]
+                starts[p.address] = (n + receipts, cumulative + receipts)
             return result
 
         result = benchmark.pedantic(play, rounds=1, iterations=1)
@@ -98,7 +98,7 @@ def test_admission_receipts_per_second(benchmark: Any, payers: int, receipts: in
 def test_settled_receipts_per_second(benchmark: Any, receipts: int) -> None:
     op, world = _operator(2, max_rows=1 << LOG_SIZE)
     sessions = [
-        PayerSession(p, op.domain, world.operator.address, m)
+        payer_channel(p, op.domain, world.operator.address, m)
         for p in world.payers
         for m in world.models
     ]

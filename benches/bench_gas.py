@@ -5,10 +5,11 @@ Prague) and reads `gasUsed` from the receipts. The verifier's own cost (pairings
 is NOT included: the mock answers at once; add the real `UsageVerifier`'s gas to these figures.
 
 Channels are spread over up to 7 payers and as many models as needed (payer-major, keys
-increasing). Two batches are settled: the first writes each channel's nonce slot from zero
-(SSTORE 0 -> x, 22,100 gas), the second updates it (x -> y): the steady state of a channel that
-settles every batch. The proof passed is 32 bytes (calldata and the emitted commitments grow with
-the real proof's size).
+increasing); every channel carries its payer's signed state (one ecrecover each). Two batches are
+settled: the first writes each channel's slot (nonce and cumulative) from zero (SSTORE 0 -> x,
+22,100 gas), the second updates it (x -> y): the steady state of a channel that settles every
+batch. The proof passed is 32 bytes (calldata and the emitted commitments grow with the real
+proof's size).
 
     python -m benches.bench_gas            # prints the table
     pytest benches/bench_gas.py -k small   # the 1- and 10-channel rows as a quick check
@@ -17,22 +18,42 @@ the real proof's size).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
-from contracts.client import Aggregate, ChainClient
+from contracts.client import Aggregate, ChainClient, SignedState
+from prover.receipts import ReceiptDomain, sign_receipt
 
 LOG_N = 10
 RATE = 2 * 10**15
 PROOF = b"\x5a" * 32
 
 
+def signed_states(
+    client: ChainClient, operator: str, aggregates: Sequence[Any], payers: Sequence[Any]
+) -> list[SignedState]:
+    """Each aggregate's payer's signed state ending its run (as an honest payer signs it)."""
+    if client.deployment is None:
+        raise ValueError("no deployment")
+    domain = ReceiptDomain(client.chain_id, client.deployment.settlement)
+    by_address = {int(p.address, 16): p for p in payers}
+    states = []
+    for a in aggregates:
+        payer = by_address[a.payer if isinstance(a.payer, int) else int(a.payer, 16)]
+        settled = client.channel(payer.address, operator, a.model_id)
+        nonce, cumulative = settled.nonce + a.count, settled.cumulative_tokens + a.tokens
+        receipt = sign_receipt(payer, domain, operator, a.model_id, nonce, cumulative, RATE, PROOF)
+        states.append(SignedState.of(receipt))
+    return states
+
+
 def settle_gas(n_channels: int) -> tuple[int, int]:
     """(gas of the first batch, gas of the second batch) settling `n_channels` channels."""
     c = ChainClient.embedded()
-    c.deploy_all(0, 0)
     mock = c.deploy_contract("MockUsageVerifier", LOG_N, True)
-    c.set_verifier(mock.address)
+    c.deploy_all(2, 1, [mock.address])
     owner, operator = c.accounts[1], c.accounts[2]
     payers = c.accounts[3 : 3 + min(n_channels, 7)]
     n_models = -(-n_channels // len(payers))
@@ -41,14 +62,15 @@ def settle_gas(n_channels: int) -> tuple[int, int]:
     ]
     for p in payers:
         c.mint(p.address, 10**24)
-        c.approve_and_deposit(10**24, sender=p)
-        c.authorize_operator(operator.address, sender=p)
+        c.approve_and_deposit(operator.address, 10**24, sender=p)
     channels = sorted(
         (Aggregate(p.address, m, 0, 12, 9_600) for p in payers for m in models),
         key=lambda a: a.key,
     )[:n_channels]
-    first = c.settle(operator, 0, LOG_N, channels, PROOF)["gasUsed"]
-    second = c.settle(operator, 1, LOG_N, channels, PROOF)["gasUsed"]
+    states = signed_states(c, operator.address, channels, payers)
+    first = c.settle(operator, 0, LOG_N, channels, states, PROOF)["gasUsed"]
+    states = signed_states(c, operator.address, channels, payers)
+    second = c.settle(operator, 1, LOG_N, channels, states, PROOF)["gasUsed"]
     return int(first), int(second)
 
 

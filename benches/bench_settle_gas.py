@@ -15,6 +15,7 @@ from functools import cache
 
 import pytest
 
+from benches.bench_gas import signed_states
 from circuits.public_inputs import BatchHeader
 from contracts.client import ChainClient
 from prover.prover import prove_batch
@@ -41,7 +42,7 @@ def settle_and_verifier_gas(channels: int, log_size: int) -> tuple[int, int]:
     pk = proving_key(log_size)
     client = ChainClient.embedded()
     verifier = client.deploy_usage_verifier(pk.vk)
-    deployment = client.deploy_all(0, 0, verifiers=[verifier])
+    deployment = client.deploy_all(2, 1, verifiers=[verifier])
     owner, operator = client.accounts[1], client.accounts[2]
     payers = client.accounts[3:10]
     models = [
@@ -50,8 +51,7 @@ def settle_and_verifier_gas(channels: int, log_size: int) -> tuple[int, int]:
     ]
     for payer in payers:
         client.mint(payer.address, 10**24)
-        client.approve_and_deposit(10**24, sender=payer)
-        client.authorize_operator(operator.address, sender=payer)
+        client.approve_and_deposit(operator.address, 10**24, sender=payer)
     pairs = [(p, m) for p in payers for m in models][:channels]
     rows = [UsageRow(int(p.address, 16), m, 1, 800) for p, m in pairs]
     header = BatchHeader(
@@ -79,7 +79,9 @@ def settle_and_verifier_gas(channels: int, log_size: int) -> tuple[int, int]:
         ],
         proof,
     )
-    receipt = client.settle(operator, 0, log_size, result.public.aggregates, proof)
+    aggregates = result.public.aggregates
+    states = signed_states(client, operator.address, aggregates, payers)
+    receipt = client.settle(operator, 0, log_size, aggregates, states, proof)
     return int(receipt["gasUsed"]), alone
 
 

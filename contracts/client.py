@@ -46,6 +46,10 @@ GAS_SETTLE_PER_CHANNEL = 60_000
 GAS_VERIFIER_BUDGET = 2_500_000
 
 ANVIL_CHAIN_ID = 31337
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+#: Default verifier-change delay beyond the thawing period: payers see a proposal and still
+#: have a day to start thawing before it could apply.
+DEFAULT_VERIFIER_DELAY_MARGIN = 24 * 3600
 
 
 class ChainError(Exception):
@@ -105,7 +109,60 @@ def aggregate_tuple(a: Any) -> tuple[str, int, int, int, int]:
             a.count,
             a.tokens,
         )
-    return (to_checksum_address(payer), int(model_id), int(first_nonce), int(count), int(tokens))
+    return (_checksum(payer), int(model_id), int(first_nonce), int(count), int(tokens))
+
+
+def _checksum(address: str | int) -> str:
+    """The checksummed address of a hex string or an integer (an integer is padded to 20
+    bytes: `to_checksum_address(int)` drops leading zero bytes)."""
+    if isinstance(address, int):
+        if not 0 <= address < 1 << 160:
+            raise ChainError(f"{address:#x} is not a 20-byte address")
+        return str(to_checksum_address(f"0x{address:040x}"))
+    return str(to_checksum_address(address))
+
+
+@dataclass(frozen=True)
+class SignedState:
+    """The payer's consent to a channel's new state in a batch (struct `SignedState`): the
+    rate cap and request hash of the channel's last receipt in the batch, and its signature.
+    The contract rebuilds the rest of the receipt (payer, operator, model, nonce, cumulative)."""
+
+    max_rate_per_k_tokens: int
+    request_hash: bytes
+    signature: bytes
+
+    def as_tuple(self) -> tuple[int, bytes, bytes]:
+        return (self.max_rate_per_k_tokens, self.request_hash, self.signature)
+
+    @classmethod
+    def of(cls, receipt: Any) -> SignedState:
+        """The signed state of a receipt (any object with `max_rate_per_k_tokens`,
+        `request_hash` and `signature`, e.g. a `prover.receipts.SignedReceipt`)."""
+        return cls(receipt.max_rate_per_k_tokens, receipt.request_hash, receipt.signature)
+
+
+@dataclass(frozen=True)
+class EscrowAccount:
+    """A (payer, operator) escrow account: `thawing` of `balance` is withdrawable from
+    `thaw_ends_at` (0: no withdrawal requested)."""
+
+    balance: int
+    thawing: int
+    thaw_ends_at: int
+
+    @property
+    def available(self) -> int:
+        """The balance net of the amount thawing (what backs newly admitted usage)."""
+        return max(self.balance - self.thawing, 0)
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A channel (payer, operator, model) as settled: last nonce and cumulative tokens."""
+
+    nonce: int
+    cumulative_tokens: int
 
 
 @dataclass
@@ -119,6 +176,7 @@ class Deployment:
     deployer: str
     rate_notice_period: int
     thawing_period: int
+    verifier_change_delay: int
     block_number: int
     #: logDomainSize -> verifier address
     verifiers: dict[int, str] = field(default_factory=dict)
@@ -144,7 +202,7 @@ class Deployment:
 
 @dataclass(frozen=True)
 class ChannelSettled:
-    """A `ChannelSettled` event."""
+    """A `ChannelSettled` event (`rate_per_k_tokens` is the rate charged: min(current, cap))."""
 
     operator: str
     payer: str
@@ -153,6 +211,7 @@ class ChannelSettled:
     first_nonce: int
     count: int
     tokens: int
+    cumulative_tokens: int
     rate_per_k_tokens: int
     amount: int
     model_owner: str
@@ -345,10 +404,12 @@ class ChainClient:
             raise self._revert_reason(call, receipt["blockNumber"] - 1, tx_hash.hex())
         return receipt
 
-    def _call(self, fn: Any) -> Any:
-        """Call a view function; a revert raises `ContractRevertError` with the decoded error."""
+    def _call(self, fn: Any, tx: dict[str, Any] | None = None) -> Any:
+        """Call a function without a transaction (eth_call, against the latest block; `tx` sets
+        e.g. `from` and `gas` for a dry run); a revert raises `ContractRevertError` with the
+        decoded error."""
         try:
-            return fn.call()
+            return fn.call(tx) if tx else fn.call()
         except ContractLogicError as exc:
             raise decode_revert(_revert_data(exc)) from exc
         except Exception as exc:
@@ -413,13 +474,21 @@ class ChainClient:
         thawing_period: int,
         verifiers: Sequence[str] = (),
         *,
+        verifier_change_delay: int | None = None,
         token: str | None = None,
         owner: LocalAccount | None = None,
     ) -> Deployment:
         """Deploy OpenToken (unless `token` is an existing ERC-20), ModelRegistry and
-        UsageSettlement, then install each deployed verifier in `verifiers` (addresses).
-        The deployer owns the token and the settlement contract."""
+        UsageSettlement with `verifiers` (deployed IUsageVerifier addresses) in force from the
+        start. Later verifier changes wait `verifier_change_delay` seconds (default: the
+        thawing period + 1 day). The deployer owns the token and the settlement contract.
+
+        The contracts refuse periods over a year, `thawing_period` of 0 or not below
+        `rate_notice_period`, and a verifier delay not above the thawing period."""
         acct = owner or self.default_account
+        delay = thawing_period + DEFAULT_VERIFIER_DELAY_MARGIN
+        if verifier_change_delay is not None:
+            delay = verifier_change_delay
         token_addr = (
             to_checksum_address(token)
             if token
@@ -431,9 +500,17 @@ class ChainClient:
             token_addr,
             registry.address,
             thawing_period,
+            delay,
+            [to_checksum_address(v) for v in verifiers],
             acct.address,
             sender=acct,
         )
+        installed = {
+            int(self._call(self.contract("IUsageVerifier", v).functions.logDomainSize())): (
+                to_checksum_address(v)
+            )
+            for v in verifiers
+        }
         self.deployment = Deployment(
             chain_id=self.chain_id,
             token=token_addr,
@@ -442,10 +519,10 @@ class ChainClient:
             deployer=acct.address,
             rate_notice_period=rate_notice_period,
             thawing_period=thawing_period,
+            verifier_change_delay=delay,
             block_number=self.w3.eth.block_number,
+            verifiers=installed,
         )
-        for v in verifiers:
-            self.set_verifier(v, owner=acct)
         return self.deployment
 
     def deploy_usage_verifier(
@@ -459,14 +536,45 @@ class ChainClient:
         )
         return str(contract.address)
 
-    def set_verifier(self, verifier: str, *, owner: LocalAccount | None = None) -> int:
-        """Install `verifier` for its domain size (settlement owner only); returns logDomainSize."""
-        log_n = int(self._call(self.contract("IUsageVerifier", verifier).functions.logDomainSize()))
-        self.send(
-            self.settlement.functions.setVerifier(to_checksum_address(verifier)), owner, GAS_TX
+    def propose_verifier(
+        self, log_domain_size: int, verifier: str | None, *, owner: LocalAccount | None = None
+    ) -> int:
+        """Announce `verifier` (None to remove) for 2^log_domain_size rows (settlement owner
+        only); returns the timestamp from which `apply_verifier` may put it in force."""
+        address = to_checksum_address(verifier) if verifier else ZERO_ADDRESS
+        fn = self.settlement.functions.proposeVerifier(log_domain_size, address)
+        receipt = self.send(fn, owner, GAS_TX)
+        (event,) = self.settlement.events.VerifierProposed().process_receipt(
+            receipt, errors=DISCARD
         )
-        self._dep().verifiers[log_n] = to_checksum_address(verifier)
-        return log_n
+        return int(event["args"]["readyAt"])
+
+    def cancel_verifier_proposal(
+        self, log_domain_size: int, *, owner: LocalAccount | None = None
+    ) -> TxReceipt:
+        fn = self.settlement.functions.cancelVerifierProposal(log_domain_size)
+        return self.send(fn, owner, GAS_TX)
+
+    def apply_verifier(self, log_domain_size: int, *, owner: LocalAccount | None = None) -> str:
+        """Put the proposal for 2^log_domain_size rows in force once its delay has passed;
+        returns the verifier now in force (the zero address if removed)."""
+        self.send(self.settlement.functions.applyVerifier(log_domain_size), owner, GAS_TX)
+        address = self.verifier_for(log_domain_size)
+        if address == ZERO_ADDRESS:
+            self._dep().verifiers.pop(log_domain_size, None)
+        else:
+            self._dep().verifiers[log_domain_size] = address
+        return address
+
+    def verifier_for(self, log_domain_size: int) -> str:
+        return str(self._call(self.settlement.functions.verifierFor(log_domain_size)))
+
+    def verifier_proposal(self, log_domain_size: int) -> tuple[str, int]:
+        """(proposed verifier, ready-at timestamp); (zero address, 0) when none is pending."""
+        verifier, ready_at = self._call(
+            self.settlement.functions.verifierProposalFor(log_domain_size)
+        )
+        return str(verifier), int(ready_at)
 
     # ------------------------------------------------------------------ models
 
@@ -539,45 +647,80 @@ class ChainClient:
     def token_balance(self, owner: str) -> int:
         return int(self._call(self.token.functions.balanceOf(to_checksum_address(owner))))
 
-    def approve_and_deposit(self, amount: int, *, sender: LocalAccount | None = None) -> TxReceipt:
-        """Approve the settlement contract for `amount` and deposit it into `sender`'s escrow."""
+    def approve_and_deposit(
+        self, operator: str, amount: int, *, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        """Approve the settlement contract for `amount` and deposit it into `sender`'s escrow
+        account for `operator`."""
         self.send(self.token.functions.approve(self._dep().settlement, amount), sender, GAS_TX)
-        return self.send(self.settlement.functions.deposit(amount), sender, GAS_TX)
+        fn = self.settlement.functions.deposit(to_checksum_address(operator), amount)
+        return self.send(fn, sender, GAS_TX)
 
-    def request_withdrawal(self, amount: int, *, sender: LocalAccount | None = None) -> int:
-        """Start thawing `amount`; returns the timestamp from which `withdraw` pays."""
-        receipt = self.send(self.settlement.functions.requestWithdrawal(amount), sender, GAS_TX)
+    def request_withdrawal(
+        self, operator: str, amount: int, *, sender: LocalAccount | None = None
+    ) -> int:
+        """Start thawing `amount` of the account for `operator`; returns the timestamp from
+        which `withdraw` pays."""
+        fn = self.settlement.functions.requestWithdrawal(to_checksum_address(operator), amount)
+        receipt = self.send(fn, sender, GAS_TX)
         (event,) = self.settlement.events.WithdrawalRequested().process_receipt(
             receipt, errors=DISCARD
         )
         return int(event["args"]["readyAt"])
 
-    def withdraw(self, *, sender: LocalAccount | None = None) -> int:
-        """Complete a thawed withdrawal; returns the amount paid."""
-        receipt = self.send(self.settlement.functions.withdraw(), sender, GAS_TX)
+    def cancel_withdrawal(self, operator: str, *, sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.settlement.functions.cancelWithdrawal(to_checksum_address(operator))
+        return self.send(fn, sender, GAS_TX)
+
+    def withdraw(self, operator: str, *, sender: LocalAccount | None = None) -> int:
+        """Complete a thawed withdrawal from the account for `operator`; returns the amount."""
+        fn = self.settlement.functions.withdraw(to_checksum_address(operator))
+        receipt = self.send(fn, sender, GAS_TX)
         (event,) = self.settlement.events.Withdrawn().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["amount"])
 
-    def authorize_operator(self, operator: str, *, sender: LocalAccount | None = None) -> TxReceipt:
-        fn = self.settlement.functions.authorizeOperator(to_checksum_address(operator))
-        return self.send(fn, sender, GAS_TX)
-
-    def revoke_operator(self, operator: str, *, sender: LocalAccount | None = None) -> int:
-        """Revoke `operator` after the thawing period; returns when it takes effect."""
-        receipt = self.send(
-            self.settlement.functions.revokeOperator(to_checksum_address(operator)), sender, GAS_TX
-        )
-        (event,) = self.settlement.events.OperatorRevoked().process_receipt(receipt, errors=DISCARD)
-        return int(event["args"]["effectiveAt"])
-
-    def is_authorized(self, payer: str, operator: str) -> bool:
-        fn = self.settlement.functions.isAuthorized(
+    def escrow_account(self, payer: str, operator: str) -> EscrowAccount:
+        fn = self.settlement.functions.accountOf(
             to_checksum_address(payer), to_checksum_address(operator)
         )
-        return bool(self._call(fn))
+        balance, thawing, thaw_ends_at = self._call(fn)
+        return EscrowAccount(int(balance), int(thawing), int(thaw_ends_at))
 
-    def escrow_balance(self, payer: str) -> int:
-        return int(self._call(self.settlement.functions.escrowOf(to_checksum_address(payer))))
+    def escrow_balance(self, payer: str, operator: str) -> int:
+        """The (payer, operator) account's balance (thawing funds included)."""
+        return self.escrow_account(payer, operator).balance
+
+    def available_escrow(self, payer: str, operator: str) -> int:
+        """The (payer, operator) balance net of the amount thawing."""
+        fn = self.settlement.functions.availableEscrow(
+            to_checksum_address(payer), to_checksum_address(operator)
+        )
+        return int(self._call(fn))
+
+    def authorize_signer(self, signer: str, *, sender: LocalAccount | None = None) -> TxReceipt:
+        """Let `signer` sign `sender`'s receipts (until revoked and thawed)."""
+        fn = self.settlement.functions.authorizeSigner(to_checksum_address(signer))
+        return self.send(fn, sender, GAS_TX)
+
+    def revoke_signer(self, signer: str, *, sender: LocalAccount | None = None) -> int:
+        """Revoke `signer` after the thawing period; returns when it takes effect."""
+        fn = self.settlement.functions.revokeSigner(to_checksum_address(signer))
+        receipt = self.send(fn, sender, GAS_TX)
+        (event,) = self.settlement.events.SignerRevoked().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["effectiveAt"])
+
+    def signer_authorized_until(self, payer: str, signer: str) -> int:
+        """Until when `signer` may sign `payer`'s receipts (0: never; 2^64-1: no revocation)."""
+        fn = self.settlement.functions.signerAuthorizedUntil(
+            to_checksum_address(payer), to_checksum_address(signer)
+        )
+        return int(self._call(fn))
+
+    def is_authorized_signer(self, payer: str, signer: str) -> bool:
+        fn = self.settlement.functions.isAuthorizedSigner(
+            to_checksum_address(payer), to_checksum_address(signer)
+        )
+        return bool(self._call(fn))
 
     def earnings(self, owner: str) -> int:
         return int(self._call(self.settlement.functions.earnings(to_checksum_address(owner))))
@@ -596,14 +739,63 @@ class ChainClient:
             self._call(self.settlement.functions.nextBatchSeq(to_checksum_address(operator)))
         )
 
-    def last_nonce(self, payer: str, operator: str, model_id: int) -> int:
-        fn = self.settlement.functions.lastNonce(
+    def channel(self, payer: str, operator: str, model_id: int) -> ChannelState:
+        """Channel (payer, operator, model) as settled: last nonce and cumulative tokens."""
+        fn = self.settlement.functions.channelOf(
             to_checksum_address(payer), to_checksum_address(operator), model_id
         )
-        return int(self._call(fn))
+        nonce, cumulative = self._call(fn)
+        return ChannelState(int(nonce), int(cumulative))
+
+    def receipt_digest(
+        self,
+        payer: str,
+        operator: str,
+        model_id: int,
+        nonce: int,
+        cumulative_tokens: int,
+        max_rate_per_k_tokens: int,
+        request_hash: bytes,
+    ) -> bytes:
+        """`UsageSettlement.receiptDigest`: the EIP-712 digest the contract checks signatures on."""
+        fn = self.settlement.functions.receiptDigest(
+            to_checksum_address(payer),
+            to_checksum_address(operator),
+            model_id,
+            nonce,
+            cumulative_tokens,
+            max_rate_per_k_tokens,
+            request_hash,
+        )
+        return bytes(self._call(fn))
 
     def domain_separator(self) -> bytes:
         return bytes(self._call(self.settlement.functions.domainSeparator()))
+
+    def _settle_call(
+        self,
+        batch_seq: int,
+        log_domain_size: int,
+        aggregates: Sequence[Any],
+        states: Sequence[SignedState],
+        proof_bytes: bytes,
+    ) -> tuple[Any, int]:
+        """The bound `settle` call and its gas limit."""
+        if len(states) != len(aggregates):
+            raise ChainError(
+                f"{len(aggregates)} aggregates but {len(states)} signed states: settle needs "
+                "the payer's signed state for every channel"
+            )
+        gas = GAS_SETTLE_BASE + GAS_SETTLE_PER_CHANNEL * len(aggregates) + GAS_VERIFIER_BUDGET
+        gas = min(gas + 16 * len(proof_bytes), int(self.w3.eth.get_block("latest")["gasLimit"]))
+        fn = self.settlement.functions.settle(
+            batch_seq,
+            log_domain_size,
+            [aggregate_tuple(a) for a in aggregates],
+            [s.as_tuple() for s in states],
+            proof_bytes,
+        )
+        return fn, gas
 
     def settle(
         self,
@@ -611,25 +803,28 @@ class ChainClient:
         batch_seq: int,
         log_domain_size: int,
         aggregates: Sequence[Any],
+        states: Sequence[SignedState],
         proof_bytes: bytes,
         *,
         gas: int | None = None,
+        dry_run: bool = True,
     ) -> TxReceipt:
         """Submit batch `batch_seq` from `operator`; returns the receipt (gas in `gasUsed`).
+        With `dry_run` (the default) it is first simulated with eth_call, so a refusal costs
+        no gas.
 
         `aggregates` are `Aggregate`s (or see `aggregate_tuple`), keys strictly increasing; their
         `first_nonce` is ignored by the contract, which fills it in from its own state.
+        `states[i]` is the payer's signed state ending channel i's run in this batch.
 
         Raises `ContractRevertError` with the contract's error (e.g. `InvalidProof`,
-        `InsufficientEscrow`) if the settlement is refused; nothing changes on chain then."""
-        if gas is None:
-            gas = GAS_SETTLE_BASE + GAS_SETTLE_PER_CHANNEL * len(aggregates) + GAS_VERIFIER_BUDGET
-            gas += 16 * len(proof_bytes)
-            gas = min(gas, int(self.w3.eth.get_block("latest")["gasLimit"]))
-        fn = self.settlement.functions.settle(
-            batch_seq, log_domain_size, [aggregate_tuple(a) for a in aggregates], proof_bytes
-        )
-        return self.send(fn, operator, gas)
+        `InsufficientEscrow`, `SignerNotAuthorized`) if the settlement is refused; nothing
+        changes on chain then."""
+        fn, limit = self._settle_call(batch_seq, log_domain_size, aggregates, states, proof_bytes)
+        sender = operator or self.default_account
+        if dry_run:
+            self._call(fn, {"from": sender.address, "gas": gas or limit})
+        return self.send(fn, sender, gas or limit)
 
     def send_settle(
         self,
@@ -637,15 +832,13 @@ class ChainClient:
         batch_seq: int,
         log_domain_size: int,
         aggregates: Sequence[Any],
+        states: Sequence[SignedState],
         proof_bytes: bytes,
     ) -> bytes:
-        """Sign and broadcast `settle` without waiting; returns the transaction hash, so the
+        """Simulate `settle` with eth_call (a revert raises ContractRevertError and costs no
+        gas), then sign and broadcast it without waiting; returns the transaction hash, so the
         caller can record it before the outcome is known (see `settle_outcome`)."""
-        gas = GAS_SETTLE_BASE + GAS_SETTLE_PER_CHANNEL * len(aggregates) + GAS_VERIFIER_BUDGET
-        gas = min(gas + 16 * len(proof_bytes), int(self.w3.eth.get_block("latest")["gasLimit"]))
-        fn = self.settlement.functions.settle(
-            batch_seq, log_domain_size, [aggregate_tuple(a) for a in aggregates], proof_bytes
-        )
+        fn, gas = self._settle_call(batch_seq, log_domain_size, aggregates, states, proof_bytes)
         tx_params: Any = {
             "from": operator.address,
             "gas": gas,
@@ -653,6 +846,7 @@ class ChainClient:
             "chainId": self.chain_id,
         }
         try:
+            self._call(fn, {"from": operator.address, "gas": gas})
             tx: Any = fn.build_transaction(tx_params)
             signed = operator.sign_transaction(tx)
             return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
@@ -722,6 +916,7 @@ class ChainClient:
                     first_nonce=a["firstNonce"],
                     count=a["count"],
                     tokens=a["tokens"],
+                    cumulative_tokens=a["cumulativeTokens"],
                     rate_per_k_tokens=a["ratePerKTokens"],
                     amount=a["amount"],
                     model_owner=a["modelOwner"],

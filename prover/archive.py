@@ -1,15 +1,19 @@
 """Auditing an archived batch (`zkmeter verify --archive DIR --batch N`).
 
-The daemon archives, per batch, in `DIR/batch-NNNNNNNN/`: `receipts.json` (the signed
-receipts, receipts-file format), `proof.json` (proof file), `blinding.json` (the random
-coefficients r_j of every column's Z_H multiple) and, once settled, `tx.json`. The audit:
-1. every receipt's EIP-712 signature recovers its payer;
+The daemon archives, per batch, in `DIR/batch-NNNNNNNN/` (folders 0700, files 0600: the
+archive undoes zero knowledge): `receipts.json` (the signed receipts, receipts-file format),
+`proof.json` (proof file), `blinding.json` (the random coefficients r_j of every column's Z_H
+multiple) and, once settled, `tx.json`. The audit:
+1. every receipt's EIP-712 signature is canonical and recovers its payer or another signer
+   (which, with `chain`, the payer must have authorised at some time), and each channel's
+   cumulative tokens grow by exactly each call's tokens;
 2. the receipts add up to the proof's public aggregates;
 3. each round-1 commitment is recomputed from the receipts and the archived r_j:
    [c + b Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
    (PROTOCOL §4, prover.prover._Rounds._commit_columns) and must equal the proof's;
 4. the proof verifies (Python verifier);
-5. optionally, the chain's BatchSettled record for this batch carries keccak256(proof).
+5. optionally, the chain's BatchSettled record for this batch carries keccak256(proof), and
+   each of its ChannelSettled records the cumulative tokens of the channel's last receipt.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from circuits.public_inputs import address_hex
 from prover.g1 import affine_add
 from prover.msm import msm
 from prover.proving_key import ProvingKey
-from prover.receipts import ReceiptDomain, ReceiptError, SignedReceipt, recover_payer
-from prover.witness import UsageRow, build_witness
+from prover.receipts import ReceiptDomain, ReceiptError, SignedReceipt, recover_signer
+from prover.receipts_file import ReceiptsFileError, parse_receipts
+from prover.witness import build_witness
 from verifier.constants import R
 from verifier.proof_file import parse_proof_file
 from verifier.usage_verifier import verify_batch_proof
@@ -44,6 +49,9 @@ class AuditReport:
     tokens: int
     commitments_checked: int
     on_chain: bool
+    #: receipts signed by a key other than their payer's (checked against the chain's signer
+    #: authorisations only when `on_chain`)
+    delegated: int
 
 
 def batch_folder(archive: Path, seq: int) -> Path:
@@ -67,20 +75,31 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
     domain = ReceiptDomain(public.header.chain_id, address_hex(public.header.settlement))
     operator = address_hex(public.header.operator)
 
-    rows = []
-    for index, item in enumerate(receipts_data.get("receipts", [])):
+    try:
+        _, rows, items = parse_receipts(receipts_data)
+    except (ReceiptsFileError, ValueError) as error:
+        raise ArchiveAuditError(f"receipts.json: {error}") from None
+    last: dict[tuple[str, int], SignedReceipt] = {}
+    foreign_signers: dict[tuple[str, str], int] = {}  # (payer, signer) -> first receipt index
+    delegated = 0
+    for index, item in enumerate(items):
         try:
             receipt = SignedReceipt.from_json(item)
-            payer = recover_payer(receipt, domain)
+            signer = recover_signer(receipt, domain)
         except ReceiptError as error:
             raise ArchiveAuditError(f"receipt {index}: {error}") from None
-        if payer != receipt.payer:
-            raise ArchiveAuditError(f"receipt {index}: signature recovers {payer}, not its payer")
         if receipt.operator.lower() != operator.lower():
             raise ArchiveAuditError(f"receipt {index}: operator is not the batch's")
-        rows.append(
-            UsageRow(int(receipt.payer, 16), receipt.model_id, receipt.nonce, receipt.tokens)
-        )
+        if signer != receipt.payer:
+            foreign_signers.setdefault((receipt.payer, signer), index)
+            delegated += 1
+        last[(receipt.payer, receipt.model_id)] = receipt
+    if chain is not None:
+        for (payer, signer), index in sorted(foreign_signers.items()):
+            if chain.signer_authorized_until(payer, signer) == 0:
+                raise ArchiveAuditError(
+                    f"receipt {index}: signed by {signer}, which payer {payer} never authorised"
+                )
 
     witness = build_witness(rows, public.log_size)
     if tuple(witness.aggregates) != tuple(public.aggregates):
@@ -110,6 +129,14 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
             raise ArchiveAuditError(f"the chain has no BatchSettled for batch {seq}")
         if events[0].proof_hash != keccak(proof.to_bytes()):
             raise ArchiveAuditError("the chain settled this batch with a different proof")
+        for channel in events[0].channels:
+            receipt = last.get((channel.payer, channel.model_id))
+            if receipt is None or receipt.cumulative_tokens != channel.cumulative_tokens:
+                raise ArchiveAuditError(
+                    f"the chain settled channel (payer {channel.payer}, model "
+                    f"{channel.model_id}) at cumulative {channel.cumulative_tokens}, not at its "
+                    "last archived receipt's"
+                )
         on_chain = True
     return AuditReport(
         seq,
@@ -118,6 +145,7 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
         sum(a.tokens for a in public.aggregates),
         len(witness.columns),
         on_chain,
+        delegated,
     )
 
 

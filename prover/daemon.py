@@ -36,17 +36,23 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
-from contracts.client import ChainClient, ChainError, ContractRevertError
+from contracts.client import ChainClient, ChainError, ContractRevertError, SignedState
+from prover.archive import batch_folder
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
 from prover.receipts import (
+    AUTHORIZED_FOREVER,
+    HTTP_STATUS,
     Admission,
+    AdmittedReceipt,
+    ChannelPosition,
     MalformedReceiptError,
+    ModelRates,
     ReceiptDomain,
     SignedReceipt,
     usage_cost,
 )
-from prover.receipts_file import RECEIPTS_FORMAT
+from prover.receipts_file import receipts_file_json
 from prover.store import (
     ADMITTED,
     BATCHED,
@@ -64,9 +70,14 @@ from verifier.usage_verifier import verify_batch_proof
 
 log = logging.getLogger("zkmeter.daemon")
 
-#: Contract errors caused by one payer (first error argument): the batch is re-cut without
-#: that payer, whose receipts are held until its escrow and authorisation allow settling.
-PAYER_REVERTS = frozenset({"InsufficientEscrow", "OperatorNotAuthorized"})
+#: Contract errors caused by one payer -> the position of the payer among the error's
+#: arguments: the batch is re-cut without that payer, whose receipts are held until its
+#: escrow covers them and their signers are authorised again.
+PAYER_REVERTS: Mapping[str, int] = {
+    "InsufficientEscrow": 0,
+    "SignerNotAuthorized": 0,
+    "InvalidSignature": 1,
+}
 #: Contract errors after which resubmitting the same batch cannot succeed.
 PERMANENT_REVERTS = frozenset(
     {
@@ -150,31 +161,36 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-class _LockedChain:
-    """The admission's chain reads, serialised with the worker's chain use."""
+class ChainAdmissionView:
+    """The admission's chain reads (`prover.receipts.ChainView`) through the chain client,
+    serialised with the worker's chain use by `lock`."""
 
-    def __init__(self, client: ChainClient, lock: threading.RLock) -> None:
-        self.client, self.lock = client, lock
+    def __init__(self, client: ChainClient, lock: threading.RLock | None = None) -> None:
+        self.client, self.lock = client, lock or threading.RLock()
 
     def model_count(self) -> int:
         with self.lock:
             return self.client.model_count()
 
-    def current_rate(self, model_id: int) -> int:
+    def model_rates(self, model_id: int) -> ModelRates:
         with self.lock:
-            return self.client.current_rate(model_id)
+            info = self.client.model(model_id)
+        current = int(info["currentRate"])
+        pending = int(info["pendingRate"]) if info["pendingRateEffectiveFrom"] else 0
+        return ModelRates(current, max(current, pending))
 
-    def last_nonce(self, payer: str, operator: str, model_id: int) -> int:
+    def channel(self, payer: str, operator: str, model_id: int) -> ChannelPosition:
         with self.lock:
-            return self.client.last_nonce(payer, operator, model_id)
+            settled = self.client.channel(payer, operator, model_id)
+        return ChannelPosition(settled.nonce, settled.cumulative_tokens)
 
-    def escrow_balance(self, payer: str) -> int:
+    def available_escrow(self, payer: str, operator: str) -> int:
         with self.lock:
-            return self.client.escrow_balance(payer)
+            return self.client.available_escrow(payer, operator)
 
-    def is_authorized(self, payer: str, operator: str) -> bool:
+    def signer_authorized_until(self, payer: str, signer: str) -> int:
         with self.lock:
-            return self.client.is_authorized(payer, operator)
+            return self.client.signer_authorized_until(payer, signer)
 
 
 def _prove_to_file(
@@ -197,19 +213,34 @@ def _prove_to_file(
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """Write JSON durably: a temporary file, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write JSON durably: a temporary file, fsync, rename. The archive undoes zero knowledge
+    (it holds per-call usage and blinding), so folders are 0700 and files 0600 from creation."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
-def archive_dir(archive: Path, seq: int) -> Path:
-    """Where batch `seq` is archived: receipts.json, proof.json, blinding.json, tx.json."""
-    return archive / f"batch-{seq:08d}"
+def signed_states(public: PublicInputs, receipts: Sequence[AdmittedReceipt]) -> list[SignedState]:
+    """For each aggregate (in order), the payer's signed state ending the channel's run: its
+    last receipt in the batch."""
+    last: dict[tuple[int, int], SignedReceipt] = {}
+    for admitted in receipts:
+        r = admitted.receipt
+        key = (int(r.payer, 16), r.model_id)
+        if key not in last or r.nonce > last[key].nonce:
+            last[key] = r
+    states = []
+    for a in public.aggregates:
+        r = last.get((a.payer, a.model_id))
+        if r is None:
+            raise DaemonError(f"no receipt of payer {address_hex(a.payer)} in this batch")
+        states.append(SignedState.of(r))
+    return states
 
 
 class Operator:
@@ -236,11 +267,17 @@ class Operator:
                 f"proving key is for 2^{pk.layout.log_size} rows, "
                 f"config says 2^{self.config.log_size}"
             )
+        thawing = client.deployment.thawing_period
+        if self.config.max_age >= thawing:
+            raise DaemonError(
+                f"max_age {self.config.max_age:g} s must be below the thawing period ({thawing} s):"
+                " a payer's withdrawal thaws that long, and admitted receipts must settle first"
+            )
         self.metrics = metrics or Metrics()
         self.chain_lock = threading.RLock()
         self.domain = ReceiptDomain(client.chain_id, client.deployment.settlement)
         self.admission = Admission(
-            _LockedChain(client, self.chain_lock),
+            ChainAdmissionView(client, self.chain_lock),
             store,
             self.domain,
             account.address,
@@ -310,7 +347,10 @@ class Operator:
         """Prove batch `seq`, check the proof with the Python verifier, archive it, mark it
         proven. Raises ProofRejectedError (leaving it batched) if the verifier rejects it."""
         receipts = self.store.batch_receipts(seq)
-        rows = [UsageRow(int(r.payer, 16), r.model_id, r.nonce, r.tokens) for r in receipts]
+        rows = [
+            UsageRow(int(a.receipt.payer, 16), a.receipt.model_id, a.receipt.nonce, a.tokens)
+            for a in receipts
+        ]
         header = self.header(seq)
         out = self.work_dir / f"proof-{seq:08d}.json"
         started = time.perf_counter()
@@ -339,15 +379,8 @@ class Operator:
         blinding = blinding_from_json(json.dumps(data["blinding"]))
         proof_path = None
         if self.config.archive is not None:
-            folder = archive_dir(self.config.archive, seq)
-            _write_json(
-                folder / "receipts.json",
-                {
-                    "format": RECEIPTS_FORMAT,
-                    **header.to_json(),
-                    "receipts": [r.to_json() for r in receipts],
-                },
-            )
+            folder = batch_folder(self.config.archive, seq)
+            _write_json(folder / "receipts.json", receipts_file_json(header, receipts))
             _write_json(folder / "proof.json", proof_file_json(public, proof))
             _write_json(folder / "blinding.json", data["blinding"])
             proof_path = str(folder / "proof.json")
@@ -389,13 +422,14 @@ class Operator:
             (address_hex(a.payer), a.model_id, a.first_nonce, a.count, a.tokens)
             for a in public.aggregates
         ]
+        states = signed_states(public, self.store.batch_receipts(batch.seq))
         proof = bytes.fromhex(batch.proof_hex[2:])
         delay = self.config.backoff
         for attempt in range(1, self.config.retries + 1):
             try:
                 with self.chain_lock:
                     tx_hash = self.client.send_settle(
-                        self.account, batch.seq, public.log_size, aggregates, proof
+                        self.account, batch.seq, public.log_size, aggregates, states, proof
                     )
                 break
             except ContractRevertError as error:
@@ -422,7 +456,7 @@ class Operator:
             log.warning("chain batch sequence moved", extra={"batch": seq})
             return
         if error.error in PAYER_REVERTS and error.args_:
-            payer = str(error.args_[0])
+            payer = str(error.args_[PAYER_REVERTS[error.error]])
             moved = self.store.requeue_from(seq, [payer])
             self.admission.refresh()
             self.metrics.inc(
@@ -487,7 +521,7 @@ class Operator:
         self.metrics.inc("zkmeter_batches_settled_total", help_="batches settled on chain")
         if self.config.archive is not None:
             _write_json(
-                archive_dir(self.config.archive, seq) / "tx.json",
+                batch_folder(self.config.archive, seq) / "tx.json",
                 {"batch_seq": seq, "tx_hash": tx_hash, "gas_used": gas_used},
             )
         log.info("batch settled", extra={"batch": seq, "tx": tx_hash, "gas": gas_used})
@@ -495,15 +529,20 @@ class Operator:
     # -- the loop ----------------------------------------------------------------------------
 
     def release_ready_payers(self) -> bool:
-        """Release held payers whose escrow now covers their unsettled usage and who have
-        authorised this operator. Returns True if any was released."""
+        """Release held payers whose escrow account (net of thawing) now covers their unsettled
+        usage and whose receipts' signers are all still authorised. Returns True if any was."""
         released = False
+        operator = self.account.address
         for payer in self.store.held_payers():
             with self.chain_lock:
-                escrow = self.client.escrow_balance(payer)
-                authorized = self.client.is_authorized(payer, self.account.address)
-            owed = usage_cost(self.store.unsettled_usage(payer), self.admission.rate)
-            if authorized and owed <= escrow:
+                escrow = self.client.available_escrow(payer, operator)
+                signers_ok = all(
+                    self.client.signer_authorized_until(payer, signer) == AUTHORIZED_FOREVER
+                    for signer in self.store.unsettled_signers(payer)
+                    if signer != payer
+                )
+            owed = usage_cost(self.store.unsettled_usage(payer), self.admission.highest_rate)
+            if signers_ok and owed <= escrow:
                 count = self.store.release_held(payer)
                 log.info("held payer released", extra={"payer": payer, "receipts": count})
                 released = True
@@ -588,19 +627,6 @@ def configure_json_logging(level: int = logging.INFO) -> None:
 
 
 # -------------------------------------------------------------------------------- HTTP
-
-#: HTTP status per refusal code.
-HTTP_STATUS: Mapping[str, int] = {
-    "malformed_receipt": 400,
-    "bad_signature": 401,
-    "wrong_operator": 403,
-    "unknown_model": 404,
-    "nonce_reused": 409,
-    "nonce_gap": 409,
-    "tokens_out_of_range": 422,
-    "credit_exceeded": 402,
-    "operator_not_authorized": 403,
-}
 
 
 def make_app(operator: Operator, intake: ThreadPoolExecutor) -> Any:
@@ -703,6 +729,7 @@ def serve(operator: Operator, host: str = "127.0.0.1", port: int = 8787) -> None
 
 __all__ = [
     "HTTP_STATUS",
+    "ChainAdmissionView",
     "DaemonConfig",
     "DaemonError",
     "JsonLogFormatter",
@@ -710,8 +737,8 @@ __all__ = [
     "Operator",
     "ProofRejectedError",
     "Worker",
-    "archive_dir",
     "configure_json_logging",
     "make_app",
     "serve",
+    "signed_states",
 ]

@@ -1,22 +1,29 @@
-"""The receipts file that `zkmeter prove` reads (PROTOCOL §8).
+"""The receipts file: what `zkmeter prove` reads, `zkmeter settle` takes consent from, and the
+daemon archives (PROTOCOL §8).
 
-    {"format": "zkmeter-receipts-v1", "chain_id", "settlement", "operator", "batch_seq",
-     "receipts": [{"payer", "model_id", "nonce", "tokens", "request_hash", "signature"}]}
+    {"format": "zkmeter-receipts-v2", "chain_id", "settlement", "operator", "batch_seq",
+     "receipts": [{"payer", "model_id", "nonce", "tokens", "cumulative_tokens",
+                   "max_rate_per_k_tokens", "request_hash", "signature"}]}
 
-Every problem is reported with the receipt's index and the field, and nothing is proven
-until the whole file has been read.
+`tokens` is the call's token count; `cumulative_tokens` the channel's total through the call
+as the payer signed it. Within one file, consecutive receipts of a channel must satisfy
+cumulative_i = cumulative_(i-1) + tokens_i. `signature` may be null in a file that is only
+proven, never settled. Every problem is reported with the receipt's index and the field, and
+nothing is proven until the whole file has been read.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from circuits.public_inputs import BatchHeader, PublicInputError
+from prover.receipts import AdmittedReceipt
 from prover.witness import BatchError, UsageRow
 
-RECEIPTS_FORMAT = "zkmeter-receipts-v1"
+RECEIPTS_FORMAT = "zkmeter-receipts-v2"
 
 
 class ReceiptsFileError(ValueError):
@@ -38,10 +45,27 @@ def _integer(value: Any, index: int, name: str) -> int:
         raise ReceiptsFileError(f"receipt {index}: {name} {value!r} is not an integer") from None
 
 
+def receipts_file_json(header: BatchHeader, receipts: Sequence[AdmittedReceipt]) -> dict[str, Any]:
+    """The receipts file of admitted receipts (each with its call's token count)."""
+    return {
+        "format": RECEIPTS_FORMAT,
+        **header.to_json(),
+        "receipts": [{**a.receipt.to_json(), "tokens": a.tokens} for a in receipts],
+    }
+
+
 def parse_receipts(data: Any) -> tuple[BatchHeader, list[UsageRow], list[dict[str, Any]]]:
     """The batch header, the rows to prove, and the receipts as given (for archiving)."""
     if not isinstance(data, dict) or data.get("format") != RECEIPTS_FORMAT:
-        raise ReceiptsFileError(f"not a receipts file (expected format {RECEIPTS_FORMAT!r})")
+        found = data.get("format") if isinstance(data, dict) else None
+        hint = (
+            " (v1 files hold per-call receipts; re-sign them as channel states)"
+            if found == "zkmeter-receipts-v1"
+            else ""
+        )
+        raise ReceiptsFileError(
+            f"not a receipts file: format is {found!r}, expected {RECEIPTS_FORMAT!r}{hint}"
+        )
     try:
         header = BatchHeader.from_json(data)
     except (PublicInputError, ValueError, TypeError) as error:
@@ -50,6 +74,7 @@ def parse_receipts(data: Any) -> tuple[BatchHeader, list[UsageRow], list[dict[st
     if not isinstance(receipts, list):
         raise ReceiptsFileError("'receipts' must be a list")
     rows: list[UsageRow] = []
+    last: dict[tuple[int, int], tuple[int, int]] = {}  # channel -> (nonce, cumulative)
     for index, receipt in enumerate(receipts):
         if not isinstance(receipt, dict):
             raise ReceiptsFileError(f"receipt {index}: not an object")
@@ -62,14 +87,32 @@ def parse_receipts(data: Any) -> tuple[BatchHeader, list[UsageRow], list[dict[st
             payer = int(str(_field(receipt, index, "payer")), 16)
         except ValueError:
             raise ReceiptsFileError(f"receipt {index}: payer is not a hex address") from None
-        rows.append(
-            UsageRow(
-                payer=payer,
-                model_id=_integer(_field(receipt, index, "model_id"), index, "model_id"),
-                nonce=_integer(_field(receipt, index, "nonce"), index, "nonce"),
-                tokens=_integer(_field(receipt, index, "tokens"), index, "tokens"),
-            )
+        row = UsageRow(
+            payer=payer,
+            model_id=_integer(_field(receipt, index, "model_id"), index, "model_id"),
+            nonce=_integer(_field(receipt, index, "nonce"), index, "nonce"),
+            tokens=_integer(_field(receipt, index, "tokens"), index, "tokens"),
         )
+        cumulative = _integer(
+            _field(receipt, index, "cumulative_tokens"), index, "cumulative_tokens"
+        )
+        if cumulative < row.tokens:
+            raise ReceiptsFileError(
+                f"receipt {index}: cumulative_tokens {cumulative} is below its own tokens "
+                f"{row.tokens}"
+            )
+        previous = last.get((row.payer, row.model_id))
+        if (
+            previous is not None
+            and previous[0] + 1 == row.nonce
+            and cumulative != previous[1] + row.tokens
+        ):
+            raise ReceiptsFileError(
+                f"receipt {index}: cumulative_tokens {cumulative} is not the previous "
+                f"receipt's {previous[1]} + tokens {row.tokens}"
+            )
+        last[(row.payer, row.model_id)] = (row.nonce, cumulative)
+        rows.append(row)
     return header, rows, receipts
 
 
@@ -81,4 +124,11 @@ def load_receipts(path: Path) -> tuple[BatchHeader, list[UsageRow], list[dict[st
     return parse_receipts(data)
 
 
-__all__ = ["BatchError", "ReceiptsFileError", "load_receipts", "parse_receipts"]
+__all__ = [
+    "RECEIPTS_FORMAT",
+    "BatchError",
+    "ReceiptsFileError",
+    "load_receipts",
+    "parse_receipts",
+    "receipts_file_json",
+]

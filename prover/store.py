@@ -7,11 +7,16 @@ the truth about settlement: on restart the daemon re-proves batched batches, sub
 ones, and checks submitted ones against `nextBatchSeq` and `BatchSettled` (prover.daemon).
 
 Tables:
-- receipts(payer, operator, model_id, nonce) unique; tokens, request_hash, signature, state,
-  batch_seq;
+- receipts(payer, operator, model_id, nonce) unique: the signed channel state
+  (cumulative_tokens, max_rate_per_k_tokens, request_hash, signature), the call's tokens
+  (derived at admission), the signer, state and batch_seq;
 - batches(seq) with state, log_size, public inputs and proof (JSON), proof file path,
   blinding factors, tx hash, gas used and timestamps;
-- channels(payer, operator, model_id) -> last admitted nonce (the cursor admission uses).
+- channels(payer, operator, model_id) -> last admitted nonce and cumulative tokens (the
+  position admission continues from);
+- meta: the schema version (a database of another version is refused, not reinterpreted).
+Integers that may exceed SQLite's 64-bit INTEGER (cumulative tokens, rate caps) are stored as
+decimal TEXT.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prover.receipts import Admission, SignedReceipt
+from prover.receipts import Admission, AdmittedReceipt, ChannelPosition, SignedReceipt
 
 ADMITTED, HELD, BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED = (
     "admitted",
@@ -39,16 +44,27 @@ ADMITTED, HELD, BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED = (
 )
 BATCH_STATES = (BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED)
 
+#: Version 2: receipts are channel states (cumulative tokens, rate cap); version 1 (per-call
+#: token receipts) is not compatible.
+SCHEMA_VERSION = 2
+
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS receipts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     payer TEXT NOT NULL,
     operator TEXT NOT NULL,
     model_id INTEGER NOT NULL,
     nonce INTEGER NOT NULL,
+    cumulative_tokens TEXT NOT NULL,
+    max_rate_per_k_tokens TEXT NOT NULL,
     tokens INTEGER NOT NULL,
     request_hash BLOB NOT NULL,
     signature BLOB NOT NULL,
+    signer TEXT NOT NULL,
     state TEXT NOT NULL,
     batch_seq INTEGER,
     admitted_at REAL NOT NULL,
@@ -78,9 +94,22 @@ CREATE TABLE IF NOT EXISTS channels (
     operator TEXT NOT NULL,
     model_id INTEGER NOT NULL,
     last_admitted INTEGER NOT NULL,
+    last_cumulative TEXT NOT NULL,
     PRIMARY KEY (payer, operator, model_id)
 );
 """
+
+_RECEIPT_COLUMNS = (
+    "payer, operator, model_id, nonce, cumulative_tokens, max_rate_per_k_tokens, request_hash, "
+    "signature, tokens, signer"
+)
+
+
+def _admitted(row: Sequence[Any]) -> AdmittedReceipt:
+    """An AdmittedReceipt from a row of `_RECEIPT_COLUMNS`."""
+    p, o, m, n, c, r, h, sig, t, signer = row
+    receipt = SignedReceipt(p, o, int(m), int(n), int(c), int(r), bytes(h), bytes(sig))
+    return AdmittedReceipt(receipt, int(t), str(signer))
 
 
 class StoreError(RuntimeError):
@@ -127,8 +156,31 @@ class ReceiptStore:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._check_schema_version(url)
         self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
         self._lock = threading.RLock()
+
+    def _check_schema_version(self, url: str) -> None:
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not tables:
+            return
+        version = None
+        if "meta" in tables:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = None if row is None else int(row[0])
+        if version != SCHEMA_VERSION:
+            self._db.close()
+            raise StoreError(
+                f"{url} holds an operator database of schema version {version or 1}; this "
+                f"zkmeter uses version {SCHEMA_VERSION} (receipts are channel states): settle "
+                "what it holds with the zkmeter that wrote it, then start a new database"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -151,12 +203,13 @@ class ReceiptStore:
 
     # -- admission (PendingView) ----------------------------------------------------------
 
-    def last_admitted_nonce(self, payer: str, operator: str, model_id: int) -> int | None:
+    def last_admitted(self, payer: str, operator: str, model_id: int) -> ChannelPosition | None:
         rows = self._query(
-            "SELECT last_admitted FROM channels WHERE payer=? AND operator=? AND model_id=?",
+            "SELECT last_admitted, last_cumulative FROM channels "
+            "WHERE payer=? AND operator=? AND model_id=?",
             (payer, operator, model_id),
         )
-        return int(rows[0][0]) if rows else None
+        return ChannelPosition(int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def unsettled_usage(self, payer: str) -> Mapping[int, int]:
         rows = self._query(
@@ -168,10 +221,14 @@ class ReceiptStore:
 
     def admit(self, receipt: SignedReceipt, admission: Admission) -> str:
         """Check `receipt` (raising the rule's ReceiptError, writing nothing) and store it as
-        admitted (held, if the payer has held receipts), advancing its channel's cursor, in
-        one transaction. Returns its state."""
+        admitted (held, if the payer has held receipts), advancing its channel's position, in
+        one transaction. Returns its state. A receipt already stored, byte for byte, is not
+        admitted twice: its current state is returned (a payer may resend after a timeout)."""
         with self._lock:
-            admission.check(receipt)
+            stored = self._stored_state(receipt)
+            if stored is not None:
+                return stored
+            admitted = admission.check(receipt)
             with self._transaction() as db:
                 held = db.execute(
                     "SELECT 1 FROM receipts WHERE payer=? AND state=? LIMIT 1",
@@ -179,27 +236,49 @@ class ReceiptStore:
                 ).fetchone()
                 state = HELD if held else ADMITTED
                 db.execute(
-                    "INSERT INTO receipts (payer, operator, model_id, nonce, tokens, request_hash,"
-                    " signature, state, admitted_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO receipts ({_RECEIPT_COLUMNS}, state, admitted_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         receipt.payer,
                         receipt.operator,
                         receipt.model_id,
                         receipt.nonce,
-                        receipt.tokens,
+                        str(receipt.cumulative_tokens),
+                        str(receipt.max_rate_per_k_tokens),
                         receipt.request_hash,
                         receipt.signature,
+                        admitted.tokens,
+                        admitted.signer,
                         state,
                         time.time(),
                     ),
                 )
                 db.execute(
-                    "INSERT INTO channels (payer, operator, model_id, last_admitted) "
-                    "VALUES (?,?,?,?) ON CONFLICT (payer, operator, model_id) "
-                    "DO UPDATE SET last_admitted=excluded.last_admitted",
-                    (receipt.payer, receipt.operator, receipt.model_id, receipt.nonce),
+                    "INSERT INTO channels (payer, operator, model_id, last_admitted, "
+                    "last_cumulative) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT (payer, operator, model_id) DO UPDATE SET "
+                    "last_admitted=excluded.last_admitted, "
+                    "last_cumulative=excluded.last_cumulative",
+                    (
+                        receipt.payer,
+                        receipt.operator,
+                        receipt.model_id,
+                        receipt.nonce,
+                        str(receipt.cumulative_tokens),
+                    ),
                 )
         return state
+
+    def _stored_state(self, receipt: SignedReceipt) -> str | None:
+        """The state of this exact receipt if it is stored already, else None."""
+        rows = self._query(
+            f"SELECT {_RECEIPT_COLUMNS}, state FROM receipts "
+            "WHERE payer=? AND operator=? AND model_id=? AND nonce=?",
+            (receipt.payer, receipt.operator, receipt.model_id, receipt.nonce),
+        )
+        if rows and _admitted(rows[0][:-1]).receipt == receipt:
+            return str(rows[0][-1])
+        return None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -232,16 +311,14 @@ class ReceiptStore:
         rows = self._query("SELECT MIN(admitted_at) FROM receipts WHERE state=?", (ADMITTED,))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def batch_receipts(self, seq: int) -> list[SignedReceipt]:
+    def batch_receipts(self, seq: int) -> list[AdmittedReceipt]:
+        """Batch `seq`'s receipts in (payer, model, nonce) order."""
         rows = self._query(
-            "SELECT payer, operator, model_id, nonce, tokens, request_hash, signature "
-            "FROM receipts WHERE batch_seq=? ORDER BY payer, model_id, nonce",
+            f"SELECT {_RECEIPT_COLUMNS} FROM receipts WHERE batch_seq=? "
+            "ORDER BY payer, model_id, nonce",
             (seq,),
         )
-        return [
-            SignedReceipt(p, o, int(m), int(n), int(t), bytes(h), bytes(s))
-            for p, o, m, n, t, h, s in rows
-        ]
+        return [_admitted(row) for row in rows]
 
     def batch(self, seq: int) -> Batch | None:
         rows = self._query(
@@ -370,6 +447,14 @@ class ReceiptStore:
                 [(HELD, p, ADMITTED) for p in hold_payers],
             )
         return moved
+
+    def unsettled_signers(self, payer: str) -> list[str]:
+        """The distinct keys that signed `payer`'s receipts not yet settled or failed."""
+        rows = self._query(
+            "SELECT DISTINCT signer FROM receipts WHERE payer=? AND state NOT IN (?, ?)",
+            (payer, SETTLED, FAILED),
+        )
+        return [str(s) for (s,) in rows]
 
     def held_payers(self) -> list[str]:
         return [

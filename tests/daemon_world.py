@@ -1,5 +1,5 @@
 """A deployed world for the daemon tests: the real UsageVerifier8 for 2^8 rows,
-two models, three funded payers who authorised the operator."""
+two models, funded payers with escrow for the operator."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from functools import cache
 from typing import Any
 
 from contracts.client import GAS_DEPLOY, ChainClient, Deployment
+from prover.payer import PayerChannel
 from prover.proving_key import ProvingKey
+from prover.receipts import ReceiptDomain
 from prover.srs import SRS, InsecureSRSWarning
 
 LOG_SIZE = 8
 RATES = (2 * 10**15, 3 * 10**15)  # base units per 1,000 tokens; multiples of 1,000: exact
+#: The rate cap the test payers sign: above both rates.
+MAX_RATE = 10**16
 ONE_OPEN = 10**18
+RATE_NOTICE_PERIOD = 7200
+THAWING_PERIOD = 3600
 
 
 @cache
@@ -52,13 +58,17 @@ def build_daemon_world(
         verifier = str(client.deploy_contract("MockUsageVerifier", LOG_SIZE, True).address)
     else:
         verifier = deploy_real_verifier(client)
-    deployment = client.deploy_all(3600, 3600, verifiers=[verifier])
+    deployment = client.deploy_all(RATE_NOTICE_PERIOD, THAWING_PERIOD, verifiers=[verifier])
     models = [
         client.register_model(bytes([i + 1]) * 32, rate, f"ipfs://m{i}", sender=owner)
         for i, rate in enumerate(RATES)
     ]
     for p in payers:
         client.mint(p.address, 10 * ONE_OPEN)
-        client.approve_and_deposit(ONE_OPEN, sender=p)
-        client.authorize_operator(operator.address, sender=p)
+        client.approve_and_deposit(operator.address, ONE_OPEN, sender=p)
     return DaemonWorld(client, deployment, owner, operator, payers, models)
+
+
+def payer_channel(payer: Any, domain: ReceiptDomain, operator: str, model_id: int) -> PayerChannel:
+    """A payer's in-memory channel signing with the tests' rate cap."""
+    return PayerChannel(payer, domain, operator, model_id, MAX_RATE)

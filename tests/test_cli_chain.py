@@ -45,7 +45,7 @@ def test_format_then_parse_round_trips(units: int, decimals: int) -> None:
 @pytest.mark.anvil
 @pytest.mark.slow
 @requires_anvil
-def test_cli_deploy_register_deposit_authorize_on_anvil(
+def test_cli_deploy_register_deposit_signers_and_verifiers_on_anvil(
     anvil_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = anvil_keys(3)
@@ -55,13 +55,15 @@ def test_cli_deploy_register_deposit_authorize_on_anvil(
     common = ["--rpc-url", anvil_url]
 
     monkeypatch.setenv("ZKMETER_PRIVATE_KEY", keys[0])
-    r = runner.invoke(
-        main, ["chain", "deploy", *common, "-o", str(dep_file), "--thawing-period", "60"]
-    )
+    unsafe = ["--thawing-period", "700000", "--verifier-change-delay", "800000"]
+    r = runner.invoke(main, ["chain", "deploy", *common, "-o", str(dep_file), *unsafe])
+    assert r.exit_code != 0 and "ThawingNotShorterThanRateNotice" in r.output
+    periods = ["--thawing-period", "60", "--verifier-change-delay", "120"]
+    r = runner.invoke(main, ["chain", "deploy", *common, "-o", str(dep_file), *periods])
     assert r.exit_code == 0, r.output
     assert keys[0].removeprefix("0x") not in r.output
     dep = Deployment.load(dep_file)
-    assert dep.thawing_period == 60
+    assert (dep.thawing_period, dep.verifier_change_delay) == (60, 120)
     with_dep = [*common, "--deployment", str(dep_file)]
 
     r = runner.invoke(
@@ -99,30 +101,56 @@ def test_cli_deploy_register_deposit_authorize_on_anvil(
     monkeypatch.delenv("ZKMETER_PRIVATE_KEY")
     monkeypatch.setenv("ZKMETER_KEYSTORE_PASSWORD", "pw")
     ks = ["--keystore", str(keystore)]
-    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, "0.0192"])
+    op = ["--operator", operator.address]
+    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, *op, "0.0192"])
     assert r.exit_code == 0, r.output
-    assert client.escrow_balance(payer.address) == 19_200_000_000_000_000
-    r = runner.invoke(main, ["escrow", "authorize", *with_dep, *ks, operator.address])
+    assert client.escrow_balance(payer.address, operator.address) == 19_200_000_000_000_000
+    signer = Account.create()
+    r = runner.invoke(main, ["escrow", "authorize-signer", *with_dep, *ks, signer.address])
     assert r.exit_code == 0, r.output
-    assert client.is_authorized(payer.address, operator.address)
+    assert client.is_authorized_signer(payer.address, signer.address)
+    r = runner.invoke(main, ["escrow", "revoke-signer", *with_dep, *ks, signer.address])
+    assert r.exit_code == 0 and "revoked from timestamp" in r.output, r.output
 
     # Negative twins: withdrawing before thawing ends, a wrong password, too many decimals.
-    r = runner.invoke(main, ["escrow", "request-withdrawal", *with_dep, *ks, "0.01"])
+    r = runner.invoke(main, ["escrow", "request-withdrawal", *with_dep, *ks, *op, "0.01"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(main, ["escrow", "withdraw", *with_dep, *ks])
+    r = runner.invoke(main, ["escrow", "balance", *with_dep, *op, payer.address])
+    assert "0.0192" in r.output and "0.01 thawing until" in r.output, r.output
+    r = runner.invoke(main, ["escrow", "withdraw", *with_dep, *ks, *op])
     assert r.exit_code != 0 and "StillThawing" in r.output
     client.advance_time(61)
-    r = runner.invoke(main, ["escrow", "withdraw", *with_dep, *ks])
+    r = runner.invoke(main, ["escrow", "withdraw", *with_dep, *ks, *op])
     assert r.exit_code == 0 and "withdrew 0.01" in r.output, r.output
-    r = runner.invoke(main, ["escrow", "balance", *with_dep, *ks])
-    assert "escrow 0.0092" in r.output
+    r = runner.invoke(main, ["escrow", "balance", *with_dep, *op, payer.address])
+    assert "escrow for" in r.output and ": 0.0092" in r.output
+    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, "--operator", "0x12", "1"])
+    assert r.exit_code != 0 and "not a 0x-prefixed 20-byte address" in r.output
 
     monkeypatch.setenv("ZKMETER_KEYSTORE_PASSWORD", "wrong")
-    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, "1"])
+    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, *op, "1"])
     assert r.exit_code != 0 and "cannot decrypt keystore" in r.output
     monkeypatch.setenv("ZKMETER_KEYSTORE_PASSWORD", "pw")
-    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, "0.0000000000000000001"])
+    r = runner.invoke(main, ["escrow", "deposit", *with_dep, *ks, *op, "0.0000000000000000001"])
     assert r.exit_code != 0 and "decimal places" in r.output
+
+    # Verifier changes: proposed by the owner, applied only after the delay.
+    monkeypatch.delenv("ZKMETER_KEYSTORE_PASSWORD")
+    monkeypatch.setenv("ZKMETER_PRIVATE_KEY", keys[0])
+    mock = client.deploy_contract("MockUsageVerifier", 8, True)
+    ls = ["--log-size", "8"]
+    r = runner.invoke(
+        main, ["chain", "propose-verifier", *with_dep, *ls, "--verifier", mock.address]
+    )
+    assert r.exit_code == 0 and "apply-verifier --log-size 8" in r.output, r.output
+    r = runner.invoke(main, ["chain", "verifiers", *with_dep])
+    assert f"proposed {mock.address}" in r.output and "(none)" in r.output
+    r = runner.invoke(main, ["chain", "apply-verifier", *with_dep, *ls])
+    assert r.exit_code != 0 and "VerifierChangeNotReady" in r.output
+    client.advance_time(121)
+    r = runner.invoke(main, ["chain", "apply-verifier", *with_dep, *ls])
+    assert r.exit_code == 0 and f"verifier now {mock.address}" in r.output, r.output
+    assert Deployment.load(dep_file).verifiers == {8: mock.address}
 
 
 def test_cli_refuses_without_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,6 +74,8 @@ def test_verify_rejects_a_truncated_proof(workdir: Path, proof_path: Path) -> No
 def test_prove_refuses_out_of_range_tokens_naming_the_receipt(workdir: Path) -> None:
     data = json.loads(EXAMPLE.read_text())
     data["receipts"][3]["tokens"] = 2**32
+    for receipt in data["receipts"][3:]:  # a consistent file: cumulatives follow
+        receipt["cumulative_tokens"] += 2**32 - 800
     bad = workdir / "bad-receipts.json"
     bad.write_text(json.dumps(data))
     result = CliRunner().invoke(
@@ -83,6 +85,31 @@ def test_prove_refuses_out_of_range_tokens_naming_the_receipt(workdir: Path) -> 
     assert result.exit_code == 1
     assert "nonce 4" in result.output and "2^32" in result.output
     assert not (workdir / "x.json").exists()
+
+
+def test_prove_refuses_tokens_that_do_not_add_up_to_the_cumulative(workdir: Path) -> None:
+    data = json.loads(EXAMPLE.read_text())
+    data["receipts"][5]["tokens"] = 801
+    bad = workdir / "inconsistent.json"
+    bad.write_text(json.dumps(data))
+    result = CliRunner().invoke(
+        main,
+        ["prove", str(bad), "--srs", str(workdir / "srs.bin"), "-o", str(workdir / "z.json")],
+    )
+    assert result.exit_code == 1
+    assert "receipt 5: cumulative_tokens 4800 is not the previous receipt's 4000 + tokens 801" in (
+        result.output
+    )
+
+
+def test_prove_refuses_a_v1_receipts_file_with_a_hint(workdir: Path) -> None:
+    data = {**json.loads(EXAMPLE.read_text()), "format": "zkmeter-receipts-v1"}
+    old = workdir / "v1.json"
+    old.write_text(json.dumps(data))
+    result = CliRunner().invoke(
+        main, ["prove", str(old), "--srs", str(workdir / "srs.bin"), "-o", str(workdir / "v.json")]
+    )
+    assert result.exit_code == 1 and "re-sign them as channel states" in result.output
 
 
 def test_prove_refuses_a_foreign_operator(workdir: Path) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from eth_utils.abi import function_signature_to_4byte_selector
 
-from contracts.client import Aggregate, ChainClient, decode_revert
+from contracts.client import Aggregate, ChainClient, SignedState, decode_revert
+from prover.receipts import ReceiptDomain, sign_receipt
 
 RATE = 2 * 10**15
 
@@ -14,15 +15,16 @@ RATE = 2 * 10**15
 def _world_with_hostile_token() -> tuple[ChainClient, Any, list[Any]]:
     c = ChainClient.embedded()
     hostile = c.deploy_contract("ReentrantToken")
-    c.deploy_all(0, 0, token=hostile.address)
     mock = c.deploy_contract("MockUsageVerifier", 10, True)
-    c.set_verifier(mock.address)
+    dep = c.deploy_all(2, 1, [mock.address], token=hostile.address)
     owner, payer, operator = c.accounts[1:4]
     model_id = c.register_model(b"\x01" * 32, RATE, sender=owner)
     c.mint(payer.address, 10**18)  # ReentrantToken.mint has the same ABI as OpenToken.mint
-    c.approve_and_deposit(10**18, sender=payer)
-    c.authorize_operator(operator.address, sender=payer)
-    c.settle(operator, 0, 10, [Aggregate(payer.address, model_id, 0, 12, 9_600)], b"p")
+    c.approve_and_deposit(operator.address, 10**18, sender=payer)
+    domain = ReceiptDomain(c.chain_id, dep.settlement)
+    r = sign_receipt(payer, domain, operator.address, model_id, 12, 9_600, RATE, b"\x00" * 32)
+    consent = SignedState.of(r)
+    c.settle(operator, 0, 10, [Aggregate(payer.address, model_id, 0, 12, 9_600)], [consent], b"p")
     return c, hostile, [owner, payer, operator]
 
 

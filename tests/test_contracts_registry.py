@@ -10,6 +10,7 @@ from tests.chain_world import (
     RATE_0_002_OPEN,
     RATE_NOTICE_PERIOD,
     World,
+    settle,
     world,
     world_module,
 )
@@ -116,6 +117,18 @@ def test_ownership_transfer_moves_future_royalties(world: World) -> None:
     with pytest.raises(ContractRevertError) as info:
         c.transfer_model_ownership(world.model_id, world.owner.address, sender=world.owner)
     assert info.value.error == "NotModelOwner"
-    c.settle(world.operator, 0, 10, [world.aggregate()], b"p")
+    settle(world, [world.aggregate()])
     assert c.earnings(new_owner.address) == EXAMPLE_ROYALTY
     assert c.earnings(world.owner.address) == 0
+
+
+@pytest.mark.parametrize("period", [2**64, 2**64 - 1, 366 * 24 * 3600])
+def test_notice_period_beyond_a_year_refused(period: int) -> None:
+    """A notice period near 2^64 used to wrap `uint64(now + period)` to no notice at all."""
+    from contracts.client import ChainClient
+
+    c = ChainClient.embedded()
+    with pytest.raises(ContractRevertError) as info:
+        c.deploy_contract("ModelRegistry", period)
+    assert info.value.error == "PeriodTooLong"
+    assert c.deploy_contract("ModelRegistry", 365 * 24 * 3600).address

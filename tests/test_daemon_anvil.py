@@ -23,9 +23,17 @@ from typing import Any
 import pytest
 
 from contracts.client import ChainClient
-from prover.receipts import PayerSession, ReceiptDomain, SignedReceipt
+from prover.payer import PayerChannel
+from prover.receipts import ReceiptDomain, SignedReceipt
 from tests.anvil import anvil_keys, anvil_url, requires_anvil  # noqa: F401
-from tests.daemon_world import LOG_SIZE, ONE_OPEN, RATES, build_daemon_world, daemon_proving_key
+from tests.daemon_world import (
+    LOG_SIZE,
+    ONE_OPEN,
+    RATES,
+    build_daemon_world,
+    daemon_proving_key,
+    payer_channel,
+)
 from zkmeter.cli_daemon import post_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, requires_anvil]
@@ -105,39 +113,40 @@ class Daemon:
 
 
 @pytest.fixture
-def sessions(setup: Setup) -> Iterator[list[PayerSession]]:
+def sessions(setup: Setup) -> Iterator[list[PayerChannel]]:
     w = setup.world
     domain = ReceiptDomain(setup.client.chain_id, w.deployment.settlement)
-    yield [PayerSession(p, domain, w.operator.address, m) for p in w.payers for m in w.models]
+    yield [payer_channel(p, domain, w.operator.address, m) for p in w.payers for m in w.models]
 
 
 def _send(url: str, receipt: SignedReceipt) -> bool:
-    """Post until the daemon answers; True if admitted now or before (nonce reused)."""
+    """Post until the daemon answers; True if admitted now or before (an identical receipt
+    already stored is acknowledged again)."""
     status, reply = post_json(url + "/receipts", receipt.to_json())
     if status == 202:
-        return True
-    if reply.get("error") == "nonce_reused":
         return True
     raise AssertionError(f"refused: {reply}")
 
 
 def test_crash_at_every_stage_settles_each_receipt_once(
-    setup: Setup, sessions: list[PayerSession]
+    setup: Setup, sessions: list[PayerChannel]
 ) -> None:
     client, w = setup.client, setup.world
-    sent: list[SignedReceipt] = []  # acknowledged, or in flight when the daemon died
-    unanswered: list[SignedReceipt] = []
+    #: (receipt, its call's tokens): acknowledged, or in flight when the daemon died
+    sent: list[tuple[SignedReceipt, int]] = []
+    unanswered: list[tuple[SignedReceipt, int]] = []
 
     def stream(n: int) -> None:
         for i in range(n):
             s = sessions[i % len(sessions)]
-            r = s.sign(100 + 37 * len(sent), os.urandom(32))
+            tokens = 100 + 37 * len(sent)
+            r = s.sign(tokens, os.urandom(32))
             try:
                 _send(setup.url, r)
             except OSError:
-                unanswered.append(r)  # maybe admitted, maybe not: resent after restart
+                unanswered.append((r, tokens))  # maybe admitted, maybe not: resent later
                 return
-            sent.append(r)
+            sent.append((r, tokens))
 
     # 1. killed while admitting: a client streams receipts while the daemon is killed
     d = Daemon(setup)
@@ -148,9 +157,9 @@ def test_crash_at_every_stage_settles_each_receipt_once(
     streamer.join()
     assert unanswered, "the kill should interrupt the stream"
     d = Daemon(setup)
-    for r in unanswered:
-        assert _send(setup.url, r)  # admitted before the kill (nonce_reused) or now
-        sent.append(r)
+    for r, tokens in unanswered:
+        assert _send(setup.url, r)  # admitted before the kill or now
+        sent.append((r, tokens))
     stream(5)
     # 2. killed while proving
     d.wait_for("batched")
@@ -176,21 +185,24 @@ def test_crash_at_every_stage_settles_each_receipt_once(
 
     # exactly once: each channel's nonce advanced by its receipts, no more; totals match
     for s in sessions:
-        mine = [r for r in sent if r.payer == s.account.address and r.model_id == s.model_id]
-        assert client.last_nonce(s.account.address, w.operator.address, s.model_id) == len(mine)
+        payer, model = s.key.payer, s.key.model_id
+        mine = [(r, t) for r, t in sent if r.payer == payer and r.model_id == model]
+        channel = client.channel(payer, w.operator.address, model)
+        assert channel.nonce == len(mine)
+        assert channel.cumulative_tokens == sum(t for _, t in mine) == s.cumulative_tokens
     events = client.batch_events(operator=w.operator.address)
     assert [e.batch_seq for e in events] == list(range(len(events)))
-    assert sum(e.total_tokens for e in events) == sum(r.tokens for r in sent)
+    assert sum(e.total_tokens for e in events) == sum(t for _, t in sent)
     rate = dict(zip(w.models, RATES, strict=True))
-    owed = sum(r.tokens * rate[r.model_id] // 1000 for r in sent)  # exact: rates % 1000 == 0
+    owed = sum(t * rate[r.model_id] // 1000 for r, t in sent)  # exact: rates % 1000 == 0
     assert sum(c.amount for e in events for c in e.channels) == owed
     assert client.earnings(w.owner.address) == owed
     log_text = setup.db.with_suffix(".log").read_text()
     assert "batch settled" in log_text
     assert setup.env["ZKMETER_PRIVATE_KEY"].removeprefix("0x") not in log_text  # never logged
     for p in w.payers:
-        mine = sum(r.tokens * rate[r.model_id] // 1000 for r in sent if r.payer == p.address)
-        assert client.escrow_balance(p.address) == ONE_OPEN - mine
+        mine = sum(t * rate[r.model_id] // 1000 for r, t in sent if r.payer == p.address)
+        assert client.escrow_balance(p.address, w.operator.address) == ONE_OPEN - mine
 
 
 def test_cli_audits_the_archived_batches(setup: Setup) -> None:

@@ -12,9 +12,16 @@ import pytest
 
 from contracts.client import ChainClient
 from prover.daemon import DaemonConfig, Operator
-from prover.receipts import PayerSession
 from prover.store import FAILED, SETTLED, ReceiptStore
-from tests.daemon_world import LOG_SIZE, ONE_OPEN, RATES, build_daemon_world, daemon_proving_key
+from tests.daemon_world import (
+    LOG_SIZE,
+    ONE_OPEN,
+    RATES,
+    THAWING_PERIOD,
+    build_daemon_world,
+    daemon_proving_key,
+    payer_channel,
+)
 
 
 @pytest.mark.slow
@@ -28,7 +35,7 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
 
     rng = random.Random(7)
     sessions = [
-        PayerSession(p, op.domain, operator.address, m) for p in payers for m in world.models
+        payer_channel(p, op.domain, operator.address, m) for p in payers for m in world.models
     ]
     tokens_by_channel: dict[tuple[str, int], int] = defaultdict(int)
     count = 0
@@ -37,7 +44,7 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
             tokens = rng.randrange(1, 5000)
             receipt = s.sign(tokens, rng.randbytes(32))
             assert op.admit(receipt.to_json()) == "admitted"
-            tokens_by_channel[(s.account.address, s.model_id)] += tokens
+            tokens_by_channel[(s.key.payer, s.key.model_id)] += tokens
             count += 1
     op.drain()
     counts = store.counts()
@@ -47,9 +54,11 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
     rate = dict(zip(world.models, RATES, strict=True))
     for p in payers:
         owed = sum(t * rate[m] // 1000 for (a, m), t in tokens_by_channel.items() if a == p.address)
-        assert client.escrow_balance(p.address) == ONE_OPEN - owed
+        assert client.escrow_balance(p.address, operator.address) == ONE_OPEN - owed
         for m in world.models:
-            assert client.last_nonce(p.address, operator.address, m) == 6
+            channel = client.channel(p.address, operator.address, m)
+            assert channel.nonce == 6
+            assert channel.cumulative_tokens == tokens_by_channel[(p.address, m)]
     total = sum(t * rate[m] // 1000 for (_, m), t in tokens_by_channel.items())
     assert client.earnings(owner.address) == total
     events = client.batch_events(operator=operator.address)
@@ -59,7 +68,7 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
 
     # The negative twin: the same receipts again are refused, the chain does not move.
     again = sessions[0]
-    again.next_nonce = 6
+    again.nonce, again.cumulative_tokens = 5, again.cumulative_tokens - 1
     with pytest.raises(Exception, match="already used"):
         op.admit(again.sign(10, b"\x00" * 32).to_json())
     op.drain()
@@ -90,14 +99,14 @@ def test_proof_the_python_verifier_rejects_is_never_submitted(
     store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
     config = DaemonConfig(log_size=LOG_SIZE, prove_in_subprocess=False)
     op = Operator(client, operator, store, daemon_proving_key(), config)
-    session = PayerSession(payer, op.domain, operator.address, world.models[0])
+    session = payer_channel(payer, op.domain, operator.address, world.models[0])
     op.admit(session.sign(800, b"\x01" * 32).to_json())
     op.cut()
     with pytest.raises(ProofRejectedError):
         op.step()
     assert store.counts()["batched"] == 1
     assert client.next_batch_seq(operator.address) == 0
-    assert client.escrow_balance(payer.address) == ONE_OPEN
+    assert client.escrow_balance(payer.address, operator.address) == ONE_OPEN
 
 
 @pytest.mark.slow
@@ -113,21 +122,34 @@ def test_archive_audit_and_its_tampered_twin(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     config = DaemonConfig(log_size=LOG_SIZE, archive=archive)
     op = Operator(client, operator, store, daemon_proving_key(), config)
-    session = PayerSession(payer, op.domain, operator.address, world.models[0])
+    session = payer_channel(payer, op.domain, operator.address, world.models[0])
     for tokens in (800, 1200, 5):
         op.admit(session.sign(tokens, b"\x02" * 32).to_json())
     op.drain()
     report = audit_batch(archive, 0, daemon_proving_key(), client)
     assert (report.receipts, report.tokens, report.on_chain) == (3, 2005, True)
 
-    # Tampered twins: a receipt's tokens changed breaks its signature; one archived
-    # blinding factor changed no longer reproduces the proof's commitment.
-    receipts_path = archive / "batch-00000000" / "receipts.json"
+    # The archive is private: folders 0700, files 0600.
+    folder = archive / "batch-00000000"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for name in ("receipts.json", "proof.json", "blinding.json", "tx.json"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o600, name
+
+    # Tampered twins: a receipt's cumulative changed recovers a key its payer never authorised;
+    # a call's tokens changed no longer adds up to the cumulative; one archived blinding
+    # factor changed no longer reproduces the proof's commitment.
+    receipts_path = folder / "receipts.json"
     original = receipts_path.read_text()
     data = json.loads(original)
-    data["receipts"][0]["tokens"] += 1
+    data["receipts"][2]["cumulative_tokens"] += 1
+    data["receipts"][2]["tokens"] += 1
     receipts_path.write_text(json.dumps(data))
-    with pytest.raises(ArchiveAuditError, match="receipt 0: signature recovers"):
+    with pytest.raises(ArchiveAuditError, match=r"receipt 2: .* never authorised"):
+        audit_batch(archive, 0, daemon_proving_key(), client)
+    data = json.loads(original)
+    data["receipts"][1]["tokens"] += 1
+    receipts_path.write_text(json.dumps(data))
+    with pytest.raises(ArchiveAuditError, match="receipt 1: cumulative_tokens"):
         audit_batch(archive, 0, daemon_proving_key(), client)
     receipts_path.write_text(original)
     path = archive / "batch-00000000" / "blinding.json"
@@ -152,33 +174,33 @@ def test_payer_short_of_escrow_is_held_and_the_others_settle(tmp_path: Path) -> 
     store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
     op = Operator(client, operator, store, daemon_proving_key(), DaemonConfig(LOG_SIZE))
     model = world.models[0]
-    s_good = PayerSession(good, op.domain, operator.address, model)
-    s_short = PayerSession(short, op.domain, operator.address, model)
+    s_good = payer_channel(good, op.domain, operator.address, model)
+    s_short = payer_channel(short, op.domain, operator.address, model)
     for _ in range(3):
         op.admit(s_good.sign(1000, b"\x01" * 32).to_json())
         op.admit(s_short.sign(1000, b"\x02" * 32).to_json())
-    client.request_withdrawal(ONE_OPEN, sender=short)
-    client.advance_time(3601)
-    client.withdraw(sender=short)
+    client.request_withdrawal(operator.address, ONE_OPEN, sender=short)
+    client.advance_time(THAWING_PERIOD + 1)  # the operator let the thawing period pass
+    client.withdraw(operator.address, sender=short)
 
     op.drain()
     assert store.counts()[HELD] == 3 and store.counts()[SETTLED] == 3
-    assert client.last_nonce(good.address, operator.address, model) == 3
-    assert client.last_nonce(short.address, operator.address, model) == 0
+    assert client.channel(good.address, operator.address, model).nonce == 3
+    assert client.channel(short.address, operator.address, model).nonce == 0
     with pytest.raises(CreditExceededError):
         op.admit(s_short.sign(1000, b"\x03" * 32).to_json())
     op.drain()  # still short: nothing moves
-    assert client.last_nonce(short.address, operator.address, model) == 0
+    assert client.channel(short.address, operator.address, model).nonce == 0
 
-    client.approve_and_deposit(ONE_OPEN, sender=short)
-    s_short.next_nonce = 4
+    client.approve_and_deposit(operator.address, ONE_OPEN, sender=short)
+    s_short.nonce, s_short.cumulative_tokens = 3, 3000  # the refused receipt is signed again
     assert op.admit(s_short.sign(1000, b"\x03" * 32).to_json()) == HELD  # queued behind
     op.drain()
     assert store.counts()[SETTLED] == 7 and store.counts()[HELD] == 0
-    assert client.last_nonce(short.address, operator.address, model) == 4
+    assert client.channel(short.address, operator.address, model).nonce == 4
     rate = RATES[0]
-    assert client.escrow_balance(short.address) == ONE_OPEN - 4000 * rate // 1000
-    assert client.escrow_balance(good.address) == ONE_OPEN - 3000 * rate // 1000
+    assert client.escrow_balance(short.address, operator.address) == ONE_OPEN - 4000 * rate // 1000
+    assert client.escrow_balance(good.address, operator.address) == ONE_OPEN - 3000 * rate // 1000
     assert [e.batch_seq for e in client.batch_events(operator=operator.address)] == [0, 1]
 
 
@@ -203,7 +225,7 @@ def test_submission_retries_with_backoff(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(client, "send_settle", flaky_send)
     op.admit(
-        PayerSession(payer, op.domain, operator.address, world.models[0])
+        payer_channel(payer, op.domain, operator.address, world.models[0])
         .sign(8, b"\x01" * 32)
         .to_json()
     )
@@ -230,7 +252,7 @@ def test_submission_gives_up_after_retries_and_keeps_the_batch(
 
     monkeypatch.setattr(client, "send_settle", down)
     op.admit(
-        PayerSession(payer, op.domain, operator.address, world.models[0])
+        payer_channel(payer, op.domain, operator.address, world.models[0])
         .sign(8, b"\x01" * 32)
         .to_json()
     )
@@ -238,3 +260,39 @@ def test_submission_gives_up_after_retries_and_keeps_the_batch(
     with pytest.raises(ChainError):
         op.step()  # proves, then fails to send twice
     assert store.counts()[PROVEN] == 1 and client.next_batch_seq(operator.address) == 0
+
+
+def test_payer_whose_signer_revocation_took_effect_is_held(tmp_path: Path) -> None:
+    """Receipts signed by a payer's hot key, then the key's revocation takes effect before
+    the operator settles: the dry run refuses (SignerNotAuthorized), the others settle, the
+    payer's receipts are held, not lost, and stay held while the signer is not authorised."""
+    from prover.payer import PayerChannel
+    from prover.store import HELD
+    from tests.daemon_world import MAX_RATE
+
+    client = ChainClient.embedded()
+    owner, operator, good, payer, hot = client.accounts[1:6]
+    world = build_daemon_world(client, [good, payer], owner, operator, mock=True)
+    client.authorize_signer(hot.address, sender=payer)
+    store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
+    config = DaemonConfig(LOG_SIZE, prove_in_subprocess=False)
+    op = Operator(client, operator, store, daemon_proving_key(), config)
+    model = world.models[0]
+    signed_by_hot = PayerChannel(
+        hot, op.domain, operator.address, model, MAX_RATE, payer=payer.address
+    )
+    honest = payer_channel(good, op.domain, operator.address, model)
+    for _ in range(2):
+        op.admit(signed_by_hot.sign(100, b"\x01" * 32).to_json())
+        op.admit(honest.sign(100, b"\x02" * 32).to_json())
+    client.revoke_signer(hot.address, sender=payer)
+    client.advance_time(THAWING_PERIOD + 1)
+    sent_before = client.w3.eth.get_transaction_count(operator.address)
+    op.drain()
+    assert store.counts()[HELD] == 2 and store.counts()[SETTLED] == 2
+    assert client.channel(payer.address, operator.address, model).nonce == 0
+    assert (
+        client.w3.eth.get_transaction_count(operator.address) == sent_before + 1
+    )  # no revert sent
+    assert not op.release_ready_payers()
+    assert store.counts()[HELD] == 2

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.client import ChainClient
 from prover.daemon import DaemonConfig, Operator, make_app
-from prover.receipts import PayerSession
+from prover.payer import PayerChannel
 from prover.store import ReceiptStore
-from tests.daemon_world import LOG_SIZE, build_daemon_world, daemon_proving_key
+from tests.daemon_world import LOG_SIZE, build_daemon_world, daemon_proving_key, payer_channel
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def _run(op: Operator, requests: list[tuple[str, str, Any]]) -> list[tuple[int, 
     return asyncio.run(go())
 
 
-def _session(op: Operator, chain: Any) -> PayerSession:
+def _session(op: Operator, chain: Any) -> PayerChannel:
     _, world = chain
-    return PayerSession(world.payers[0], op.domain, world.operator.address, world.models[0])
+    return payer_channel(world.payers[0], op.domain, world.operator.address, world.models[0])
 
 
 def test_admits_one_and_a_list(op: Operator, chain: Any) -> None:
@@ -87,7 +87,7 @@ def test_missing_field_is_400(op: Operator, chain: Any) -> None:
 def test_refusal_in_a_list_names_index_and_keeps_earlier(op: Operator, chain: Any) -> None:
     s = _session(op, chain)
     first = s.sign(800, b"\x01" * 32).to_json()
-    s.next_nonce += 1  # a gap
+    s.nonce += 1  # a gap
     gap = s.sign(800, b"\x02" * 32).to_json()
     ((status, body),) = _run(op, [("POST", "/receipts", [first, gap])])
     assert (status, body["error"], body["index"], body["admitted"]) == (409, "nonce_gap", 1, 1)
@@ -98,7 +98,7 @@ def test_refusal_in_a_list_names_index_and_keeps_earlier(op: Operator, chain: An
 def test_health_and_metrics(op: Operator, chain: Any) -> None:
     s = _session(op, chain)
     good = s.sign(800, b"\x01" * 32).to_json()
-    bad = {**good, "tokens": 801}
+    bad = {**good, "signature": "0x" + "00" * 65}
     results = _run(
         op,
         [
@@ -116,6 +116,13 @@ def test_health_and_metrics(op: Operator, chain: Any) -> None:
     assert "# TYPE zkmeter_receipts_admitted_total counter" in metrics
 
 
+def test_refusal_codes_carry_their_http_status(op: Operator, chain: Any) -> None:
+    s = _session(op, chain)
+    s.set_max_rate(1)  # below the model's rate
+    ((status, body),) = _run(op, [("POST", "/receipts", s.next_receipt(5, b"\x01" * 32).to_json())])
+    assert (status, body["error"]) == (422, "rate_cap_too_low")
+
+
 def test_cli_receipts_sign_extends_a_file(
     op: Operator, chain: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,22 +130,31 @@ def test_cli_receipts_sign_extends_a_file(
 
     from click.testing import CliRunner
 
-    from prover.receipts import SignedReceipt, recover_payer
+    from prover.receipts import SignedReceipt, recover_signer
     from zkmeter.cli import main
 
     client, world = chain
     client.deployment.save(tmp_path / "dep.json")
     monkeypatch.setenv("ZKMETER_PAYER_KEY", world.payers[0].key.hex())
+    monkeypatch.setenv("ZKMETER_PAYER_STATE", str(tmp_path / "payer.db"))
     out = tmp_path / "r.json"
     base = ["receipts", "sign", "--deployment", str(tmp_path / "dep.json"), "--output", str(out)]
     base += ["--operator", world.operator.address, "--model", str(world.models[0])]
-    assert CliRunner().invoke(main, [*base, "--tokens", "800", "--tokens", "5"]).exit_code == 0
-    result = CliRunner().invoke(main, [*base, "--tokens", "7"])
+    first = CliRunner().invoke(main, [*base, "--tokens", "800", "--tokens", "5"])
+    assert first.exit_code != 0 and "needs a rate cap" in first.output
+    cap = ["--max-rate", "0.01"]
+    assert (
+        CliRunner().invoke(main, [*base, *cap, "--tokens", "800", "--tokens", "5"]).exit_code == 0
+    )
+    result = CliRunner().invoke(main, [*base, "--tokens", "7"])  # continues from the book
     assert result.exit_code == 0 and "nonces 3..3" in result.output
+    assert "channel at 812 tokens" in result.output
     items = json.loads(out.read_text())["receipts"]
     receipts = [SignedReceipt.from_json(item) for item in items]
-    assert [(r.nonce, r.tokens) for r in receipts] == [(1, 800), (2, 5), (3, 7)]
-    assert {recover_payer(r, op.domain) for r in receipts} == {world.payers[0].address}
+    assert [(r.nonce, r.cumulative_tokens) for r in receipts] == [(1, 800), (2, 805), (3, 812)]
+    assert [item["tokens"] for item in items] == [800, 5, 7]
+    assert {r.max_rate_per_k_tokens for r in receipts} == {10**16}
+    assert {recover_signer(r, op.domain) for r in receipts} == {world.payers[0].address}
     # each is admitted by the operator, in order
     assert [op.admit(item) for item in items] == ["admitted"] * 3
     monkeypatch.delenv("ZKMETER_PAYER_KEY")
@@ -167,6 +183,7 @@ def test_daemon_config_toml_and_flags(tmp_path: Path) -> None:
 def test_cli_receipts_submit_posts_to_a_daemon(
     op: Operator, chain: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import json
     import threading
 
     from aiohttp import web
@@ -180,6 +197,7 @@ def test_cli_receipts_submit_posts_to_a_daemon(
     out = tmp_path / "r.json"
     sign = ["receipts", "sign", "--deployment", str(tmp_path / "dep.json"), "--output", str(out)]
     sign += ["--operator", world.operator.address, "--model", str(world.models[0])]
+    sign += ["--max-rate", "0.01", "--state", str(tmp_path / "payer.db")]
     assert CliRunner().invoke(main, [*sign, "--tokens", "3", "--tokens", "4"]).exit_code == 0
 
     loop = asyncio.new_event_loop()
@@ -190,14 +208,26 @@ def test_cli_receipts_submit_posts_to_a_daemon(
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
+    forked = tmp_path / "forked.json"
+    data = json.loads(out.read_text())
+    forked_receipt = payer_channel(
+        world.payers[0], op.domain, world.operator.address, world.models[0]
+    )
+    forked_receipt.nonce = 1
+    data["receipts"] = [{**forked_receipt.sign(99, b"\x09" * 32).to_json(), "tokens": 99}]
+    forked.write_text(json.dumps(data))
     try:
         first = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
         again = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
+        fork = CliRunner().invoke(main, ["receipts", "submit", str(forked), "--url", url])
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         intake.shutdown()
     assert first.exit_code == 0 and "2 receipt(s) admitted" in first.output
-    assert again.exit_code != 0 and "nonce_reused" in again.output
+    # Sending the same receipts again (a payer retrying after a timeout) is harmless...
+    assert again.exit_code == 0 and "2 receipt(s) admitted" in again.output
+    # ... but another state for a used nonce (a forked channel) is refused.
+    assert fork.exit_code != 0 and "nonce_reused" in fork.output
     assert op.store.counts()["admitted"] == 2

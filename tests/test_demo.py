@@ -21,7 +21,9 @@ def test_demo_command_prints_the_creators_earnings() -> None:
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 0, result.output
     assert "Creator earned 0.0192 OPEN (read from the chain)" in result.output
-    assert "Payer's escrow: 0.9808 OPEN" in result.output
+    assert "Payer's escrow for the operator: 0.9808 OPEN" in result.output
+    assert "nonce 12, cumulative 9600 tokens" in result.output
+    assert "the payer's signature on the channel's state and the proof" in result.output
 
 
 @pytest.mark.anvil

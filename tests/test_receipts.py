@@ -1,6 +1,10 @@
-"""Receipts: EIP-712 digest equals the contract's, signing/recovery, payer sessions."""
+"""Receipts: the EIP-712 digest equals the contract's field by field, signing and recovery,
+canonical (low-s) signatures, JSON round trips."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -9,13 +13,15 @@ from hypothesis import strategies as st
 
 from prover.receipts import (
     RECEIPT_TYPEHASH,
+    SECP256K1_HALF_N,
+    SECP256K1_N,
+    BadSignatureError,
     MalformedReceiptError,
-    PayerSession,
     ReceiptDomain,
     SignedReceipt,
-    TokensOutOfRangeError,
+    check_canonical_signature,
     receipt_digest,
-    recover_payer,
+    recover_signer,
     sign_receipt,
 )
 from tests.chain_world import World, world, world_module  # noqa: F401
@@ -24,83 +30,176 @@ PAYER = Account.from_key(b"\x01" * 32)
 OTHER = Account.from_key(b"\x02" * 32)
 DOMAIN = ReceiptDomain(31337, "0x" + "ab" * 20)
 OPERATOR = "0x" + "cd" * 20
+RATE = 2 * 10**15
+
+
+def _sign(**kw: Any) -> SignedReceipt:
+    args: dict[str, Any] = {
+        "operator": OPERATOR,
+        "model_id": 1,
+        "nonce": 1,
+        "cumulative_tokens": 800,
+        "max_rate_per_k_tokens": RATE,
+        "request_hash": b"\x00" * 32,
+    }
+    args.update(kw)
+    return sign_receipt(PAYER, DOMAIN, **args)
 
 
 def _domain(w: World) -> ReceiptDomain:
     return ReceiptDomain(w.client.chain_id, w.deployment.settlement)
 
 
+def _args(w: World) -> dict[str, Any]:
+    return {
+        "payer": w.payer.address,
+        "operator": w.operator.address,
+        "model_id": w.model_id,
+        "nonce": 7,
+        "cumulative_tokens": 5_600,
+        "max_rate_per_k_tokens": RATE,
+        "request_hash": b"\x42" * 32,
+    }
+
+
 def test_digest_equals_contract(world: World) -> None:  # noqa: F811
-    domain = _domain(world)
-    args = (world.operator.address, world.model_id, 7, 800, b"\x42" * 32)
-    on_chain = bytes(world.client.settlement.functions.receiptDigest(*args).call())
-    assert receipt_digest(domain, *args) == on_chain
+    args = _args(world)
+    assert receipt_digest(_domain(world), **args) == world.client.receipt_digest(**args)
     assert bytes(world.client.settlement.functions.RECEIPT_TYPEHASH().call()) == RECEIPT_TYPEHASH
 
 
-def test_digest_tampered_differs_from_contract(world: World) -> None:  # noqa: F811
-    domain = _domain(world)
-    args = (world.operator.address, world.model_id, 7, 800, b"\x42" * 32)
-    on_chain = bytes(world.client.settlement.functions.receiptDigest(*args).call())
-    assert (
-        receipt_digest(domain, world.operator.address, world.model_id, 7, 801, b"\x42" * 32)
-        != on_chain
-    )
-    other_domain = ReceiptDomain(world.client.chain_id + 1, world.deployment.settlement)
-    assert receipt_digest(other_domain, *args) != on_chain
+_BENT: dict[str, Any] = {
+    "payer": "0x" + "99" * 20,
+    "operator": "0x" + "98" * 20,
+    "model_id": 2,
+    "nonce": 8,
+    "cumulative_tokens": 5_601,
+    "max_rate_per_k_tokens": RATE + 1,
+    "request_hash": b"\x43" * 32,
+}
+
+
+@pytest.mark.parametrize("field", sorted(_BENT))
+def test_digest_follows_each_field_like_the_contract(world: World, field: str) -> None:  # noqa: F811
+    """Python and Solidity agree on the digest with each field changed, and it changes."""
+    args = {**_args(world), field: _BENT[field]}
+    ours = receipt_digest(_domain(world), **args)
+    assert ours == world.client.receipt_digest(**args)
+    assert ours != receipt_digest(_domain(world), **_args(world))
+
+
+def test_digest_depends_on_chain_and_contract(world: World) -> None:  # noqa: F811
+    args = _args(world)
+    on_chain = world.client.receipt_digest(**args)
+    other_chain = ReceiptDomain(world.client.chain_id + 1, world.deployment.settlement)
+    other_contract = ReceiptDomain(world.client.chain_id, "0x" + "11" * 20)
+    assert receipt_digest(other_chain, **args) != on_chain
+    assert receipt_digest(other_contract, **args) != on_chain
 
 
 def test_sign_then_recover() -> None:
-    r = sign_receipt(PAYER, DOMAIN, OPERATOR, 1, 1, 800, b"\x00" * 32)
-    assert recover_payer(r, DOMAIN) == PAYER.address
+    assert recover_signer(_sign(), DOMAIN) == PAYER.address
 
 
-def test_tampered_receipt_recovers_someone_else() -> None:
-    r = sign_receipt(PAYER, DOMAIN, OPERATOR, 1, 1, 800, b"\x00" * 32)
-    for tampered in (
-        SignedReceipt(**{**r.__dict__, "tokens": 801}),
-        SignedReceipt(**{**r.__dict__, "nonce": 2}),
-        SignedReceipt(**{**r.__dict__, "operator": OTHER.address}),
+def test_signer_signing_for_a_payer_names_the_payer() -> None:
+    r = sign_receipt(OTHER, DOMAIN, OPERATOR, 1, 1, 800, RATE, b"\x00" * 32, payer=PAYER.address)
+    assert r.payer == PAYER.address
+    assert recover_signer(r, DOMAIN) == OTHER.address
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"cumulative_tokens": 801},
+        {"nonce": 2},
+        {"operator": OTHER.address},
+        {"payer": OTHER.address},
+        {"model_id": 2},
+        {"max_rate_per_k_tokens": RATE + 1},
+        {"request_hash": b"\x01" * 32},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_tampered_receipt_recovers_someone_else(change: dict[str, Any]) -> None:
+    assert recover_signer(replace(_sign(), **change), DOMAIN) != PAYER.address
+
+
+def test_other_domain_recovers_someone_else() -> None:
+    assert recover_signer(_sign(), ReceiptDomain(1, DOMAIN.settlement)) != PAYER.address
+
+
+def _high_s(signature: bytes) -> bytes:
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+def test_high_s_twin_is_refused_though_it_recovers_the_same_key() -> None:
+    r = _sign()
+    high = _high_s(r.signature)
+    digest = receipt_digest(DOMAIN, PAYER.address, OPERATOR, 1, 1, 800, RATE, b"\x00" * 32)
+    assert Account._recover_hash(digest, signature=high) == PAYER.address
+    with pytest.raises(BadSignatureError, match="high-s"):
+        recover_signer(replace(r, signature=high), DOMAIN)
+
+
+@pytest.mark.parametrize("v", [0, 1, 26, 29, 255])
+def test_other_recovery_ids_refused(v: int) -> None:
+    r = _sign()
+    with pytest.raises(BadSignatureError, match="v is"):
+        recover_signer(replace(r, signature=r.signature[:64] + bytes([v])), DOMAIN)
+
+
+def test_zero_and_out_of_range_r_s_refused() -> None:
+    sig = _sign().signature
+    for bad in (
+        b"\x00" * 32 + sig[32:],
+        SECP256K1_N.to_bytes(32, "big") + sig[32:],
+        sig[:32] + b"\x00" * 32 + sig[64:],
+        sig[:32] + (SECP256K1_HALF_N + 1).to_bytes(32, "big") + sig[64:],
     ):
-        assert recover_payer(tampered, DOMAIN) != PAYER.address
-    assert recover_payer(r, ReceiptDomain(1, DOMAIN.settlement)) != PAYER.address
+        with pytest.raises(BadSignatureError):
+            check_canonical_signature(bad)
+    with pytest.raises(BadSignatureError, match="65 bytes"):
+        check_canonical_signature(sig[:64])
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     model_id=st.integers(1, 2**64 - 1),
     nonce=st.integers(1, 2**64 - 1),
-    tokens=st.integers(0, 2**32 - 1),
+    cumulative=st.integers(0, 2**128 - 1),
+    cap=st.integers(0, 2**256 - 1),
     request_hash=st.binary(min_size=32, max_size=32),
 )
-def test_json_round_trip(model_id: int, nonce: int, tokens: int, request_hash: bytes) -> None:
-    r = sign_receipt(PAYER, DOMAIN, OPERATOR, model_id, nonce, tokens, request_hash)
+def test_json_round_trip_and_signatures_are_low_s(
+    model_id: int, nonce: int, cumulative: int, cap: int, request_hash: bytes
+) -> None:
+    r = _sign(
+        model_id=model_id,
+        nonce=nonce,
+        cumulative_tokens=cumulative,
+        max_rate_per_k_tokens=cap,
+        request_hash=request_hash,
+    )
+    check_canonical_signature(r.signature)
     back = SignedReceipt.from_json(r.to_json())
     assert back == r
-    assert recover_payer(back, DOMAIN) == PAYER.address
+    assert recover_signer(back, DOMAIN) == PAYER.address
 
 
 def test_from_json_rejects_malformed() -> None:
-    good = sign_receipt(PAYER, DOMAIN, OPERATOR, 1, 1, 800, b"\x00" * 32).to_json()
+    good = _sign().to_json()
     for bad in (
         {**good, "payer": "0x12"},
         {**good, "nonce": "x"},
         {**good, "signature": "0x00"},
         {**good, "request_hash": 5},
         {**good, "model_id": -1},
+        {**good, "cumulative_tokens": 2**128},
+        {**good, "max_rate_per_k_tokens": 2**256},
+        {k: v for k, v in good.items() if k != "cumulative_tokens"},
+        {k: v for k, v in good.items() if k != "max_rate_per_k_tokens"},
         [good],
     ):
         with pytest.raises(MalformedReceiptError):
             SignedReceipt.from_json(bad)
-
-
-def test_tokens_at_2_32_cannot_be_signed() -> None:
-    with pytest.raises(TokensOutOfRangeError):
-        sign_receipt(PAYER, DOMAIN, OPERATOR, 1, 1, 2**32, b"\x00" * 32)
-
-
-def test_payer_session_counts_nonces() -> None:
-    s = PayerSession(PAYER, DOMAIN, OPERATOR, 3)
-    a, b = s.sign(10, b"\x01" * 32), s.sign(20, b"\x02" * 32)
-    assert (a.nonce, b.nonce, s.next_nonce) == (1, 2, 3)
-    assert recover_payer(b, DOMAIN) == PAYER.address

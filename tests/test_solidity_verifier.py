@@ -602,14 +602,22 @@ def test_gas_table(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.slow
 def test_settlement_pays_the_worked_example_through_the_real_verifier() -> None:
     """UsageSettlement + UsageVerifier8: the worked example's proof moves exactly 0.0192 OPEN;
-    the same proof with 9,601 tokens claimed is refused (InvalidProof) and changes nothing."""
+    the same proof with 9,601 tokens claimed is refused (InvalidProof) and changes nothing, even
+    with the payer's signature on 9,601 tokens."""
     from circuits.public_inputs import BatchHeader
-    from tests.chain_world import EXAMPLE_ROYALTY, EXAMPLE_TOKENS, build_world
+    from tests.chain_world import (
+        EXAMPLE_ROYALTY,
+        EXAMPLE_TOKENS,
+        VERIFIER_CHANGE_DELAY,
+        build_world,
+    )
 
     w = build_world()
     c = w.client
     verifier = deploy_verifier(c, 8)
-    c.set_verifier(verifier.address)
+    c.propose_verifier(8, verifier.address)
+    c.advance_time(VERIFIER_CHANGE_DELAY)
+    c.apply_verifier(8)
     header = BatchHeader(
         chain_id=c.chain_id,
         settlement=int(w.deployment.settlement, 16),
@@ -626,11 +634,11 @@ def test_settlement_pays_the_worked_example_through_the_real_verifier() -> None:
     before = w.state()
     forged = w.aggregate(tokens=EXAMPLE_TOKENS + 1)
     with pytest.raises(ContractRevertError) as info:
-        c.settle(w.operator, 0, 8, [forged], raw)
+        c.settle(w.operator, 0, 8, [forged], [w.consent(forged)], raw)
     assert info.value.error == "InvalidProof"
     assert w.state() == before
 
-    receipt = c.settle(w.operator, 0, 8, [w.aggregate()], raw)
+    receipt = c.settle(w.operator, 0, 8, [w.aggregate()], [w.consent(w.aggregate())], raw)
     print(f"\nsettle with UsageVerifier8 (1 channel, 2^8): {receipt['gasUsed']:,} gas")
     assert c.earnings(w.owner.address) == EXAMPLE_ROYALTY
     (batch,) = c.batch_events()

@@ -1,4 +1,5 @@
-"""Chain commands: `zkmeter chain deploy`, `zkmeter models ...`, `zkmeter escrow ...`.
+"""Chain commands: `zkmeter chain deploy|verifiers|propose-verifier|apply-verifier`,
+`zkmeter models ...`, `zkmeter escrow ...`, `zkmeter settle`.
 
 Every command talks to a JSON-RPC node (`--rpc-url`, or env `ZKMETER_RPC_URL`) and, except
 `chain deploy`, to the contracts named in a deployment file (`--deployment`, or env
@@ -29,6 +30,7 @@ ENV_PRIVATE_KEY = "ZKMETER_PRIVATE_KEY"
 ENV_KEYSTORE_PASSWORD = "ZKMETER_KEYSTORE_PASSWORD"
 DEFAULT_RATE_NOTICE_PERIOD = 7 * 24 * 3600
 DEFAULT_THAWING_PERIOD = 3 * 24 * 3600
+DEFAULT_VERIFIER_CHANGE_DELAY = 4 * 24 * 3600
 
 
 class AmountError(click.BadParameter):
@@ -105,6 +107,21 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+def _reader(rpc_url: str, deployment: Path) -> ChainClient:
+    """A client for reading chain state: no key needed."""
+    from contracts.client import ChainClient, ChainError, Deployment
+
+    try:
+        client = ChainClient.connect(rpc_url)
+        client.use(Deployment.load(deployment))
+    except (ChainError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    return client
+
+
 rpc_option = click.option(
     "--rpc-url", envvar="ZKMETER_RPC_URL", required=True, help="JSON-RPC URL of the node."
 )
@@ -137,6 +154,13 @@ def chain() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--rate-notice-period", type=click.IntRange(0), default=DEFAULT_RATE_NOTICE_PERIOD)
 @click.option("--thawing-period", type=click.IntRange(0), default=DEFAULT_THAWING_PERIOD)
+@click.option(
+    "--verifier-change-delay",
+    type=click.IntRange(0),
+    default=DEFAULT_VERIFIER_CHANGE_DELAY,
+    show_default=True,
+    help="Seconds a verifier change waits (must exceed the thawing period).",
+)
 @click.option("--token", default=None, help="Existing ERC-20 to settle in (default: new OPEN).")
 @click.option("--verifier", "verifiers", multiple=True, help="Deployed IUsageVerifier address.")
 @click.option(
@@ -152,12 +176,15 @@ def chain_deploy(
     output: Path,
     rate_notice_period: int,
     thawing_period: int,
+    verifier_change_delay: int,
     token: str | None,
     verifiers: tuple[str, ...],
     vk_paths: tuple[Path, ...],
 ) -> None:
-    """Deploy token (unless --token), ModelRegistry and UsageSettlement, and a UsageVerifier
-    per --vk; write the deployment."""
+    """Deploy token (unless --token), ModelRegistry and UsageSettlement with a UsageVerifier
+    per --vk (and each --verifier) in force from the start; write the deployment.
+
+    Periods: 0 < thawing < rate notice <= 1 year; verifier change delay > thawing."""
     from verifier.keys import VerificationKey, VerificationKeyError
 
     client = _client(rpc_url, keystore, None)
@@ -170,12 +197,102 @@ def chain_deploy(
         address = _run(client.deploy_usage_verifier, vk)
         click.echo(f"verifier   {address} (2^{vk.log_size} rows)")
         verifiers += (address,)
-    dep = _run(client.deploy_all, rate_notice_period, thawing_period, list(verifiers), token=token)
+    dep = _run(
+        client.deploy_all,
+        rate_notice_period,
+        thawing_period,
+        list(verifiers),
+        verifier_change_delay=verifier_change_delay,
+        token=token,
+    )
     dep.save(output)
     click.echo(f"settlement {dep.settlement}")
     click.echo(f"registry   {dep.registry}")
     click.echo(f"token      {dep.token}")
     click.echo(f"wrote {output}")
+
+
+@chain.command("verifiers")
+@rpc_option
+@deployment_option
+def chain_verifiers(rpc_url: str, deployment: Path) -> None:
+    """List the verifiers in force and the changes proposed, per domain size."""
+    client = _reader(rpc_url, deployment)
+    now = _run(client.latest_timestamp)
+    for log_size in range(8, 21):
+        current = _run(client.verifier_for, log_size)
+        proposed, ready_at = _run(client.verifier_proposal, log_size)
+        if current == ZERO and not ready_at:
+            continue
+        line = f"2^{log_size}\t{current if current != ZERO else '(none)'}"
+        if ready_at:
+            target = proposed if proposed != ZERO else "(removal)"
+            wait = "ready" if ready_at <= now else f"in {ready_at - now} s"
+            line += f"\tproposed {target} from timestamp {ready_at} ({wait})"
+        click.echo(line)
+
+
+@chain.command("propose-verifier")
+@rpc_option
+@keystore_option
+@deployment_option
+@click.option("--log-size", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
+@click.option("--verifier", "verifier", default=None, help="Deployed IUsageVerifier address.")
+@click.option(
+    "--vk",
+    "vk_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verification key: deploy its UsageVerifier and propose it.",
+)
+@click.option("--remove", is_flag=True, help="Propose removing the verifier for 2^K.")
+def chain_propose_verifier(
+    rpc_url: str,
+    keystore: Path | None,
+    deployment: Path,
+    log_size: int,
+    verifier: str | None,
+    vk_path: Path | None,
+    remove: bool,
+) -> None:
+    """Announce a verifier change (settlement owner); it may apply after the change delay,
+    which exceeds the thawing period so payers can withdraw first."""
+    from verifier.keys import VerificationKey, VerificationKeyError
+
+    if sum((verifier is not None, vk_path is not None, remove)) != 1:
+        raise click.UsageError("give exactly one of --verifier, --vk and --remove")
+    client = _client(rpc_url, keystore, deployment)
+    if vk_path is not None:
+        try:
+            vk = VerificationKey.load(vk_path)
+        except VerificationKeyError as exc:
+            raise click.ClickException(f"{vk_path}: {exc}") from exc
+        verifier = _run(client.deploy_usage_verifier, vk)
+        click.echo(f"deployed verifier {verifier} (2^{vk.log_size} rows)")
+    ready_at = _run(client.propose_verifier, log_size, verifier)
+    click.echo(
+        f"proposed {verifier or 'removal'} for 2^{log_size} rows; "
+        f"`zkmeter chain apply-verifier --log-size {log_size}` from timestamp {ready_at}"
+    )
+
+
+@chain.command("apply-verifier")
+@rpc_option
+@keystore_option
+@deployment_option
+@click.option("--log-size", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
+def chain_apply_verifier(
+    rpc_url: str, keystore: Path | None, deployment: Path, log_size: int
+) -> None:
+    """Put a proposed verifier change in force once its delay has passed (settlement owner);
+    updates the deployment file."""
+    from contracts.client import Deployment
+
+    client = _client(rpc_url, keystore, deployment)
+    address = _run(client.apply_verifier, log_size)
+    dep = client.deployment
+    if isinstance(dep, Deployment):
+        dep.save(deployment)
+    click.echo(f"2^{log_size}: verifier now {address if address != ZERO else '(none)'}")
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -232,11 +349,8 @@ def models_register(
 @deployment_option
 def models_list(rpc_url: str, keystore: Path | None, deployment: Path) -> None:
     """List registered models with owners and rates (per 1,000 tokens)."""
-    from contracts.client import ChainClient, Deployment
-
     if keystore is None and not os.environ.get(ENV_PRIVATE_KEY):
-        client = ChainClient.connect(rpc_url)  # reading needs no key
-        client.use(Deployment.load(deployment))
+        client = _reader(rpc_url, deployment)  # reading needs no key
     else:
         client = _client(rpc_url, keystore, deployment)
     decimals = _decimals(client)
@@ -289,87 +403,136 @@ def models_withdraw_earnings(rpc_url: str, keystore: Path | None, deployment: Pa
 
 @click.group()
 def escrow() -> None:
-    """Deposit, withdraw (with thawing) and authorise operators."""
+    """Escrow accounts per operator (deposit, thawing withdrawals) and receipt signers."""
+
+
+operator_option = click.option(
+    "--operator", required=True, help="The operator whose escrow account this is."
+)
 
 
 @escrow.command("deposit")
 @rpc_option
 @keystore_option
 @deployment_option
+@operator_option
 @click.argument("amount")
-def escrow_deposit(rpc_url: str, keystore: Path | None, deployment: Path, amount: str) -> None:
-    """Approve and deposit AMOUNT tokens into the signing account's escrow."""
+def escrow_deposit(
+    rpc_url: str, keystore: Path | None, deployment: Path, operator: str, amount: str
+) -> None:
+    """Approve and deposit AMOUNT tokens into the signing account's escrow for --operator
+    (only that operator's settlements draw on it)."""
     client = _client(rpc_url, keystore, deployment)
     decimals = _decimals(client)
     units = parse_token_amount(amount, decimals)
-    _run(client.approve_and_deposit, units)
-    balance = client.escrow_balance(client.default_account.address)
-    click.echo(f"deposited {amount}; escrow {format_token_amount(balance, decimals)}")
+    _run(client.approve_and_deposit, _address(operator, "--operator"), units)
+    balance = _run(client.escrow_balance, client.default_account.address, operator)
+    click.echo(
+        f"deposited {amount} for operator {operator}; escrow "
+        f"{format_token_amount(balance, decimals)}"
+    )
 
 
 @escrow.command("request-withdrawal")
 @rpc_option
 @keystore_option
 @deployment_option
+@operator_option
 @click.argument("amount")
 def escrow_request_withdrawal(
-    rpc_url: str, keystore: Path | None, deployment: Path, amount: str
+    rpc_url: str, keystore: Path | None, deployment: Path, operator: str, amount: str
 ) -> None:
-    """Start thawing AMOUNT tokens; `escrow withdraw` pays them after the thawing period."""
+    """Start thawing AMOUNT tokens of the account for --operator; `escrow withdraw` pays them
+    after the thawing period (until then they still back that operator's settlements)."""
     client = _client(rpc_url, keystore, deployment)
     units = parse_token_amount(amount, _decimals(client))
-    ready_at = _run(client.request_withdrawal, units)
+    ready_at = _run(client.request_withdrawal, _address(operator, "--operator"), units)
     click.echo(f"withdrawal of {amount} thawing until timestamp {ready_at}")
+
+
+@escrow.command("cancel-withdrawal")
+@rpc_option
+@keystore_option
+@deployment_option
+@operator_option
+def escrow_cancel_withdrawal(
+    rpc_url: str, keystore: Path | None, deployment: Path, operator: str
+) -> None:
+    """Cancel the thawing withdrawal from the account for --operator."""
+    client = _client(rpc_url, keystore, deployment)
+    _run(client.cancel_withdrawal, _address(operator, "--operator"))
+    click.echo("withdrawal cancelled")
 
 
 @escrow.command("withdraw")
 @rpc_option
 @keystore_option
 @deployment_option
-def escrow_withdraw(rpc_url: str, keystore: Path | None, deployment: Path) -> None:
-    """Pay out the thawed withdrawal request (min of requested and balance)."""
+@operator_option
+def escrow_withdraw(rpc_url: str, keystore: Path | None, deployment: Path, operator: str) -> None:
+    """Pay out the thawed withdrawal from the account for --operator (min of requested and
+    balance)."""
     client = _client(rpc_url, keystore, deployment)
-    paid = _run(client.withdraw)
+    paid = _run(client.withdraw, _address(operator, "--operator"))
     click.echo(f"withdrew {format_token_amount(paid, _decimals(client))}")
-
-
-@escrow.command("authorize")
-@rpc_option
-@keystore_option
-@deployment_option
-@click.argument("operator")
-def escrow_authorize(rpc_url: str, keystore: Path | None, deployment: Path, operator: str) -> None:
-    """Let OPERATOR settle the signing account's usage."""
-    client = _client(rpc_url, keystore, deployment)
-    _run(client.authorize_operator, operator)
-    click.echo(f"authorised {operator}")
-
-
-@escrow.command("revoke")
-@rpc_option
-@keystore_option
-@deployment_option
-@click.argument("operator")
-def escrow_revoke(rpc_url: str, keystore: Path | None, deployment: Path, operator: str) -> None:
-    """Revoke OPERATOR (effective after the thawing period)."""
-    client = _client(rpc_url, keystore, deployment)
-    effective = _run(client.revoke_operator, operator)
-    click.echo(f"revoked {operator} from timestamp {effective}")
 
 
 @escrow.command("balance")
 @rpc_option
+@deployment_option
+@operator_option
+@click.argument("payer")
+def escrow_balance(rpc_url: str, deployment: Path, operator: str, payer: str) -> None:
+    """PAYER's escrow account for --operator: balance, amount thawing and when."""
+    client = _reader(rpc_url, deployment)
+    decimals = _decimals(client)
+    account = _run(
+        client.escrow_account, _address(payer, "PAYER"), _address(operator, "--operator")
+    )
+    line = f"{payer} escrow for {operator}: {format_token_amount(account.balance, decimals)}"
+    if account.thaw_ends_at:
+        line += (
+            f" ({format_token_amount(account.thawing, decimals)} thawing until timestamp "
+            f"{account.thaw_ends_at})"
+        )
+    click.echo(line)
+
+
+@escrow.command("authorize-signer")
+@rpc_option
 @keystore_option
 @deployment_option
-@click.argument("address", required=False)
-def escrow_balance(
-    rpc_url: str, keystore: Path | None, deployment: Path, address: str | None
+@click.argument("signer")
+def escrow_authorize_signer(
+    rpc_url: str, keystore: Path | None, deployment: Path, signer: str
 ) -> None:
-    """Escrow balance of ADDRESS (default: the signing account)."""
+    """Let SIGNER sign receipts for the signing account (e.g. a hot key on an API server)."""
     client = _client(rpc_url, keystore, deployment)
-    who = address or client.default_account.address
-    balance = _run(client.escrow_balance, who)
-    click.echo(f"{who} escrow {format_token_amount(balance, _decimals(client))}")
+    _run(client.authorize_signer, _address(signer, "SIGNER"))
+    click.echo(f"authorised signer {signer}")
+
+
+@escrow.command("revoke-signer")
+@rpc_option
+@keystore_option
+@deployment_option
+@click.argument("signer")
+def escrow_revoke_signer(
+    rpc_url: str, keystore: Path | None, deployment: Path, signer: str
+) -> None:
+    """Revoke SIGNER (effective after the thawing period, so receipts it already signed can
+    still settle)."""
+    client = _client(rpc_url, keystore, deployment)
+    effective = _run(client.revoke_signer, _address(signer, "SIGNER"))
+    click.echo(f"signer {signer} revoked from timestamp {effective}")
+
+
+def _address(text: str, name: str) -> str:
+    from eth_utils.address import is_hex_address, to_checksum_address
+
+    if not is_hex_address(text):
+        raise click.BadParameter(f"{text!r} is not a 0x-prefixed 20-byte address", param_hint=name)
+    return str(to_checksum_address(text))
 
 
 # ---------------------------------------------------------------------------------------- settle
@@ -377,15 +540,27 @@ def escrow_balance(
 
 @click.command("settle")
 @click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--receipts",
+    "receipts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The batch's signed receipts (the file that was proven): each channel's last receipt "
+    "is the payer's consent the contract checks.",
+)
 @rpc_option
 @keystore_option
 @deployment_option
-def settle(proof_file: Path, rpc_url: str, keystore: Path | None, deployment: Path) -> None:
+def settle(
+    proof_file: Path, receipts_file: Path, rpc_url: str, keystore: Path | None, deployment: Path
+) -> None:
     """Submit PROOF_FILE (zkmeter prove) for settlement, signed by the batch's operator.
 
     Checked before anything is sent: the proof file's chain, settlement contract and batch
-    number match this chain and the operator's next batch, and the signing key is the
-    operator's. The contract then checks the proof itself and settles all or nothing.
+    number match this chain and the operator's next batch, the signing key is the operator's,
+    and every channel's last receipt in --receipts is signed and ends exactly where the chain's
+    channel plus the proof's totals end. The settlement is then dry-run (eth_call) and sent;
+    the contract checks each payer's signature and the proof, all or nothing.
     """
     from verifier.proof import MalformedProofError
     from verifier.proof_file import parse_proof_file
@@ -410,12 +585,14 @@ def settle(proof_file: Path, rpc_url: str, keystore: Path | None, deployment: Pa
                 if what in ("settlement", "operator")
                 else f"{proof_file}: {what} is {in_file} in the proof but {on_chain} here"
             )
+    states = _consent(client, public, receipts_file, operator.address)
     receipt = _run(
         client.settle,
         operator,
         header.batch_seq,
         public.log_size,
         public.aggregates,
+        states,
         proof.to_bytes(),
     )
     tokens = sum(a.tokens for a in public.aggregates)
@@ -423,6 +600,44 @@ def settle(proof_file: Path, rpc_url: str, keystore: Path | None, deployment: Pa
         f"settled batch {header.batch_seq}: {len(public.aggregates)} channel(s), {tokens} tokens, "
         f"{receipt['gasUsed']:,} gas, tx {receipt['transactionHash'].hex()}"
     )
+
+
+def _consent(client: ChainClient, public: Any, receipts_file: Path, operator: str) -> list[Any]:
+    """The signed state ending each aggregate's run, from the receipts file, checked against
+    the chain's channel and the proof's totals."""
+    from circuits.public_inputs import address_hex
+    from contracts.client import SignedState
+    from prover.receipts import ReceiptError, SignedReceipt
+
+    try:
+        data = json.loads(receipts_file.read_text())
+        items = data["receipts"]
+        receipts = [SignedReceipt.from_json(item, operator=operator) for item in items]
+    except (json.JSONDecodeError, KeyError, TypeError, ReceiptError) as exc:
+        raise click.ClickException(f"{receipts_file}: {exc}") from exc
+    last: dict[tuple[int, int], SignedReceipt] = {}
+    for r in receipts:
+        key = (int(r.payer, 16), r.model_id)
+        if key not in last or r.nonce > last[key].nonce:
+            last[key] = r
+    states = []
+    for a in public.aggregates:
+        payer = address_hex(a.payer)
+        r = last.get((a.payer, a.model_id))
+        if r is None:
+            raise click.ClickException(
+                f"{receipts_file}: no signed receipt of payer {payer} for model {a.model_id}"
+            )
+        settled = _run(client.channel, payer, operator, a.model_id)
+        end = (settled.nonce + a.count, settled.cumulative_tokens + a.tokens)
+        if (r.nonce, r.cumulative_tokens) != end:
+            raise click.ClickException(
+                f"{receipts_file}: the last receipt of payer {payer}, model {a.model_id} is at "
+                f"nonce {r.nonce}, cumulative {r.cumulative_tokens}, but the chain's channel plus "
+                f"this proof end at nonce {end[0]}, cumulative {end[1]}"
+            )
+        states.append(SignedState.of(r))
+    return states
 
 
 def deployment_address(client: ChainClient) -> str:

@@ -132,12 +132,41 @@ def receipts() -> None:
     """Sign receipts (payer) and submit them to an operator's daemon."""
 
 
+ENV_PAYER_STATE = "ZKMETER_PAYER_STATE"
+DEFAULT_PAYER_STATE = "zkmeter-payer.db"
+
+
 @receipts.command("sign")
 @click.option("--deployment", envvar="ZKMETER_DEPLOYMENT", type=_FILE, required=True)
 @click.option("--operator", required=True, help="Operator address the receipts are for.")
 @click.option("--model", "model_id", type=click.IntRange(1), required=True)
 @click.option("--tokens", type=click.IntRange(0, 2**32 - 1), multiple=True, required=True)
-@click.option("--nonce", type=click.IntRange(1), help="First nonce (default: next in file, or 1).")
+@click.option(
+    "--max-rate",
+    help="Highest royalty you accept, in tokens per 1,000 tokens (e.g. 0.002); required for a "
+    "new channel, else the channel's last cap.",
+)
+@click.option(
+    "--decimals",
+    type=click.IntRange(0, 77),
+    default=18,
+    show_default=True,
+    help="The settlement token's decimals (for --max-rate).",
+)
+@click.option(
+    "--payer",
+    help="The payer the receipts are for, when the key is a signer the payer authorised "
+    "(default: the key's own address).",
+)
+@click.option(
+    "--state",
+    "state_path",
+    envvar=ENV_PAYER_STATE,
+    default=DEFAULT_PAYER_STATE,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"The payer's channel book (SQLite; env {ENV_PAYER_STATE}).",
+)
 @click.option("--request-hash", help="0x + 32 bytes (default: random per receipt).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def sign(
@@ -145,24 +174,37 @@ def sign(
     operator: str,
     model_id: int,
     tokens: tuple[int, ...],
-    nonce: int | None,
+    max_rate: str | None,
+    decimals: int,
+    payer: str | None,
+    state_path: Path,
     request_hash: str | None,
     output: Path,
 ) -> None:
     """Sign one receipt per --tokens value (key from env ZKMETER_PAYER_KEY) into a receipts
-    file, extending it if it exists."""
+    file, extending it if it exists.
+
+    Each receipt is the channel's next state (nonce + 1, cumulative + tokens), recorded in the
+    channel book (--state) before it is written out, so signing continues where it stopped
+    after a restart; a second process signing the same channel is refused."""
     from eth_account import Account
     from eth_utils.address import is_hex_address, to_checksum_address
 
     from contracts.client import Deployment
-    from prover.receipts import PayerSession, ReceiptDomain
+    from prover.payer import ChannelBook, PayerError
+    from prover.receipts import ReceiptDomain
     from prover.receipts_file import RECEIPTS_FORMAT
+    from zkmeter.cli_chain import parse_token_amount
 
     key = os.environ.get(ENV_PAYER_KEY)
     if not key:
         raise click.ClickException(f"no payer key: set {ENV_PAYER_KEY}")
-    if not is_hex_address(operator):
-        raise click.BadParameter("not a hex address", param_hint="--operator")
+    for value, hint in ((operator, "--operator"), (payer, "--payer")):
+        if value is not None and not is_hex_address(value):
+            raise click.BadParameter("not a hex address", param_hint=hint)
+    if request_hash is not None and (not request_hash.startswith("0x") or len(request_hash) != 66):
+        raise click.BadParameter("must be 0x + 32 bytes of hex", param_hint="--request-hash")
+    cap = None if max_rate is None else parse_token_amount(max_rate, decimals)
     account = Account.from_key(key)
     dep = Deployment.load(deployment)
     domain = ReceiptDomain(dep.chain_id, dep.settlement)
@@ -177,24 +219,28 @@ def sign(
     if output.exists():
         data = json.loads(output.read_text(encoding="utf-8"))
         if data.get("format") != RECEIPTS_FORMAT:
-            raise click.ClickException(f"{output} is not a receipts file")
-    if nonce is None:
-        used = [
-            int(r["nonce"])
-            for r in data["receipts"]
-            if r.get("payer", "").lower() == account.address.lower()
-            and int(r["model_id"]) == model_id
-            and str(r.get("operator", operator)).lower() == operator.lower()
-        ]
-        nonce = max(used, default=0) + 1
-    session = PayerSession(account, domain, operator, model_id, next_nonce=nonce)
-    for count in tokens:
-        digest = bytes.fromhex(request_hash[2:]) if request_hash else secrets.token_bytes(32)
-        data["receipts"].append(session.sign(count, digest).to_json())
-    tmp = output.with_suffix(output.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(output)
-    click.echo(f"signed {len(tokens)} receipt(s), nonces {nonce}..{session.next_nonce - 1}")
+            raise click.ClickException(f"{output} is not a {RECEIPTS_FORMAT} receipts file")
+    book = ChannelBook(state_path)
+    try:
+        with book.open(account, domain, operator, model_id, cap, payer=payer) as channel:
+            first = channel.next_nonce
+            for count in tokens:
+                digest = (
+                    bytes.fromhex(request_hash[2:]) if request_hash else secrets.token_bytes(32)
+                )
+                receipt = channel.sign(count, digest)
+                data["receipts"].append({**receipt.to_json(), "tokens": count})
+                tmp = output.with_suffix(output.suffix + ".tmp")
+                tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+                tmp.replace(output)
+            click.echo(
+                f"signed {len(tokens)} receipt(s), nonces {first}..{channel.nonce}, channel at "
+                f"{channel.cumulative_tokens} tokens"
+            )
+    except PayerError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        book.close()
 
 
 def post_json(url: str, body: Any, timeout: float = 30) -> tuple[int, Any]:
@@ -242,13 +288,17 @@ def run_load(
     receipts_per_payer: int,
     duration: float,
     tokens: int = 1,
-    first_nonces: dict[str, int] | None = None,
+    starts: dict[str, tuple[int, int]] | None = None,
+    max_rate: int = 2**192 - 1,
 ) -> dict[str, Any]:
     """Play each payer in its own thread: sign and post receipts one at a time until
-    `receipts_per_payer` are sent or `duration` seconds pass. Returns counts and rates."""
+    `receipts_per_payer` are sent or `duration` seconds pass; a refused receipt's state is
+    not taken (the next receipt retries it). `starts` gives a payer's channel position
+    (nonce, cumulative) to continue from. Returns counts and rates."""
     from eth_account import Account
 
-    from prover.receipts import PayerSession, ReceiptDomain
+    from prover.payer import PayerChannel
+    from prover.receipts import ReceiptDomain
 
     domain = ReceiptDomain(deployment.chain_id, deployment.settlement)
     outcomes: Counter[str] = Counter()
@@ -258,18 +308,19 @@ def run_load(
 
     def play(key: bytes) -> None:
         account = Account.from_key(key)
-        start = (first_nonces or {}).get(account.address, 1)
-        session = PayerSession(account, domain, operator, model_id, next_nonce=start)
+        nonce, cumulative = (starts or {}).get(account.address, (0, 0))
+        channel = PayerChannel(
+            account, domain, operator, model_id, max_rate, nonce=nonce, cumulative_tokens=cumulative
+        )
         for _ in range(receipts_per_payer):
             if time.monotonic() > deadline:
                 return
-            status, reply = post_json(
-                endpoint, session.sign(tokens, secrets.token_bytes(32)).to_json()
-            )
+            receipt = channel.next_receipt(tokens, secrets.token_bytes(32))
+            status, reply = post_json(endpoint, receipt.to_json())
             with lock:
                 outcomes["admitted" if status == 202 else str(reply.get("error"))] += 1
-            if status != 202:
-                session.next_nonce -= 1  # the refused nonce is still the next one
+            if status == 202:
+                channel.record(receipt)
 
     started = time.monotonic()
     threads = [threading.Thread(target=play, args=(k,)) for k in payer_keys]
@@ -299,8 +350,8 @@ def run_load(
     "--keys",
     "keys_file",
     type=_FILE,
-    help="Payer keys, one hex key a line (funded, operator authorised); default: fresh keys, "
-    "which the daemon refuses unless they have authorised the operator.",
+    help="Payer keys, one hex key a line (with escrow for the operator); default: fresh keys, "
+    "which the daemon refuses for lack of escrow.",
 )
 def load(
     url: str,

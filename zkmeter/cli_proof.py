@@ -264,6 +264,12 @@ def _verify_archive(
         f"{report.channels} channel(s), {report.tokens} tokens; "
         f"{report.commitments_checked} commitments recomputed"
         + ("; settled on chain with this proof" if report.on_chain else "")
+        + (
+            f"; {report.delegated} receipt(s) signed by a payer's signer key"
+            + (" (authorised on chain)" if report.on_chain else " (not checked: give --rpc-url)")
+            if report.delegated
+            else ""
+        )
     )
 
 

@@ -1,9 +1,11 @@
 """`zkmeter demo`: the worked example end to end on the embedded chain.
 
-A creator registers a model at 0.002 OPEN per 1,000 tokens, a payer deposits OPEN and
-authorises an operator, the operator serves 12 calls of 800 tokens, proves the batch,
-checks the proof in Python, and settles it on-chain through the Solidity verifier; the
-creator's earnings, read back from the chain, are 0.0192 OPEN.
+A creator registers a model at 0.002 OPEN per 1,000 tokens, a payer deposits 1 OPEN into an
+escrow account for one operator, the operator serves 12 calls of 800 tokens and the payer
+signs each call's receipt (the channel's new state: nonce, cumulative tokens, rate cap), the
+operator proves the batch, checks the proof in Python, and settles it on-chain: the contract
+checks the payer's signature on the channel's last state and the proof (Solidity verifier).
+The creator's earnings, read back from the chain, are 0.0192 OPEN.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from decimal import Decimal
 from eth_utils.crypto import keccak
 
 from circuits.public_inputs import BatchHeader
-from contracts.client import ChainClient, Deployment
+from contracts.client import ChainClient, Deployment, SignedState
+from prover.payer import PayerChannel
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
-from prover.receipts import PayerSession, ReceiptDomain, recover_payer
+from prover.receipts import ReceiptDomain, recover_signer
 from prover.srs import SRS, InsecureSRSWarning
 from prover.witness import UsageRow
 from verifier.keys import VerificationKey
@@ -64,7 +67,9 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     client = client or ChainClient.embedded()
     admin, creator, payer, operator = client.accounts[:4]
     verifier = client.deploy_usage_verifier(pk.vk, sender=admin)
-    deployment = client.deploy_all(rate_notice_period=DAY, thawing_period=DAY, verifiers=[verifier])
+    deployment = client.deploy_all(
+        rate_notice_period=7 * DAY, thawing_period=3 * DAY, verifiers=[verifier], owner=admin
+    )
     say(f"   settlement at {deployment.settlement}, verifier at {verifier}")
 
     model_id = client.register_model(
@@ -73,22 +78,23 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     say(f"3. Creator {creator.address} registered model {model_id} at 0.002 OPEN per 1k tokens")
 
     client.mint(payer.address, DEPOSIT, sender=admin)
-    client.approve_and_deposit(DEPOSIT, sender=payer)
-    client.authorize_operator(operator.address, sender=payer)
-    say(f"4. Payer {payer.address} deposited 1 OPEN and authorised operator {operator.address}")
+    client.approve_and_deposit(operator.address, DEPOSIT, sender=payer)
+    say(f"4. Payer {payer.address} deposited 1 OPEN in escrow for operator {operator.address}")
 
     domain = ReceiptDomain(client.chain_id, deployment.settlement)
-    session = PayerSession(payer, domain, operator.address, model_id)
+    channel = PayerChannel(payer, domain, operator.address, model_id, RATE_PER_K_TOKENS)
     receipts = [
-        session.sign(TOKENS_PER_CALL, keccak(f"request {call}".encode()))
+        channel.sign(TOKENS_PER_CALL, keccak(f"request {call}".encode()))
         for call in range(1, CALLS + 1)
     ]
-    if any(recover_payer(r, domain) != payer.address for r in receipts):
+    if any(recover_signer(r, domain) != payer.address for r in receipts):
         raise RuntimeError("a demo receipt's signature does not recover the payer")
-    rows = [UsageRow(int(r.payer, 16), r.model_id, r.nonce, r.tokens) for r in receipts]
+    rows = [UsageRow(int(r.payer, 16), r.model_id, r.nonce, TOKENS_PER_CALL) for r in receipts]
+    last = receipts[-1]
     say(
-        f"5. Operator served {CALLS} calls x {TOKENS_PER_CALL} tokens; the payer signed an "
-        "EIP-712 UsageReceipt for each, every signature recovers the payer"
+        f"5. Operator served {CALLS} calls x {TOKENS_PER_CALL} tokens; the payer signed each "
+        f"call's EIP-712 receipt, the last one: nonce {last.nonce}, cumulative "
+        f"{last.cumulative_tokens} tokens, rate cap 0.002 OPEN per 1k"
     )
 
     header = BatchHeader(
@@ -111,15 +117,19 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
         raise RuntimeError(f"the Python verifier rejected the demo proof: {verdict.message}")
     say("7. Python verifier: accepted")
 
+    consent = SignedState.of(last)
     receipt = client.settle(
-        operator, header.batch_seq, LOG_SIZE, result.public.aggregates, proof_bytes
+        operator, header.batch_seq, LOG_SIZE, result.public.aggregates, [consent], proof_bytes
     )
-    say(f"8. Settled on-chain through the Solidity verifier: {receipt['gasUsed']:,} gas")
+    say(
+        "8. Settled on-chain: the payer's signature on the channel's state and the proof "
+        f"(Solidity verifier) checked, {receipt['gasUsed']:,} gas"
+    )
 
     earned = client.earnings(creator.address)
-    escrow = client.escrow_balance(payer.address)
+    escrow = client.escrow_balance(payer.address, operator.address)
     say(f"9. Creator earned {open_amount(earned)} OPEN (read from the chain)")
-    say(f"   Payer's escrow: {open_amount(escrow)} OPEN")
+    say(f"   Payer's escrow for the operator: {open_amount(escrow)} OPEN")
     return DemoResult(
         earned,
         escrow,

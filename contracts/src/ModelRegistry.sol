@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
 /// @title ModelRegistry: licensed models, their owners and their royalty rates
 /// @notice A model is registered by its hash with a royalty rate in token base units per 1,000
 ///         tokens of usage. Its owner may change the rate, but a new rate only takes effect
 ///         `RATE_NOTICE_PERIOD` seconds after it was proposed, so payers always have notice.
 ///         Model ids count from 1.
 contract ModelRegistry {
+    using SafeCast for uint256;
+
     /// A rate and the first timestamp from which it applies. Packed into one storage slot.
     struct RateCheckpoint {
         uint64 effectiveFrom;
@@ -36,6 +40,8 @@ contract ModelRegistry {
 
     /// Seconds between a rate proposal and the moment the new rate applies.
     uint256 public immutable RATE_NOTICE_PERIOD;
+    /// The longest notice period (also keeps every timestamp sum far below 2^64).
+    uint256 public constant MAX_PERIOD = 365 days;
 
     uint64 private _modelCount;
     mapping(uint64 modelId => Model) private _models;
@@ -54,8 +60,10 @@ contract ModelRegistry {
     error NotModelOwner(uint64 modelId, address caller, address owner);
     error ZeroAddressOwner(uint64 modelId);
     error NoRateAt(uint64 modelId, uint256 timestamp, uint64 registeredAt);
+    error PeriodTooLong(uint256 period, uint256 maxPeriod);
 
     constructor(uint256 rateNoticePeriod) {
+        if (rateNoticePeriod > MAX_PERIOD) revert PeriodTooLong(rateNoticePeriod, MAX_PERIOD);
         RATE_NOTICE_PERIOD = rateNoticePeriod;
     }
 
@@ -81,9 +89,10 @@ contract ModelRegistry {
         Model storage m = _models[modelId];
         m.modelHash = modelHash;
         m.owner = msg.sender;
-        m.registeredAt = uint64(block.timestamp);
+        uint64 now64 = block.timestamp.toUint64();
+        m.registeredAt = now64;
         m.metadataURI = metadataURI;
-        m.rates.push(RateCheckpoint(uint64(block.timestamp), rate));
+        m.rates.push(RateCheckpoint(now64, rate));
         emit ModelRegistered(modelId, msg.sender, modelHash, ratePerKTokens, metadataURI);
     }
 
@@ -93,7 +102,7 @@ contract ModelRegistry {
         uint192 rate = _checkedRate(newRate);
         Model storage m = _models[modelId];
         uint256 oldRate = _rateAt(m, modelId, block.timestamp);
-        effectiveFrom = uint64(block.timestamp + RATE_NOTICE_PERIOD);
+        effectiveFrom = (block.timestamp + RATE_NOTICE_PERIOD).toUint64();
         RateCheckpoint[] storage rates = m.rates;
         if (rates[rates.length - 1].effectiveFrom > block.timestamp) rates.pop();
         if (rates[rates.length - 1].effectiveFrom == effectiveFrom) {
@@ -167,7 +176,7 @@ contract ModelRegistry {
 
     function _checkedRate(uint256 ratePerKTokens) private pure returns (uint192) {
         if (ratePerKTokens > type(uint192).max) revert RateTooLarge(ratePerKTokens, type(uint192).max);
-        return uint192(ratePerKTokens);
+        return ratePerKTokens.toUint192();
     }
 
     /// The rate of the last checkpoint with effectiveFrom <= timestamp: the newest checkpoint
