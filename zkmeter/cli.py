@@ -1,18 +1,57 @@
-"""The `zkmeter` command line: one click group, sub-commands registered per area."""
+"""The `zkmeter` command line: one click group; the commands live in zkmeter.commands, one
+module per user (provers and verifiers, payers, operators, creators, chain admins, benchmarks).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import click
 
 from zkmeter import __version__
-from zkmeter.cli_bench import bench
-from zkmeter.cli_chain import chain, escrow, models, settle
-from zkmeter.cli_daemon import daemon, load, receipts
-from zkmeter.cli_proof import keys, prove, verify
-from zkmeter.cli_srs import srs
+from zkmeter.commands.admin import chain
+from zkmeter.commands.bench import bench, load
+from zkmeter.commands.creator import models
+from zkmeter.commands.operator import daemon, settle
+from zkmeter.commands.payer import escrow, receipts
+from zkmeter.commands.proofs import keys, prove, srs, verify
+
+#: The commands by who uses them, as `zkmeter --help` lists them.
+SECTIONS: Sequence[tuple[str, Sequence[str]]] = (
+    ("Try it", ("demo",)),
+    ("Provers and verifiers", ("srs", "keys", "prove", "verify")),
+    ("Payers", ("escrow", "receipts")),
+    ("Operators", ("daemon", "settle")),
+    ("Model creators", ("models",)),
+    ("Chain administration", ("chain",)),
+    ("Benchmarks", ("bench",)),
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class SectionedGroup(click.Group):
+    """A group whose help lists its commands in SECTIONS, by who uses them."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        listed: set[str] = set()
+        for title, names in SECTIONS:
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=70)))
+                    listed.add(name)
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+        rest = [n for n in self.list_commands(ctx) if n not in listed]
+        if rest:
+            with formatter.section("Other commands"):
+                formatter.write_dl(
+                    [(n, self.commands[n].get_short_help_str(limit=70)) for n in rest]
+                )
+
+
+@click.group(cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="zkmeter")
 def main() -> None:
     """zkmeter: prove and settle AI-model usage on Ethereum with KZG batch proofs."""

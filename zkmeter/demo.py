@@ -18,12 +18,12 @@ from decimal import Decimal
 
 from eth_utils.crypto import keccak
 
+from channels.payer import PayerChannel
+from channels.receipts import ReceiptDomain, recover_signer
 from circuits.public_inputs import BatchHeader
 from contracts.client import ChainClient, Deployment, SignedState
-from prover.payer import PayerChannel
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
-from prover.receipts import ReceiptDomain, recover_signer
 from prover.srs import SRS, InsecureSRSWarning
 from prover.witness import UsageRow
 from verifier.keys import VerificationKey

@@ -1,6 +1,6 @@
 """`zkmeter bench throughput`: zkmeter against circom + snarkjs on the same receipts.
 
-For each batch size, one seeded honest batch (`benches.peers.snarkjs_peer.example_batch`) is
+For each batch size, one seeded honest batch (`zkmeter.peers.snarkjs_peer.example_batch`) is
 proven by zkmeter's prover (2 processes) and by the circom peer with Groth16 and PLONK, in
 the same run. Per system: prove seconds, verify seconds (off-chain), proof bytes (the
 calldata its on-chain verifier takes), the gas of one verifying transaction on the embedded
@@ -173,7 +173,7 @@ def run_throughput(
     advance: Callable[[str], None] = lambda _label: None,
 ) -> list[Measurement]:
     """Measure every system at every size; ``advance`` is called before each task."""
-    from benches.peers import snarkjs_peer as peer
+    from zkmeter.peers import snarkjs_peer as peer
 
     results: list[Measurement] = []
     for rows in sizes:

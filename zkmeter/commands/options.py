@@ -1,0 +1,190 @@
+"""What the commands share: signing keys, chain connections, common options, token amounts.
+
+Every chain command talks to a JSON-RPC node (`--rpc-url`, or env `ZKMETER_RPC_URL`) and,
+except `chain deploy`, to the contracts named in a deployment file (`--deployment`, or env
+`ZKMETER_DEPLOYMENT`). The signing key comes from env `ZKMETER_PRIVATE_KEY` or from an
+eth-account keystore (`--keystore FILE`, password from env `ZKMETER_KEYSTORE_PASSWORD` or a
+prompt); it is never a command-line argument and never printed. A payer's key for signing
+receipts comes from env `ZKMETER_PAYER_KEY`.
+
+Token amounts and rates are given in whole tokens with decimals ("0.0192" OPEN) and converted
+exactly (Decimal, no floats) to base units using the token's `decimals()`; rates are per 1,000
+tokens of usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from contracts.client import ChainClient
+    from prover.proving_key import ProvingKey
+    from prover.srs import SRS
+
+ENV_PRIVATE_KEY = "ZKMETER_PRIVATE_KEY"
+ENV_KEYSTORE_PASSWORD = "ZKMETER_KEYSTORE_PASSWORD"
+ENV_PAYER_KEY = "ZKMETER_PAYER_KEY"
+
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+OUTPUT_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def echo_err(message: str) -> None:
+    """Progress and notes go to standard error; results to standard output."""
+    click.echo(message, err=True)
+
+
+class AmountError(click.BadParameter):
+    """A token amount that is not a non-negative decimal with at most `decimals` places."""
+
+
+def parse_token_amount(text: str, decimals: int = 18) -> int:
+    """Exact base units of `text` whole tokens: "0.0192" -> 19200000000000000 (18 decimals)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation as exc:
+        raise AmountError(f"{text!r} is not a decimal number") from exc
+    if not value.is_finite() or value < 0:
+        raise AmountError(f"{text!r} is not a non-negative finite amount")
+    if value.adjusted() + decimals > 78:  # 2^256 has 78 digits
+        raise AmountError(f"{text!r} does not fit in a uint256 of base units")
+    units = value.scaleb(decimals)
+    if units != units.to_integral_value():
+        raise AmountError(f"{text!r} has more than {decimals} decimal places")
+    if int(units) >= 2**256:
+        raise AmountError(f"{text!r} does not fit in a uint256 of base units")
+    return int(units)
+
+
+def format_token_amount(units: int, decimals: int = 18) -> str:
+    """Base units as whole tokens, exactly, no trailing zeros: 19200000000000000 -> "0.0192"."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**decimals)
+    frac_text = str(frac).rjust(decimals, "0").rstrip("0") if decimals else ""
+    return f"{sign}{whole}" + (f".{frac_text}" if frac_text else "")
+
+
+def signing_key(keystore: Path | None) -> str:
+    if keystore is not None:
+        from eth_account import Account
+
+        password = os.environ.get(ENV_KEYSTORE_PASSWORD)
+        if password is None:
+            password = click.prompt("Keystore password", hide_input=True)
+        try:
+            key: bytes = Account.decrypt(json.loads(keystore.read_text()), password)
+        except (ValueError, KeyError) as exc:
+            raise click.ClickException(f"cannot decrypt keystore {keystore}: {exc}") from exc
+        return "0x" + key.hex()
+    key_text = os.environ.get(ENV_PRIVATE_KEY)
+    if not key_text:
+        raise click.ClickException(f"no signing key: set {ENV_PRIVATE_KEY} or pass --keystore FILE")
+    return key_text
+
+
+def client_for(rpc_url: str, keystore: Path | None, deployment: Path | None) -> ChainClient:
+    from contracts.client import ChainClient, ChainError, Deployment
+
+    try:
+        client = ChainClient.connect(rpc_url, signing_key(keystore))
+        if deployment is not None:
+            client.use(Deployment.load(deployment))
+    except (ChainError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    return client
+
+
+def token_decimals(client: ChainClient) -> int:
+    return int(run_chain(client.token_decimals))
+
+
+def run_chain(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a client call, turning contract reverts into readable CLI errors."""
+    from contracts.client import ChainError
+
+    try:
+        return fn(*args, **kwargs)
+    except ChainError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def reader_for(rpc_url: str, deployment: Path) -> ChainClient:
+    """A client for reading chain state: no key needed."""
+    from contracts.client import ChainClient, ChainError, Deployment
+
+    try:
+        client = ChainClient.connect(rpc_url)
+        client.use(Deployment.load(deployment))
+    except (ChainError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    return client
+
+
+rpc_option = click.option(
+    "--rpc-url", envvar="ZKMETER_RPC_URL", required=True, help="JSON-RPC URL of the node."
+)
+keystore_option = click.option(
+    "--keystore",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help=f"eth-account keystore to sign with (default: env {ENV_PRIVATE_KEY}).",
+)
+deployment_option = click.option(
+    "--deployment",
+    envvar="ZKMETER_DEPLOYMENT",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Deployment file written by `zkmeter chain deploy`.",
+)
+
+
+def address_argument(text: str, name: str) -> str:
+    from eth_utils.address import is_hex_address, to_checksum_address
+
+    if not is_hex_address(text):
+        raise click.BadParameter(f"{text!r} is not a 0x-prefixed 20-byte address", param_hint=name)
+    return str(to_checksum_address(text))
+
+
+def load_srs(path: Path) -> SRS:
+    """Load an SRS file, turning its errors into a one-line CLI error."""
+    from prover.srs import SRS, InsecureSRSWarning, SRSError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InsecureSRSWarning)
+            return SRS.load(path)
+    except (SRSError, OSError) as error:
+        raise click.ClickException(f"cannot use SRS {path}: {error}") from None
+
+
+def proving_key_for(srs: SRS, log_size: int) -> ProvingKey:
+    """The proving key for 2^log_size rows, with progress on standard error."""
+    from circuits.usage_batch import UnsupportedDomainError
+    from prover.proving_key import ProvingKey, ProvingKeyError
+
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 2 or done == total:
+            last[0] = now
+            echo_err(f"  Lagrange basis for 2^{log_size} rows: {100 * done // max(total, 1)}%")
+
+    try:
+        key = ProvingKey.build(srs, log_size, progress=progress)
+    except (ProvingKeyError, UnsupportedDomainError) as error:
+        raise click.ClickException(str(error)) from None
+    elapsed = time.perf_counter() - started
+    if elapsed > 1:
+        echo_err(f"  proving key for 2^{log_size} rows ready in {elapsed:.1f} s")
+    return key

@@ -1,0 +1,101 @@
+"""A development world on a chain: the contracts deployed with a verifier, models registered,
+payers funded with escrow for an operator. INSECURE keys and SRS: development, tests, demos and
+benchmarks only.
+
+Used by `zkmeter demo`, the daemon's tests and benchmarks; a real deployment uses
+`zkmeter chain deploy` with a verification key from a ceremony SRS.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from eth_account.signers.local import LocalAccount
+
+from channels.payer import PayerChannel
+from channels.receipts import ReceiptDomain
+from contracts.client import ChainClient, Deployment
+from prover.proving_key import ProvingKey
+from prover.srs import SRS, InsecureSRSWarning
+
+#: The development world's batch domain: 2^8 rows.
+DEV_LOG_SIZE = 8
+#: Two models' rates in base units per 1,000 tokens (multiples of 1,000: amounts are exact).
+DEV_RATES = (2 * 10**15, 3 * 10**15)
+#: The rate cap the development payers sign: above both rates.
+DEV_MAX_RATE = 10**16
+ONE_OPEN = 10**18
+DEV_RATE_NOTICE_PERIOD = 7200
+DEV_THAWING_PERIOD = 3600
+
+
+@cache
+def development_proving_key(log_size: int = DEV_LOG_SIZE, seed: int = 5) -> ProvingKey:
+    """A proving key from an INSECURE development SRS (its trapdoor comes from `seed`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSRSWarning)
+        srs = SRS.insecure_development(
+            (1 << log_size) + 8, seed=seed, lagrange_log_sizes=(log_size,)
+        )
+    return ProvingKey.build(srs, log_size)
+
+
+@dataclass
+class DevWorld:
+    client: ChainClient
+    deployment: Deployment
+    owner: LocalAccount
+    operator: LocalAccount
+    payers: list[LocalAccount]
+    models: list[int]
+
+    @property
+    def domain(self) -> ReceiptDomain:
+        return ReceiptDomain(self.client.chain_id, self.deployment.settlement)
+
+    def payer_channel(self, payer: LocalAccount, model_id: int) -> PayerChannel:
+        """`payer`'s in-memory channel with the operator, signing with `DEV_MAX_RATE`."""
+        return PayerChannel(payer, self.domain, self.operator.address, model_id, DEV_MAX_RATE)
+
+
+def deploy_dev_world(
+    client: ChainClient,
+    payers: Sequence[LocalAccount],
+    owner: LocalAccount,
+    operator: LocalAccount,
+    *,
+    mock_verifier: bool = False,
+    deposit: int = ONE_OPEN,
+) -> DevWorld:
+    """Deploy with the real UsageVerifier8 for `development_proving_key()` (or, with
+    `mock_verifier`, the TEST-ONLY accept-all mock), register two models owned by `owner` at
+    `DEV_RATES`, mint 10 OPEN to each payer and deposit `deposit` for `operator`."""
+    if mock_verifier:
+        verifier = str(client.deploy_contract("MockUsageVerifier", DEV_LOG_SIZE, True).address)
+    else:
+        verifier = client.deploy_usage_verifier(development_proving_key().vk)
+    deployment = client.deploy_all(DEV_RATE_NOTICE_PERIOD, DEV_THAWING_PERIOD, [verifier])
+    models = [
+        client.register_model(bytes([i + 1]) * 32, rate, f"ipfs://m{i}", sender=owner)
+        for i, rate in enumerate(DEV_RATES)
+    ]
+    for p in payers:
+        client.mint(p.address, 10 * ONE_OPEN)
+        client.approve_and_deposit(operator.address, deposit, sender=p)
+    return DevWorld(client, deployment, owner, operator, list(payers), models)
+
+
+__all__ = [
+    "DEV_LOG_SIZE",
+    "DEV_MAX_RATE",
+    "DEV_RATES",
+    "DEV_RATE_NOTICE_PERIOD",
+    "DEV_THAWING_PERIOD",
+    "ONE_OPEN",
+    "DevWorld",
+    "deploy_dev_world",
+    "development_proving_key",
+]
