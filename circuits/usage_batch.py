@@ -43,6 +43,9 @@ SUPPORTED_LOG_SIZES: Final[range] = range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1)
 
 TOKEN_BITS: Final[int] = 32  # tokens < 2^32 (a uint32 in the receipt)
 PAYER_BITS: Final[int] = 160  # an Ethereum address
+#: Powers of tau beyond N the SRS must hold: blinded witness columns reach degree N + 2
+#: (PROTOCOL §1: the SRS holds [tau^i]_1 for i < N + 3).
+SRS_HEADROOM: Final[int] = 3
 MODEL_ID_BITS: Final[int] = 64
 NONCE_BITS: Final[int] = 64
 KEY_MODEL_SHIFT: Final[int] = 160  # key = payer + 2^160 * modelId
@@ -85,6 +88,11 @@ class Layout:
     @property
     def size(self) -> int:
         return 1 << self.log_size
+
+    @property
+    def srs_powers(self) -> int:
+        """G1 powers of tau a 2^log_size-row domain needs: N + SRS_HEADROOM."""
+        return self.size + SRS_HEADROOM
 
     @property
     def limb_bits(self) -> int:

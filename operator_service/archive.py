@@ -9,8 +9,8 @@ multiple) and, once settled, `tx.json`. The audit:
    cumulative tokens grow by exactly each call's tokens;
 2. the receipts add up to the proof's public aggregates;
 3. each round-1 commitment is recomputed from the receipts and the archived r_j:
-   [c + b Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
-   (PROTOCOL §4, prover.prover._Rounds._commit_columns) and must equal the proof's;
+   [c + r Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
+   (PROTOCOL §6 step 3, prover.kzg.commit_blinded_lagrange) and must equal the proof's;
 4. the proof verifies (Python verifier);
 5. optionally, the chain's BatchSettled record for this batch carries keccak256(proof), and
    each of its ChannelSettled records the cumulative tokens of the channel's last receipt.
@@ -30,11 +30,9 @@ from eth_utils.crypto import keccak
 from channels.receipts import ReceiptDomain, ReceiptError, SignedReceipt, recover_signer
 from channels.receipts_file import ReceiptsFileError, parse_receipts, receipts_file_json
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
-from prover.g1 import affine_add
-from prover.msm import msm
+from prover.kzg import commit_blinded_lagrange
 from prover.proving_key import ProvingKey
 from prover.witness import build_witness
-from verifier.constants import R
 from verifier.proof import Proof
 from verifier.proof_file import parse_proof_file, proof_file_json
 from verifier.usage_verifier import verify_batch_proof
@@ -150,17 +148,12 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
     if tuple(witness.aggregates) != tuple(public.aggregates):
         raise ArchiveAuditError("the receipts do not add up to the proof's public aggregates")
 
-    n = pk.layout.size
-    points = pk.srs.g1_powers
     for name, values in witness.columns.items():
         r = blinding.get(name)
         if r is None:
             raise ArchiveAuditError(f"blinding.json has no factors for column {name}")
-        commitment = msm(pk.lagrange_points, values)
-        extra = [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))]
-        blind = msm(extra, r + [(R - r_j) % R for r_j in r])
-        x, y = affine_add(commitment, blind)
-        if (int(x), int(y)) != tuple(proof.commitments[name]):
+        commitment = commit_blinded_lagrange(values, pk.lagrange_points, pk.srs.g1_powers, r)
+        if commitment != tuple(proof.commitments[name]):
             raise ArchiveAuditError(f"commitment to column {name} does not match the receipts")
 
     verdict = verify_batch_proof(pk.vk, public, proof)

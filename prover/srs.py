@@ -44,11 +44,15 @@ from prover.g1 import (
 from prover.msm import _split, fork_map, msm
 from verifier.constants import P, R
 from verifier.curve import (
+    G1_BYTES,
+    G1_GENERATOR_AFFINE,
+    G2_BYTES,
     G1Affine,
     G2Point,
     InvalidPointError,
     g1_from_affine,
     g1_from_bytes,
+    g1_is_on_curve_affine,
     g1_to_bytes,
     g2_from_bytes,
     g2_from_coefficients,
@@ -60,15 +64,7 @@ from verifier.transcript import keccak256
 
 SRS_MAGIC: Final[bytes] = b"ZKMSRS01"
 LAGRANGE_MAGIC: Final[bytes] = b"ZKMLAG01"
-G1_BYTES: Final[int] = 64
-G2_BYTES: Final[int] = 128
 CHECKSUM_BYTES: Final[int] = 32
-
-G1_GENERATOR: Final[G1Affine] = (1, 2)
-
-# Extra powers beyond 2^K that `srs new` writes, so a domain of size 2^K can commit to
-# polynomials a little above degree 2^K - 1 (blinding terms, quotient chunks).
-DEFAULT_EXTRA_POWERS: Final[int] = 8
 
 _JACOBIAN_INFINITY: Final[tuple[Any, Any, Any]] = (gmpy2.mpz(1), gmpy2.mpz(1), gmpy2.mpz(0))
 
@@ -231,14 +227,14 @@ class SRS:
           (Schwartz–Zippel), so ``P_i = t^i G1`` for all ``i`` except with probability
           ``(n - 2) / R``.
         """
-        if tuple(self.g1_powers[0]) != G1_GENERATOR:
+        if tuple(self.g1_powers[0]) != G1_GENERATOR_AFFINE:
             raise SRSError("G1 power 0 is not the G1 generator (1, 2)")
         if not eq(self.g2_one, G2):
             raise SRSError("[1]_2 is not the G2 generator of EIP-197")
         for i, pt in enumerate(self.g1_powers):
             if pt[0] == 0 and pt[1] == 0:
                 raise SRSError(f"G1 power {i} is the point at infinity")
-            if check_points and not _g1_on_curve(pt):
+            if check_points and not g1_is_on_curve_affine(pt):
                 raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
         if is_inf(self.g2_tau):
             raise SRSError("[tau]_2 is the point at infinity (tau = 0)")
@@ -276,7 +272,7 @@ def insecure_development_with_tau(
         digest = keccak256(b"zkmeter.insecure-srs.v1" + seed.to_bytes(32, "big", signed=True))
         tau = int.from_bytes(digest, "big") % (R - 1) + 1
     scalars = powers(tau, n_powers)
-    g1_powers = fixed_base_multiples(G1_GENERATOR, scalars, progress=progress)
+    g1_powers = fixed_base_multiples(G1_GENERATOR_AFFINE, scalars, progress=progress)
     return SRS(g1_powers, G2, multiply(G2, tau)), tau
 
 
@@ -382,7 +378,7 @@ def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
         omegas = powers(omega, n)
         inverses = batch_inverse([n * (tau - w) % R for w in omegas])
         scalars = [w * vanishing % R * inv % R for w, inv in zip(omegas, inverses, strict=True)]
-    return fixed_base_multiples(G1_GENERATOR, scalars)
+    return fixed_base_multiples(G1_GENERATOR_AFFINE, scalars)
 
 
 def remember_lagrange_basis(srs: SRS, log_size: int, points: list[G1Affine]) -> None:
@@ -764,10 +760,3 @@ def _g2_normalized(q: G2Point) -> G2Point:
         return q
     x, y = normalize(q)
     return (x, y, FQ2.one())
-
-
-def _g1_on_curve(pt: G1Affine) -> bool:
-    x, y = int(pt[0]), int(pt[1])
-    if x == 0 and y == 0:
-        return True
-    return 0 <= x < P and 0 <= y < P and (y * y - x * x * x - 3) % P == 0

@@ -66,7 +66,7 @@ def _check_g1_affine(xy: G1Affine) -> None:
     x, y = xy
     if not (0 <= x < P and 0 <= y < P):
         raise InvalidPointError("G1 point: coordinate not in [0, P)")
-    if not (x == 0 and y == 0) and (y * y - x * x * x - 3) % P != 0:
+    if not g1_is_on_curve_affine(xy):
         raise InvalidPointError("G1 point: not on the curve y^2 = x^3 + 3")
 
 

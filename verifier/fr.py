@@ -19,6 +19,19 @@ class NonCanonicalScalarError(ValueError):
     """A byte string does not encode a canonical element of Fr (wrong length or value >= R)."""
 
 
+class ScalarOutOfRangeError(NonCanonicalScalarError):
+    """A scalar given as an integer (a point, value, challenge or transcript input) is not a
+    canonical element of Fr: not an int, or not in [0, R)."""
+
+
+def check_scalar(value: int, name: str = "scalar") -> None:
+    """Raise ``ScalarOutOfRangeError`` unless ``value`` is an int in [0, R)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScalarOutOfRangeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < R:
+        raise ScalarOutOfRangeError(f"{name} = {value} is not in [0, R)")
+
+
 def inverse(a: int) -> Fr:
     """Return ``a^(-1) mod R``; raise ``ZeroDivisionError`` if ``a ≡ 0 (mod R)``."""
     a %= R

@@ -19,10 +19,9 @@ from typing import Any
 
 from circuits.constants import WORD_BYTES, R
 from circuits.usage_batch import QUOTIENT_CHUNKS, Layout
-from verifier.curve import G1Affine, InvalidPointError, g1_from_bytes, g1_to_bytes
+from verifier.curve import G1_BYTES, G1Affine, InvalidPointError, g1_from_bytes, g1_to_bytes
 
 QUOTIENT_COLUMNS: tuple[str, ...] = tuple(f"t_{i}" for i in range(QUOTIENT_CHUNKS))
-G1_BYTES = 2 * WORD_BYTES
 
 
 class MalformedProofError(ValueError):

@@ -49,7 +49,7 @@ class Verdict:
     message: str
 
 
-def aggregate_sum(public: PublicInputs, gamma: int, delta: int) -> int:
+def public_sum(public: PublicInputs, gamma: int, delta: int) -> int:
     """A = sum over aggregates of (count + delta*tokens + delta^2*firstNonce + delta^3)
     / (gamma - key), in Fr.  Raises ZeroDivisionError if gamma equals a key."""
     delta2 = delta * delta % R
@@ -74,7 +74,7 @@ def gate_inputs(
     if vanishing == 0:
         raise VerificationError("zeta", "zeta lies in the domain H")
     try:
-        public_sum = aggregate_sum(public, challenges.gamma, challenges.delta)
+        A = public_sum(public, challenges.gamma, challenges.delta)
     except ZeroDivisionError:
         raise VerificationError("public sum", "gamma equals a channel key") from None
     values = dict(proof.evals_zeta)
@@ -84,7 +84,7 @@ def gate_inputs(
         gamma=challenges.gamma,
         delta=challenges.delta,
         alpha=challenges.alpha,
-        A_over_N=public_sum * domain.size_inv % R,
+        A_over_N=A * domain.size_inv % R,
         L0=domain.lagrange_first_at(zeta),
         X_minus_last=(zeta - domain.omega_inv) % R,  # omega^(N-1) = omega^-1
     )

@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 
 from channels.payer import PayerChannel
 from channels.receipts import ReceiptDomain
+from circuits.usage_batch import Layout
 from contracts.client import ChainClient, Deployment
 from prover.proving_key import ProvingKey
 from prover.srs import SRS, InsecureSRSWarning
@@ -38,7 +39,7 @@ def development_proving_key(log_size: int = DEV_LOG_SIZE, seed: int = 5) -> Prov
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
         srs = SRS.insecure_development(
-            (1 << log_size) + 8, seed=seed, lagrange_log_sizes=(log_size,)
+            Layout(log_size).srs_powers, seed=seed, lagrange_log_sizes=(log_size,)
         )
     return ProvingKey.build(srs, log_size)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from circuits.public_inputs import BatchHeader
+from circuits.usage_batch import Layout
 from contracts.client import ChainClient
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
@@ -107,7 +108,7 @@ def _proving_key(log_size: int) -> ProvingKey:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
         srs = SRS.insecure_development(
-            (1 << log_size) + 8, seed=log_size, lagrange_log_sizes=(log_size,)
+            Layout(log_size).srs_powers, seed=log_size, lagrange_log_sizes=(log_size,)
         )
     return ProvingKey.build(srs, log_size)
 

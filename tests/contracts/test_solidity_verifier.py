@@ -452,7 +452,7 @@ def _mutations(result: Any) -> list[tuple[str, PublicInputs, bytes]]:
 
 
 def _cheating_proofs() -> list[tuple[str, PublicInputs, bytes]]:
-    """The malicious-prover proofs of tests/test_usage_proof.py."""
+    """The malicious-prover proofs of tests/prover/test_usage_proof.py."""
     out: list[tuple[str, PublicInputs, bytes]] = []
 
     def add(what: str, result: Any) -> None:

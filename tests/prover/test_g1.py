@@ -19,7 +19,6 @@ from prover.g1 import (
     batch_affine_add,
     batch_invert,
     batch_to_affine,
-    is_on_curve_affine,
     jacobian_add,
     jacobian_add_affine,
     jacobian_double,
@@ -28,7 +27,7 @@ from prover.g1 import (
     scalar_mul_jacobian,
 )
 from verifier.constants import P, R
-from verifier.curve import g1_to_affine
+from verifier.curve import g1_is_on_curve_affine, g1_to_affine
 
 RNG = random.Random(2024)
 LOGS = [RNG.randrange(1, R) for _ in range(6)]
@@ -165,7 +164,7 @@ def test_scalar_mul_is_linear(a: int, b: int) -> None:
     rhs = aff(jacobian_add(scalar_mul_jacobian(AFF[0], a), scalar_mul_jacobian(AFF[0], b)))
     assert lhs == rhs
     x, y = scalar_mul(AFF[0], a)
-    assert is_on_curve_affine((x, y))
+    assert g1_is_on_curve_affine((x, y))
 
 
 @settings(max_examples=10, deadline=None)
@@ -175,9 +174,9 @@ def test_scalar_mul_property_vs_py_ecc(k: int) -> None:
     assert (int(x), int(y)) == g1_to_affine(multiply(G1, k))
 
 
-def test_is_on_curve_affine() -> None:
-    assert is_on_curve_affine((1, 2))
-    assert is_on_curve_affine((0, 0))
-    assert not is_on_curve_affine((1, 3))
-    assert not is_on_curve_affine((1, 2 + P))
+def test_g1_is_on_curve_affine() -> None:
+    assert g1_is_on_curve_affine((1, 2))
+    assert g1_is_on_curve_affine((0, 0))
+    assert not g1_is_on_curve_affine((1, 3))
+    assert not g1_is_on_curve_affine((1, 2 + P))
     assert g1_to_affine(Z1) == (0, 0)

@@ -31,13 +31,12 @@ from prover.kzg import (
 from prover.msm import prepare_bases
 from prover.srs import SRS, InsecureSRSWarning, insecure_development_with_tau, lagrange_basis
 from verifier.constants import P, R
-from verifier.fr import root_of_unity
+from verifier.fr import ScalarOutOfRangeError, root_of_unity
 from verifier.kzg import (
     ClaimCountError,
     InvalidG1PointError,
     InvalidG2PointError,
     KZGVerifierKey,
-    ScalarOutOfRangeError,
     verify_batch_one_point,
     verify_batch_two_points,
     verify_opening,
@@ -161,6 +160,29 @@ def test_commit_lagrange_equals_commit_monomial(
     # small values (flags, limbs) take the same path
     small = [rng.randrange(2) for _ in range(n)]
     assert commit_lagrange(small, basis) == commit_monomial(naive_interpolate(small, log_size), srs)
+
+
+def test_blinded_column_commitment_is_the_commitment_of_its_blinded_coefficients(
+    srs: SRS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[c + r Z_H]_1 by the prover's route (Lagrange MSM plus the blinding term) equals the
+    monomial commitment of c + r(X)(X^N - 1); both keep c's values on H."""
+    from prover.kzg import blinded_coefficients, commit_blinded_lagrange
+
+    monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
+    log_size, rng = 3, random.Random(7)
+    n = 1 << log_size
+    values = [rng.randrange(1 << 8) for _ in range(n)]
+    r = [rng.randrange(R) for _ in range(3)]
+    coeffs = blinded_coefficients(naive_interpolate(values, log_size), n, r)
+    assert len(coeffs) == n + 3
+    basis = lagrange_basis(srs, log_size)
+    blinded = commit_blinded_lagrange(values, basis, srs.g1_powers, r)
+    assert blinded == commit_monomial(coeffs, srs)
+    omega = root_of_unity(log_size)
+    assert [evaluate(coeffs, pow(omega, i, R)) for i in range(n)] == values
+    # the twin: another blinding factor gives another commitment of the same values
+    assert commit_blinded_lagrange(values, basis, srs.g1_powers, [r[0] + 1, *r[1:]]) != blinded
 
 
 def test_commit_lagrange_length_mismatch(
@@ -464,3 +486,26 @@ def test_fiat_shamir_flow_accepts(srs: SRS) -> None:
 def test_fiat_shamir_flow_rejects_tampered_evaluation(srs: SRS) -> None:
     rng = random.Random(9)
     assert not fiat_shamir_flow(srs, [rand_poly(rng, 32), rand_poly(rng, 16)], tamper=True)
+
+
+def test_verification_key_alone_equals_the_proving_keys_and_needs_no_lagrange_basis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verification_key` (monomial route, what `zkmeter verify --srs` and `keys export` use)
+    gives the key `ProvingKey.build` derives through the Lagrange basis, without building it."""
+    import prover.proving_key as proving_key_module
+    from prover.proving_key import ProvingKey, ProvingKeyError, verification_key
+
+    monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSRSWarning)
+        srs = SRS.insecure_development(256 + 3, seed=3)
+    expected = ProvingKey.build(srs, 8).vk
+
+    def no_basis(*_: object, **__: object) -> None:
+        raise AssertionError("the verification key must not need the Lagrange basis")
+
+    monkeypatch.setattr(proving_key_module, "lagrange_basis", no_basis)
+    assert verification_key(srs, 8) == expected
+    with pytest.raises(ProvingKeyError, match="needs 515"):  # twin: an SRS too short for 2^9
+        verification_key(srs, 9)

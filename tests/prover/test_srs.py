@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from py_ecc import optimized_bn128 as bn
 
+from circuits.usage_batch import SRS_HEADROOM
 from prover import srs as srs_module
 from prover.srs import (
     SRS,
@@ -358,7 +359,7 @@ def test_cli_srs_new_and_info(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "INSECURE" in res.output
     s = SRS.load(out)
-    assert s.n_powers == 2**3 + 8
+    assert s.n_powers == 2**3 + SRS_HEADROOM
     res = runner.invoke(main, ["srs", "info", str(out)])
     assert res.exit_code == 0 and s.digest.hex() in res.output
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.vectors.gen_transcript import VECTORS_PATH, build_vectors
 from verifier.constants import R
+from verifier.fr import ScalarOutOfRangeError
 from verifier.transcript import (
     DOMAIN_SEPARATOR,
-    ScalarOutOfRangeError,
     Transcript,
     WordOutOfRangeError,
 )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from contracts.client import ChainClient
     from prover.proving_key import ProvingKey
     from prover.srs import SRS
+    from verifier.keys import VerificationKey
 
 ENV_PRIVATE_KEY = "ZKMETER_PRIVATE_KEY"
 ENV_KEYSTORE_PASSWORD = "ZKMETER_KEYSTORE_PASSWORD"
@@ -188,3 +189,13 @@ def proving_key_for(srs: SRS, log_size: int) -> ProvingKey:
     if elapsed > 1:
         echo_err(f"  proving key for 2^{log_size} rows ready in {elapsed:.1f} s")
     return key
+
+
+def verification_key_for(srs: SRS, log_size: int) -> VerificationKey:
+    """The verification key alone (no proving key: one MSM, no Lagrange basis)."""
+    from prover.proving_key import ProvingKeyError, verification_key
+
+    try:
+        return verification_key(srs, log_size)
+    except ProvingKeyError as error:
+        raise click.ClickException(str(error)) from None

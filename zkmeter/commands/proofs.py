@@ -13,8 +13,9 @@ import click
 
 from channels.receipts_file import ReceiptsFileError, load_receipts
 from circuits.public_inputs import Aggregate, BatchHeader, PublicInputError, PublicInputs
+from circuits.usage_batch import SRS_HEADROOM
 from prover.prover import prove_batch
-from prover.srs import DEFAULT_EXTRA_POWERS, SRS, InsecureSRSWarning, SRSError, import_ptau
+from prover.srs import SRS, InsecureSRSWarning, SRSError, import_ptau
 from prover.witness import BatchError, smallest_log_size
 from verifier.keys import VerificationKey, VerificationKeyError
 from verifier.proof import MalformedProofError, Proof
@@ -26,6 +27,7 @@ from zkmeter.commands.options import (
     echo_err,
     load_srs,
     proving_key_for,
+    verification_key_for,
 )
 
 # Above this many powers, `srs new` shows a progress bar.
@@ -50,7 +52,7 @@ def srs() -> None:
 @click.option("--seed", type=int, default=None, help="Derive tau from this seed (reproducible).")
 def new(log_size: int, output: Path, seed: int | None) -> None:
     """Generate an INSECURE development SRS (tau is known to this machine)."""
-    n_powers = (1 << log_size) + DEFAULT_EXTRA_POWERS
+    n_powers = (1 << log_size) + SRS_HEADROOM
     click.secho(
         "WARNING: INSECURE development SRS, tau is known: anyone holding it can forge proofs. "
         "Use `zkmeter srs import` with a ceremony .ptau for anything real.",
@@ -227,7 +229,7 @@ def verify(
             raise click.ClickException(f"{vk_path}: {error}") from None
     else:
         assert srs_path is not None
-        vk = proving_key_for(load_srs(srs_path), proof.log_size).vk
+        vk = verification_key_for(load_srs(srs_path), proof.log_size)
     verdict = verify_batch_proof(vk, public, proof)
     channels = len(public.aggregates)
     tokens = sum(a.tokens for a in public.aggregates)
@@ -334,6 +336,6 @@ def keys() -> None:
 @click.option("--output", "-o", type=OUTPUT_FILE, required=True)
 def export(srs_path: Path, log_size: int, output: Path) -> None:
     """Write the verification key for 2^K-row batches."""
-    vk = proving_key_for(load_srs(srs_path), log_size).vk
+    vk = verification_key_for(load_srs(srs_path), log_size)
     vk.save(output)
     click.echo(f"wrote the verification key for 2^{log_size}-row batches to {output}")
