@@ -76,18 +76,18 @@ def channel_key(payer: int, model_id: int) -> int:
 class Layout:
     """Everything about the circuit that depends on the domain size N = 2^log_size."""
 
-    log_size: int
+    k: int
 
     def __post_init__(self) -> None:
-        if self.log_size not in SUPPORTED_LOG_SIZES:
+        if self.k not in SUPPORTED_LOG_SIZES:
             raise UnsupportedDomainError(
-                f"domain size 2^{self.log_size} is not supported; "
+                f"domain size 2^{self.k} is not supported; "
                 f"use 2^{MIN_LOG_SIZE} .. 2^{MAX_LOG_SIZE} rows"
             )
 
     @property
     def size(self) -> int:
-        return 1 << self.log_size
+        return 1 << self.k
 
     @property
     def srs_powers(self) -> int:
@@ -97,7 +97,7 @@ class Layout:
     @property
     def limb_bits(self) -> int:
         """16-bit limbs when the table 0..2^16-1 fits in the domain, else 8-bit limbs."""
-        return 16 if self.log_size >= 16 else 8
+        return 16 if self.k >= 16 else 8
 
     @property
     def limb_count(self) -> int:
@@ -162,10 +162,10 @@ class Layout:
         return expr
 
     def gates(self) -> list[Gate]:
-        return _gates(self.log_size)
+        return _gates(self.k)
 
     def compiled(self) -> CompiledGates:
-        return _compiled(self.log_size)
+        return _compiled(self.k)
 
     def column_degrees(self) -> dict[str, int]:
         """Degree of each polynomial the gates refer to, blinding included."""
@@ -182,8 +182,8 @@ class Layout:
 
 
 @cache
-def _gates(log_size: int) -> list[Gate]:
-    layout = Layout(log_size)
+def _gates(k: int) -> list[Gate]:
+    layout = Layout(k)
     key, nonce, q, s = Col("key"), Col("nonce"), Col("q"), Col("s")
     key_next, nonce_next, q_next, s_next = Col("key", 1), Col("nonce", 1), Col("q", 1), Col("s", 1)
     beta, gamma, delta = Scalar("beta"), Scalar("gamma"), Scalar("delta")
@@ -236,5 +236,5 @@ def _gates(log_size: int) -> list[Gate]:
 
 
 @cache
-def _compiled(log_size: int) -> CompiledGates:
-    return compile_gates(_gates(log_size))
+def _compiled(k: int) -> CompiledGates:
+    return compile_gates(_gates(k))

@@ -70,15 +70,15 @@ class Variant:
 def variants() -> list[Variant]:
     """The layouts of circuits/usage_batch.py grouped by limb size (their gates coincide)."""
     groups: dict[int, list[int]] = {}
-    for log_size in range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1):
-        groups.setdefault(Layout(log_size).limb_bits, []).append(log_size)
+    for k in range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1):
+        groups.setdefault(Layout(k).limb_bits, []).append(k)
     out = []
     for bits, sizes in sorted(groups.items()):
         variant = Variant(f"UsageVerifier{bits}", bits, min(sizes), max(sizes))
         reference = compile_gates(Layout(variant.min_log).gates()).source
-        for log_size in sizes:
-            if compile_gates(Layout(log_size).gates()).source != reference:
-                raise CodegenError(f"gates of 2^{log_size} differ from 2^{variant.min_log}")
+        for k in sizes:
+            if compile_gates(Layout(k).gates()).source != reference:
+                raise CodegenError(f"gates of 2^{k} differ from 2^{variant.min_log}")
         out.append(variant)
     return out
 

@@ -144,7 +144,7 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
                     f"receipt {index}: signed by {signer}, which payer {payer} never authorised"
                 )
 
-    witness = build_witness(rows, public.log_size)
+    witness = build_witness(rows, public.k)
     if tuple(witness.aggregates) != tuple(public.aggregates):
         raise ArchiveAuditError("the receipts do not add up to the proof's public aggregates")
 

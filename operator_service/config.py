@@ -10,7 +10,7 @@ from pathlib import Path
 class DaemonConfig:
     """Batching, proving and submission policy."""
 
-    log_size: int = 8  # the domain the daemon proves in (a verifier must be installed for it)
+    k: int = 8  # the domain the daemon proves in (a verifier must be installed for it)
     max_rows: int | None = None  # receipts per batch; default 2^log_size
     max_age: float = 60.0  # seconds the oldest admitted receipt may wait for a batch
     prove_processes: int = 1  # worker processes inside each proving process
@@ -25,7 +25,7 @@ class DaemonConfig:
 
     @property
     def batch_rows(self) -> int:
-        return min(self.max_rows or (1 << self.log_size), 1 << self.log_size)
+        return min(self.max_rows or (1 << self.k), 1 << self.k)
 
 
 __all__ = ["DaemonConfig"]

@@ -114,11 +114,10 @@ class Operator:
         self.account = account
         self.store = store
         self.pk = pk
-        self.config = config or DaemonConfig(log_size=pk.layout.log_size)
-        if self.config.log_size != pk.layout.log_size:
+        self.config = config or DaemonConfig(k=pk.layout.k)
+        if self.config.k != pk.layout.k:
             raise DaemonError(
-                f"proving key is for 2^{pk.layout.log_size} rows, "
-                f"config says 2^{self.config.log_size}"
+                f"proving key is for 2^{pk.layout.k} rows, config says 2^{self.config.k}"
             )
         thawing = client.deployment.thawing_period
         if self.config.max_age >= thawing:
@@ -176,7 +175,7 @@ class Operator:
             chain_next = self.client.next_batch_seq(self.account.address)
         last = self.store.last_batch_seq()
         seq = max(chain_next, 0 if last is None else last + 1)
-        batch = self.store.cut_batch(seq, self.config.log_size, self.config.batch_rows)
+        batch = self.store.cut_batch(seq, self.config.k, self.config.batch_rows)
         if batch is not None:
             self.metrics.inc("zkmeter_batches_cut_total", help_="batches cut")
             self.metrics.inc(
@@ -263,7 +262,7 @@ class Operator:
             try:
                 with self.chain_lock:
                     tx_hash = self.client.send_settle(
-                        self.account, batch.seq, public.log_size, public.aggregates, states, proof
+                        self.account, batch.seq, public.k, public.aggregates, states, proof
                     )
                 break
             except ContractRevertError as error:
@@ -419,7 +418,7 @@ class Operator:
             "operator": self.account.address,
             "chain_id": self.client.chain_id,
             "settlement": self.domain.settlement,
-            "log_size": self.config.log_size,
+            "log_size": self.config.k,
             "receipts": self.store.counts(),
         }
 

@@ -124,7 +124,7 @@ class StoreError(RuntimeError):
 class Batch:
     seq: int
     state: str
-    log_size: int
+    k: int
     receipt_count: int
     public: PublicInputs | None
     proof: bytes | None
@@ -332,11 +332,11 @@ class ReceiptStore:
         )
         if not rows:
             return None
-        seq_, state, log_size, count, public, proof, blinding, path, tx, gas, error = rows[0]
+        seq_, state, k, count, public, proof, blinding, path, tx, gas, error = rows[0]
         return Batch(
             int(seq_),
             str(state),
-            int(log_size),
+            int(k),
             int(count),
             None if public is None else PublicInputs.from_json(json.loads(public)),
             None if proof is None else bytes(proof),
@@ -358,7 +358,7 @@ class ReceiptStore:
 
     # -- transitions ----------------------------------------------------------------------
 
-    def cut_batch(self, seq: int, log_size: int, max_rows: int) -> Batch | None:
+    def cut_batch(self, seq: int, k: int, max_rows: int) -> Batch | None:
         """Move up to `max_rows` of the oldest admitted receipts into a new batch `seq`.
 
         Receipts are taken in admission order, so each channel's part is a prefix of its
@@ -380,7 +380,7 @@ class ReceiptStore:
             db.execute(
                 "INSERT INTO batches (seq, state, log_size, receipt_count, created_at) "
                 "VALUES (?,?,?,?,?)",
-                (seq, BATCHED, log_size, len(ids), time.time()),
+                (seq, BATCHED, k, len(ids), time.time()),
             )
             db.executemany(
                 "UPDATE receipts SET state=?, batch_seq=? WHERE id=?",

@@ -81,8 +81,8 @@ def prove_batch(
     timings = ProofTimings()
     start = time.perf_counter()
     with timings.measure("witness"):
-        witness = build_witness(rows, pk.layout.log_size)
-    public = PublicInputs(header, pk.layout.log_size, witness.aggregates)
+        witness = build_witness(rows, pk.layout.k)
+    public = PublicInputs(header, pk.layout.k, witness.aggregates)
     return prove_witness(
         pk,
         public,
@@ -171,7 +171,7 @@ class _Rounds:
         w_zeta, w_omega_zeta = self._round_5(zeta, v, evals_zeta, evals_omega_zeta)
         self.transcript.challenge()  # u: completes the transcript as the verifier replays it
         return Proof(
-            self.layout.log_size,
+            self.layout.k,
             dict(self.commitments),
             evals_zeta,
             evals_omega_zeta,
@@ -191,7 +191,7 @@ class _Rounds:
         dealt costliest first (longest-processing-time), results sent back as bytes.
         """
         n = self.layout.size
-        log_n = self.layout.log_size
+        k = self.layout.k
         blinding = {
             name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
             for name in names
@@ -205,7 +205,7 @@ class _Rounds:
                 with spent.measure("msm"):
                     commitment = msm(lagrange, values[name])
                 with spent.measure("ntt"):
-                    coeffs = _to_bytes(intt(values[name], log_n))
+                    coeffs = _to_bytes(intt(values[name], k))
                 out.append((commitment, coeffs, spent.seconds))
             return out
 
@@ -231,7 +231,7 @@ class _Rounds:
         n = self.layout.size
         bits = max(self.values[name]).bit_length()
         msm_cost = estimated_cost_us(n, bits, best_window(n, bits)) if bits > 1 else n * 0.5
-        return msm_cost + NTT_COST_US_PER_BUTTERFLY * n * self.layout.log_size
+        return msm_cost + NTT_COST_US_PER_BUTTERFLY * n * self.layout.k
 
     def _commit_monomial(self, polys: Sequence[Sequence[Any]]) -> list[G1Affine]:
         with self.timings.measure("msm"):
@@ -272,7 +272,7 @@ class _Rounds:
         keys = values["key"]
         distinct = sorted(set(keys))
         inv_gamma = dict(
-            zip(distinct, batch_inverse([(gamma - k) % R for k in distinct]), strict=True)
+            zip(distinct, batch_inverse([(gamma - key) % R for key in distinct]), strict=True)
         )
         tokens = [0] * n
         for j, limb in enumerate(limbs):
@@ -314,29 +314,29 @@ class _Rounds:
             "alpha": alpha,
             "A_over_N": self.A_over_N,
         }
-        shifts = coset_shifts(layout.log_size, QUOTIENT_CHUNKS)
+        shifts = coset_shifts(layout.k, QUOTIENT_CHUNKS)
         coeffs = self.coeffs
 
-        def work(ks: list[int]) -> list[tuple[bytes, dict[str, float]]]:
+        def work(cosets: list[int]) -> list[tuple[bytes, dict[str, float]]]:
             out = []
-            for k in ks:
+            for c in cosets:
                 spent = ProofTimings()
-                folded = quotient_on_coset(layout, coeffs, scalars, shifts[k], spent)
+                folded = quotient_on_coset(layout, coeffs, scalars, shifts[c], spent)
                 out.append((_to_bytes(folded), spent.seconds))
             return out
 
-        ks = list(range(QUOTIENT_CHUNKS))
-        shares = _deal(ks, [1.0] * len(ks), self.processes)
+        cosets = list(range(QUOTIENT_CHUNKS))
+        shares = _deal(cosets, [1.0] * len(cosets), self.processes)
         started = time.perf_counter()
         outcome = fork_map(work, shares)
         self.timings.add_parallel(
             time.perf_counter() - started, [spent for part in outcome for _, spent in part]
         )
-        folded_by_k: dict[int, list[Any]] = {}
+        folded: dict[int, list[Any]] = {}
         for share, results in zip(shares, outcome, strict=True):
-            for k, (raw, _spent) in zip(share, results, strict=True):
-                folded_by_k[k] = _from_bytes(raw)
-        t = unfold([folded_by_k[k] for k in ks], [pow(shifts[k], n, R) for k in ks], n)
+            for c, (raw, _spent) in zip(share, results, strict=True):
+                folded[c] = _from_bytes(raw)
+        t = unfold([folded[c] for c in cosets], [pow(shifts[c], n, R) for c in cosets], n)
         bound = layout.quotient_degree_bound()
         if any(t[bound + 1 :]) and self.self_check:
             raise ProverError("the quotient is not a polynomial: the witness breaks a gate")

@@ -34,38 +34,38 @@ class ProvingKey:
     vk: VerificationKey
 
     @classmethod
-    def build(cls, srs: SRS, log_size: int, progress: ProgressCallback | None = None) -> ProvingKey:
-        layout = _checked_layout(srs, log_size)
-        lagrange = prepare_bases(lagrange_basis(srs, log_size, progress=progress))
+    def build(cls, srs: SRS, k: int, progress: ProgressCallback | None = None) -> ProvingKey:
+        layout = _checked_layout(srs, k)
+        lagrange = prepare_bases(lagrange_basis(srs, k, progress=progress))
         monomial = prepare_bases(srs.g1_powers[: layout.srs_powers])
         table_values = layout.table_values()
-        table_coeffs = [int(c) for c in intt(table_values, log_size)]
+        table_coeffs = [int(c) for c in intt(table_values, k)]
         table_commitment = commit_lagrange(table_values, lagrange)
-        vk = VerificationKey(log_size, table_commitment, srs.g2_tau)
+        vk = VerificationKey(k, table_commitment, srs.g2_tau)
         return cls(layout, srs, lagrange, monomial, table_values, table_coeffs, vk)
 
     @property
     def domain(self) -> Domain:
-        return Domain(self.layout.log_size)
+        return Domain(self.layout.k)
 
 
-def verification_key(srs: SRS, log_size: int) -> VerificationKey:
+def verification_key(srs: SRS, k: int) -> VerificationKey:
     """The verification key of 2^log_size-row batches alone: [T]_1 from the table's
     coefficients and the monomial powers (one MSM of N points), without the Lagrange basis
     and prepared bases a proving key needs; the same key as `ProvingKey.build(...).vk`."""
-    layout = _checked_layout(srs, log_size)
-    table_coeffs = [int(c) for c in intt(layout.table_values(), log_size)]
-    return VerificationKey(log_size, commit_monomial(table_coeffs, srs), srs.g2_tau)
+    layout = _checked_layout(srs, k)
+    table_coeffs = [int(c) for c in intt(layout.table_values(), k)]
+    return VerificationKey(k, commit_monomial(table_coeffs, srs), srs.g2_tau)
 
 
-def _checked_layout(srs: SRS, log_size: int) -> Layout:
+def _checked_layout(srs: SRS, k: int) -> Layout:
     try:
-        layout = Layout(log_size)
+        layout = Layout(k)
     except UnsupportedDomainError as error:
         raise ProvingKeyError(str(error)) from None
     if srs.n_powers < layout.srs_powers:
         raise ProvingKeyError(
-            f"the SRS has {srs.n_powers} G1 powers; a 2^{log_size}-row domain needs "
-            f"{layout.srs_powers} (make one with `zkmeter srs new --log-size {log_size}`)"
+            f"the SRS has {srs.n_powers} G1 powers; a 2^{k}-row domain needs "
+            f"{layout.srs_powers} (make one with `zkmeter srs new --log-size {k}`)"
         )
     return layout

@@ -142,8 +142,8 @@ class SRS:
         instead of the G1 FFT) and cached like any other (see ``lagrange_basis``).
         """
         srs, tau = insecure_development_with_tau(n_powers, seed, progress)
-        for log_size in lagrange_log_sizes:
-            remember_lagrange_basis(srs, log_size, lagrange_basis_from_tau(tau, log_size))
+        for k in lagrange_log_sizes:
+            remember_lagrange_basis(srs, k, lagrange_basis_from_tau(tau, k))
         return srs
 
     # ---- files ------------------------------------------------------------------------------
@@ -357,19 +357,19 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "zkmeter"
 
 
-def lagrange_cache_path(srs: SRS, log_size: int) -> Path:
+def lagrange_cache_path(srs: SRS, k: int) -> Path:
     """Where ``lagrange_basis(srs, log_size)`` is cached on disk."""
-    return cache_dir() / f"lagrange-{srs.digest.hex()}-{log_size}.bin"
+    return cache_dir() / f"lagrange-{srs.digest.hex()}-{k}.bin"
 
 
-def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
+def lagrange_basis_from_tau(tau: int, k: int) -> list[G1Affine]:
     """[L_i(tau)]_1 when tau is known: L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i)).
 
     N scalars from one batch inversion, then N fixed-base multiplications of [1]_1. Only a
     development SRS knows tau; a ceremony SRS goes through ``lagrange_basis``'s G1 FFT.
     """
-    n = 1 << log_size
-    omega = root_of_unity(log_size)
+    n = 1 << k
+    omega = root_of_unity(k)
     vanishing = (pow(tau, n, R) - 1) % R
     if vanishing == 0:  # tau in H: L_i(tau) is a unit vector
         index = next(i for i in range(n) if pow(omega, i, R) == tau % R)
@@ -381,18 +381,18 @@ def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
     return fixed_base_multiples(G1_GENERATOR_AFFINE, scalars)
 
 
-def remember_lagrange_basis(srs: SRS, log_size: int, points: list[G1Affine]) -> None:
+def remember_lagrange_basis(srs: SRS, k: int, points: list[G1Affine]) -> None:
     """Put a Lagrange basis computed elsewhere into the memory and disk caches."""
-    _LAGRANGE_MEMO[(srs.digest, log_size)] = points
+    _LAGRANGE_MEMO[(srs.digest, k)] = points
     try:
-        _write_lagrange_file(lagrange_cache_path(srs, log_size), srs.digest, log_size, points)
+        _write_lagrange_file(lagrange_cache_path(srs, k), srs.digest, k, points)
     except OSError as exc:
         warnings.warn(f"cannot write Lagrange cache: {exc}", stacklevel=2)
 
 
 def lagrange_basis(
     srs: SRS,
-    log_size: int,
+    k: int,
     use_disk_cache: bool = True,
     progress: ProgressCallback | None = None,
     processes: int = 1,
@@ -408,30 +408,26 @@ def lagrange_basis(
     ``processes > 1`` spreads each stage's multiplications over forked workers. Cached in
     memory (by ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
     """
-    n = 1 << log_size
-    if log_size < 0 or n > len(srs.g1_powers):
-        raise SRSError(
-            f"domain of size 2^{log_size} needs {n} G1 powers, the SRS has {srs.n_powers}"
-        )
-    key = (srs.digest, log_size)
+    n = 1 << k
+    if k < 0 or n > len(srs.g1_powers):
+        raise SRSError(f"domain of size 2^{k} needs {n} G1 powers, the SRS has {srs.n_powers}")
+    key = (srs.digest, k)
     cached = _LAGRANGE_MEMO.get(key)
     if cached is not None:
         return cached
-    path = lagrange_cache_path(srs, log_size)
+    path = lagrange_cache_path(srs, k)
     points: list[G1Affine] | None = None
     if use_disk_cache and path.exists():
         try:
-            points = _read_lagrange_file(path, srs.digest, log_size)
+            points = _read_lagrange_file(path, srs.digest, k)
         except SRSError as exc:
             warnings.warn(f"ignoring bad Lagrange cache file {path}: {exc}", stacklevel=2)
             points = None
     if points is None:
-        points = _inverse_dft_g1(
-            srs.g1_powers[:n], log_size, progress=progress, processes=processes
-        )
+        points = _inverse_dft_g1(srs.g1_powers[:n], k, progress=progress, processes=processes)
         if use_disk_cache:
             try:
-                _write_lagrange_file(path, srs.digest, log_size, points)
+                _write_lagrange_file(path, srs.digest, k, points)
             except OSError as exc:
                 warnings.warn(f"cannot write Lagrange cache {path}: {exc}", stacklevel=2)
     _LAGRANGE_MEMO[key] = points
@@ -440,7 +436,7 @@ def lagrange_basis(
 
 def _inverse_dft_g1(
     values: Sequence[G1Affine],
-    log_size: int,
+    k: int,
     progress: ProgressCallback | None = None,
     processes: int = 1,
 ) -> list[G1Affine]:
@@ -449,14 +445,14 @@ def _inverse_dft_g1(
 
     The scalar multiplications ``w·b`` of a stage are independent; with ``processes > 1`` they
     are dealt to forked workers (``prover.msm.fork_map``)."""
-    n = 1 << log_size
+    n = 1 << k
     if n == 1:
         return [(int(values[0][0]), int(values[0][1]))]
-    omega_inv = pow(root_of_unity(log_size), -1, R)
+    omega_inv = pow(root_of_unity(k), -1, R)
     pts: list[Any] = [None] * n
     for i in range(n):
-        pts[_bit_reverse(i, log_size)] = (gmpy2.mpz(values[i][0]), gmpy2.mpz(values[i][1]))
-    total_mults = (n // 2) * log_size + n
+        pts[_bit_reverse(i, k)] = (gmpy2.mpz(values[i][0]), gmpy2.mpz(values[i][1]))
+    total_mults = (n // 2) * k + n
     done = 0
     half = 1
     while half < n:
@@ -576,11 +572,11 @@ def _bit_reverse(i: int, bits: int) -> int:
     return int(format(i, f"0{bits}b")[::-1], 2) if bits else 0
 
 
-def _write_lagrange_file(path: Path, digest: bytes, log_size: int, points: list[G1Affine]) -> None:
+def _write_lagrange_file(path: Path, digest: bytes, k: int, points: list[G1Affine]) -> None:
     body = (
         LAGRANGE_MAGIC
         + digest
-        + struct.pack(">II", log_size, len(points))
+        + struct.pack(">II", k, len(points))
         + b"".join(g1_to_bytes(p) for p in points)
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -589,10 +585,10 @@ def _write_lagrange_file(path: Path, digest: bytes, log_size: int, points: list[
     tmp.replace(path)
 
 
-def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affine]:
+def _read_lagrange_file(path: Path, digest: bytes, k: int) -> list[G1Affine]:
     data = path.read_bytes()
     header = len(LAGRANGE_MAGIC) + 32 + 8
-    n = 1 << log_size
+    n = 1 << k
     if len(data) != header + n * G1_BYTES + CHECKSUM_BYTES:
         raise SRSError(f"Lagrange cache has {len(data)} bytes, expected {header + n * 64 + 32}")
     body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
@@ -603,8 +599,8 @@ def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affi
     if data[len(LAGRANGE_MAGIC) : len(LAGRANGE_MAGIC) + 32] != digest:
         raise SRSError("Lagrange cache belongs to another SRS")
     got_log, got_n = struct.unpack(">II", data[header - 8 : header])
-    if (got_log, got_n) != (log_size, n):
-        raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{log_size}")
+    if (got_log, got_n) != (k, n):
+        raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{k}")
     points: list[G1Affine] = []
     for i in range(n):
         try:

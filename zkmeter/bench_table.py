@@ -41,28 +41,28 @@ def _comparisons() -> list[Comparison]:
                 f"test_ntt[{n}-galois]",
             )
         )
-    for log_n in range(10, 17):
-        n = 1 << log_n
+    for k in range(10, 17):
+        n = 1 << k
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 254-bit vs py_ecc (scaled)",
+                f"MSM 2^{k} 254-bit vs py_ecc (scaled)",
                 f"test_msm_pippenger[n{n}-b254-p1]",
                 PY_ECC_MSM,
                 n / 1024,
             )
         )
-    for log_n in (12, 14, 16):
-        n = 1 << log_n
+    for k in (12, 14, 16):
+        n = 1 << k
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 32-bit vs 254-bit",
+                f"MSM 2^{k} 32-bit vs 254-bit",
                 f"test_msm_pippenger[n{n}-b32-p1]",
                 f"test_msm_pippenger[n{n}-b254-p1]",
             )
         )
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 254-bit, 2 processes vs 1",
+                f"MSM 2^{k} 254-bit, 2 processes vs 1",
                 f"test_msm_pippenger[n{n}-b254-p2]",
                 f"test_msm_pippenger[n{n}-b254-p1]",
             )

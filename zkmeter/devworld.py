@@ -34,14 +34,12 @@ DEV_THAWING_PERIOD = 3600
 
 
 @cache
-def development_proving_key(log_size: int = DEV_LOG_SIZE, seed: int = 5) -> ProvingKey:
+def development_proving_key(k: int = DEV_LOG_SIZE, seed: int = 5) -> ProvingKey:
     """A proving key from an INSECURE development SRS (its trapdoor comes from `seed`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        srs = SRS.insecure_development(
-            Layout(log_size).srs_powers, seed=seed, lagrange_log_sizes=(log_size,)
-        )
-    return ProvingKey.build(srs, log_size)
+        srs = SRS.insecure_development(Layout(k).srs_powers, seed=seed, lagrange_log_sizes=(k,))
+    return ProvingKey.build(srs, k)
 
 
 @dataclass

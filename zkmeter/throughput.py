@@ -64,8 +64,8 @@ def transaction_gas(client: ChainClient, contract: Any, function: str, *args: An
 def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
     batch_rows, _aggregates, header_json = peer_batch
     usage = [UsageRow(r["payer"], r["model_id"], r["nonce"], r["tokens"]) for r in batch_rows]
-    log_size = smallest_log_size(len(usage))
-    pk = _proving_key(log_size)
+    k = smallest_log_size(len(usage))
+    pk = _proving_key(k)
     header = BatchHeader(
         header_json["chain_id"],
         header_json["settlement"],
@@ -104,13 +104,11 @@ def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
 
 
 @cache
-def _proving_key(log_size: int) -> ProvingKey:
+def _proving_key(k: int) -> ProvingKey:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        srs = SRS.insecure_development(
-            Layout(log_size).srs_powers, seed=log_size, lagrange_log_sizes=(log_size,)
-        )
-    return ProvingKey.build(srs, log_size)
+        srs = SRS.insecure_development(Layout(k).srs_powers, seed=k, lagrange_log_sizes=(k,))
+    return ProvingKey.build(srs, k)
 
 
 def peer_feasible(peer: Any, rows: int, protocol: str, max_ptau_power: int) -> str:

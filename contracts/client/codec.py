@@ -109,7 +109,7 @@ def batch_settled_from_event(
     return BatchSettled(
         operator=checksum(a["operator"]),
         batch_seq=int(a["batchSeq"]),
-        log_domain_size=int(a["logDomainSize"]),
+        k=int(a["logDomainSize"]),
         proof_hash=bytes(a["proofHash"]),
         witness_commitments=bytes(a["witnessCommitments"]),
         total_tokens=int(a["totalTokens"]),

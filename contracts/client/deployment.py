@@ -78,7 +78,7 @@ class DeploymentOps(ChainConnection):
         for 8-bit limbs, below 2^16 rows; UsageVerifier16 from 2^16), the key built in."""
         name = "UsageVerifier16" if vk.layout.limb_bits == 16 else "UsageVerifier8"
         contract = self.deploy_contract(
-            name, vk.log_size, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
+            name, vk.k, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
         )
         return str(contract.address)
 
@@ -88,43 +88,39 @@ class DeploymentOps(ChainConnection):
         return int(self.call(fn))
 
     def propose_verifier(
-        self, log_domain_size: int, verifier: str | None, *, owner: LocalAccount | None = None
+        self, k: int, verifier: str | None, *, owner: LocalAccount | None = None
     ) -> int:
         """Announce `verifier` (None to remove) for 2^log_domain_size rows (settlement owner
         only); returns the timestamp from which `apply_verifier` may put it in force."""
         address = checksum(verifier) if verifier else ZERO_ADDRESS
-        fn = self.settlement.functions.proposeVerifier(log_domain_size, address)
+        fn = self.settlement.functions.proposeVerifier(k, address)
         receipt = self.send(fn, owner, GAS_TX)
         (event,) = self.settlement.events.VerifierProposed().process_receipt(
             receipt, errors=DISCARD
         )
         return int(event["args"]["readyAt"])
 
-    def cancel_verifier_proposal(
-        self, log_domain_size: int, *, owner: LocalAccount | None = None
-    ) -> TxReceipt:
-        fn = self.settlement.functions.cancelVerifierProposal(log_domain_size)
+    def cancel_verifier_proposal(self, k: int, *, owner: LocalAccount | None = None) -> TxReceipt:
+        fn = self.settlement.functions.cancelVerifierProposal(k)
         return self.send(fn, owner, GAS_TX)
 
-    def apply_verifier(self, log_domain_size: int, *, owner: LocalAccount | None = None) -> str:
+    def apply_verifier(self, k: int, *, owner: LocalAccount | None = None) -> str:
         """Put the proposal for 2^log_domain_size rows in force once its delay has passed;
         returns the verifier now in force (the zero address if removed)."""
-        self.send(self.settlement.functions.applyVerifier(log_domain_size), owner, GAS_TX)
-        address = self.verifier_for(log_domain_size)
+        self.send(self.settlement.functions.applyVerifier(k), owner, GAS_TX)
+        address = self.verifier_for(k)
         if address == ZERO_ADDRESS:
-            self.deployed().verifiers.pop(log_domain_size, None)
+            self.deployed().verifiers.pop(k, None)
         else:
-            self.deployed().verifiers[log_domain_size] = address
+            self.deployed().verifiers[k] = address
         return address
 
-    def verifier_for(self, log_domain_size: int) -> str:
-        return checksum(self.call(self.settlement.functions.verifierFor(log_domain_size)))
+    def verifier_for(self, k: int) -> str:
+        return checksum(self.call(self.settlement.functions.verifierFor(k)))
 
-    def verifier_proposal(self, log_domain_size: int) -> tuple[str, int]:
+    def verifier_proposal(self, k: int) -> tuple[str, int]:
         """(proposed verifier, ready-at timestamp); (zero address, 0) when none is pending."""
-        verifier, ready_at = self.call(
-            self.settlement.functions.verifierProposalFor(log_domain_size)
-        )
+        verifier, ready_at = self.call(self.settlement.functions.verifierProposalFor(k))
         return checksum(verifier), int(ready_at)
 
 

@@ -134,7 +134,7 @@ class BatchSettled:
 
     operator: str
     batch_seq: int
-    log_domain_size: int
+    k: int
     proof_hash: bytes
     witness_commitments: bytes
     total_tokens: int

@@ -44,7 +44,7 @@ class SettlementOps(ChainConnection):
     def _settle_call(
         self,
         batch_seq: int,
-        log_domain_size: int,
+        k: int,
         aggregates: Sequence[Aggregate],
         states: Sequence[SignedState],
         proof_bytes: bytes,
@@ -59,7 +59,7 @@ class SettlementOps(ChainConnection):
         gas = min(gas + 16 * len(proof_bytes), int(self.w3.eth.get_block("latest")["gasLimit"]))
         fn = self.settlement.functions.settle(
             batch_seq,
-            log_domain_size,
+            k,
             aggregates_abi(aggregates),
             [signed_state_abi(s) for s in states],
             proof_bytes,
@@ -70,7 +70,7 @@ class SettlementOps(ChainConnection):
         self,
         operator: LocalAccount,
         batch_seq: int,
-        log_domain_size: int,
+        k: int,
         aggregates: Sequence[Aggregate],
         states: Sequence[SignedState],
         proof_bytes: bytes,
@@ -82,7 +82,7 @@ class SettlementOps(ChainConnection):
         `aggregates` keys strictly increasing (their `first_nonce` is ignored: the contract
         fills it in from its own state); `states[i]` is the payer's signed state ending channel
         i's run in this batch."""
-        fn, gas = self._settle_call(batch_seq, log_domain_size, aggregates, states, proof_bytes)
+        fn, gas = self._settle_call(batch_seq, k, aggregates, states, proof_bytes)
         self.call(fn, {"from": operator.address, "gas": gas})
         return self.transaction(fn, operator, gas)
 
@@ -90,7 +90,7 @@ class SettlementOps(ChainConnection):
         self,
         operator: LocalAccount | None,
         batch_seq: int,
-        log_domain_size: int,
+        k: int,
         aggregates: Sequence[Aggregate],
         states: Sequence[SignedState],
         proof_bytes: bytes,
@@ -100,9 +100,7 @@ class SettlementOps(ChainConnection):
         `InsufficientEscrow`, `SignerNotAuthorized`) if the settlement is refused; nothing
         changes on chain then."""
         sender = operator or self.default_account
-        tx_hash = self.send_settle(
-            sender, batch_seq, log_domain_size, aggregates, states, proof_bytes
-        )
+        tx_hash = self.send_settle(sender, batch_seq, k, aggregates, states, proof_bytes)
         receipt = self.settle_outcome(tx_hash)
         if receipt is None:
             raise ChainError(f"settle transaction 0x{tx_hash.hex()} was not mined in time")

@@ -34,11 +34,11 @@ def test_one_variant_per_limb_layout() -> None:
     ]
 
 
-@pytest.mark.parametrize("log_size", [8, 16])
-def test_offsets_match_the_proof_layout(log_size: int) -> None:
+@pytest.mark.parametrize("k", [8, 16])
+def test_offsets_match_the_proof_layout(k: int) -> None:
     from verifier.proof import proof_size
 
-    layout = Layout(log_size)
+    layout = Layout(k)
     table = {name: value for name, value, _ in codegen.offsets(layout)}
     assert table["PROOF_SIZE"] == proof_size(layout)
     assert table["PROOF_COMMIT_KEY"] == 0

@@ -75,7 +75,7 @@ def test_worked_example_pays_creator_exactly_0_0192_open(world: World) -> None:
     assert c.next_batch_seq(w.operator.address) == 1
     (batch,) = c.batch_events()
     assert batch.operator == w.operator.address
-    assert (batch.batch_seq, batch.log_domain_size) == (0, LOG_N)
+    assert (batch.batch_seq, batch.k) == (0, LOG_N)
     assert batch.proof_hash == keccak(b"commitments")
     assert batch.witness_commitments == b"commitments"
     assert (batch.total_tokens, batch.total_amount) == (EXAMPLE_TOKENS, EXAMPLE_ROYALTY)
@@ -535,7 +535,7 @@ def test_empty_batch(world: World) -> None:
 
 
 def test_no_verifier_for_domain_size(world: World) -> None:
-    err = rejected(world, "NoVerifier", [world.aggregate()], log_n=LOG_N + 1)
+    err = rejected(world, "NoVerifier", [world.aggregate()], k=LOG_N + 1)
     assert err.args_ == (LOG_N + 1,)
 
 

@@ -66,7 +66,7 @@ class Verdict:
 
 def python_verdict(vk: VerificationKey, public: PublicInputs, raw: bytes) -> Verdict:
     try:
-        proof = Proof.from_bytes(vk.log_size, raw)
+        proof = Proof.from_bytes(vk.k, raw)
     except MalformedProofError as error:
         return Verdict("malformed", str(error))
     verdict = verify_batch_proof(vk, public, proof)
@@ -130,21 +130,21 @@ class Deployed:
     chain: ChainClient
     verifiers: dict[int, Any]  # log size -> UsageVerifier8 contract
 
-    def check(self, public: PublicInputs, raw: bytes, log_size: int = 8) -> Verdict:
+    def check(self, public: PublicInputs, raw: bytes, k: int = 8) -> Verdict:
         """Both verdicts; fail the test unless they agree."""
-        vk = proving_key(log_size).vk
+        vk = proving_key(k).vk
         py = python_verdict(vk, public, raw)
-        sol = solidity_verdict(self.chain, self.verifiers[log_size], public, raw)
+        sol = solidity_verdict(self.chain, self.verifiers[k], public, raw)
         assert py.outcome == sol.outcome, f"Python {py} but Solidity {sol}"
         if py.outcome == "malformed":
-            assert same_problem(py, sol, Layout(log_size)), f"Python {py.detail!r}, Solidity {sol}"
+            assert same_problem(py, sol, Layout(k)), f"Python {py.detail!r}, Solidity {sol}"
         return py
 
 
-def deploy_verifier(chain: ChainClient, log_size: int, name: str = "UsageVerifier8") -> Any:
-    vk = proving_key(log_size).vk
+def deploy_verifier(chain: ChainClient, k: int, name: str = "UsageVerifier8") -> Any:
+    vk = proving_key(k).vk
     table = list(vk.table_commitment)
-    return chain.deploy_contract(name, log_size, table, vk.g2_tau_words(), gas=GAS_DEPLOY)
+    return chain.deploy_contract(name, k, table, vk.g2_tau_words(), gas=GAS_DEPLOY)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def worked() -> Any:
 
 @pytest.fixture(scope="module")
 def multi() -> Any:
-    return prove(random_rows(seeded(8), channels=5, max_calls=40), log_size=8)
+    return prove(random_rows(seeded(8), channels=5, max_calls=40), k=8)
 
 
 def with_aggregate(public: PublicInputs, index: int = 0, **changes: int) -> PublicInputs:
@@ -217,11 +217,11 @@ def test_multi_channel_proof_accepted_and_tampered_twin_rejected(
 
 
 def test_domain_2_10_accepted_and_rejected(deployed: Deployed) -> None:
-    result = prove(random_rows(seeded(10), channels=3, max_calls=30), log_size=10)
+    result = prove(random_rows(seeded(10), channels=3, max_calls=30), k=10)
     raw = result.proof.to_bytes()
-    assert deployed.check(result.public, raw, log_size=10).outcome == "accept"
+    assert deployed.check(result.public, raw, k=10).outcome == "accept"
     flipped = replace_word(raw, proof_size(Layout(10)) - 160, 5)  # phi(omega*zeta) := 5
-    assert deployed.check(result.public, flipped, log_size=10).outcome == "reject"
+    assert deployed.check(result.public, flipped, k=10).outcome == "reject"
 
 
 # ---------------------------------------------------------------- transcript and key
@@ -263,16 +263,16 @@ def test_transcript_differs_for_another_batch_seq(deployed: Deployed, multi: Any
     assert all(a != b for a, b in zip(first, other, strict=True))
 
 
-@pytest.mark.parametrize("log_size", [8, 10])
-def test_verification_key_and_derived_domain(deployed: Deployed, log_size: int) -> None:
-    vk = proving_key(log_size).vk
-    verifier = deployed.verifiers[log_size]
-    log_n, n, omega, table, g2_tau = verifier.functions.verificationKey().call()
-    assert (log_n, n, omega) == (log_size, 1 << log_size, Domain(log_size).omega)
+@pytest.mark.parametrize("k", [8, 10])
+def test_verification_key_and_derived_domain(deployed: Deployed, k: int) -> None:
+    vk = proving_key(k).vk
+    verifier = deployed.verifiers[k]
+    k, n, omega, table, g2_tau = verifier.functions.verificationKey().call()
+    assert (k, n, omega) == (k, 1 << k, Domain(k).omega)
     assert tuple(table) == tuple(vk.table_commitment)
     assert list(g2_tau) == vk.g2_tau_words()
-    assert verifier.functions.logDomainSize().call() == log_size
-    assert verifier.functions.proofLength().call() == proof_size(Layout(log_size))
+    assert verifier.functions.logDomainSize().call() == k
+    assert verifier.functions.proofLength().call() == proof_size(Layout(k))
 
 
 def test_witness_commitments_are_the_round_1_bytes(deployed: Deployed, worked: Any) -> None:
@@ -307,18 +307,18 @@ def test_16_bit_verifier_deploys_with_its_proof_size(deployed: Deployed) -> None
     assert verifier.functions.proofLength().call() == proof_size(Layout(16)) == 1568
 
 
-@pytest.mark.parametrize(("harness", "log_size"), [("GatesHarness8", 8), ("GatesHarness16", 16)])
+@pytest.mark.parametrize(("harness", "k"), [("GatesHarness8", 8), ("GatesHarness16", 16)])
 def test_generated_gates_equal_the_python_compilation(
-    deployed: Deployed, harness: str, log_size: int
+    deployed: Deployed, harness: str, k: int
 ) -> None:
     """Random values for every variable: the Yul gate code and compile_gates agree (and a
     changed value changes both)."""
-    layout = Layout(log_size)
+    layout = Layout(k)
     vk = proving_key(8).vk
     contract = deployed.chain.deploy_contract(
-        harness, log_size, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
+        harness, k, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
     )
-    rng = random.Random(log_size)
+    rng = random.Random(k)
     compiled = layout.compiled()
     for trial in range(4):
         evals_zeta = {c: rng.randrange(R) for c in layout.opened_at_zeta}
@@ -331,7 +331,7 @@ def test_generated_gates_equal_the_python_compilation(
         values.update({f"{c}_next": v for c, v in evals_next.items()})
         values.update(dict(zip(names, scalars, strict=True)))
         fake = Proof(
-            log_size,
+            k,
             {c: (0, 0) for c in layout.witness_columns + QUOTIENT_COLUMNS},
             evals_zeta,
             evals_next,
@@ -536,19 +536,19 @@ def test_cheating_prover_proofs_rejected_by_both(deployed: Deployed) -> None:
 GasCase = tuple[int, int]  # (log size, aggregates)
 
 
-def _gas_proof(log_size: int, channels: int) -> Any:
-    rng = seeded(1000 * log_size + channels)
+def _gas_proof(k: int, channels: int) -> Any:
+    rng = seeded(1000 * k + channels)
     rows = random_rows(rng, channels=channels, max_calls=2)
     # random_rows may give two channels the same key only with negligible probability
-    return prove(rows, log_size=log_size)
+    return prove(rows, k=k)
 
 
-def measure_gas(deployed: Deployed, result: Any, log_size: int) -> tuple[bool, int, int]:
+def measure_gas(deployed: Deployed, result: Any, k: int) -> tuple[bool, int, int]:
     """(accepted, gas inside verifyBatch, gas of the whole transaction)."""
     chain = deployed.chain
     harness = _harness(chain)
     fn = harness.functions.measure(
-        deployed.verifiers[log_size].address, *call_args(result.public, result.proof.to_bytes())
+        deployed.verifiers[k].address, *call_args(result.public, result.proof.to_bytes())
     )
     sender = chain.w3.eth.accounts[0]
     tx_hash = fn.transact({"from": sender, "gas": 10_000_000})
@@ -578,13 +578,13 @@ def test_gas_of_one_aggregate_under_350k(deployed: Deployed, worked: Any) -> Non
 @pytest.mark.slow
 def test_gas_table(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
     table: dict[GasCase, tuple[int, int]] = {}
-    for log_size in (8, 10):
+    for k in (8, 10):
         for channels in (1, 10, 100):
-            result = _gas_proof(log_size, channels)
+            result = _gas_proof(k, channels)
             assert len(result.public.aggregates) == channels
-            accepted, inner, total = measure_gas(deployed, result, log_size)
+            accepted, inner, total = measure_gas(deployed, result, k)
             assert accepted
-            table[(log_size, channels)] = (inner, total)
+            table[(k, channels)] = (inner, total)
     lines = ["", "| N | aggregates | verifyBatch gas | transaction gas |", "|---|---:|---:|---:|"]
     lines += [
         f"| 2^{n} | {c} | {inner:,} | {total:,} |" for (n, c), (inner, total) in table.items()
@@ -626,7 +626,7 @@ def test_settlement_pays_the_worked_example_through_the_real_verifier() -> None:
     )
     payer = int(w.payer.address, 16)
     rows = [UsageRow(payer, w.model_id, nonce, 800) for nonce in range(1, 13)]
-    result = prove(rows, log_size=8, header=header)
+    result = prove(rows, k=8, header=header)
     raw = result.proof.to_bytes()
     (agg,) = result.public.aggregates
     assert agg.tokens == EXAMPLE_TOKENS

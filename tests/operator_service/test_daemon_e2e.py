@@ -30,7 +30,7 @@ def test_several_payers_and_models_settle_exactly(tmp_path: Path) -> None:
     owner, operator, *payers = client.accounts[1:6]
     world = deploy_dev_world(client, payers, owner, operator)
     store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
-    config = DaemonConfig(log_size=DEV_LOG_SIZE, max_rows=20, archive=tmp_path / "archive")
+    config = DaemonConfig(k=DEV_LOG_SIZE, max_rows=20, archive=tmp_path / "archive")
     op = Operator(client, operator, store, development_proving_key(), config)
 
     rng = random.Random(7)
@@ -95,7 +95,7 @@ def test_proof_the_python_verifier_rejects_is_never_submitted(
     owner, operator, payer = client.accounts[1:4]
     world = deploy_dev_world(client, [payer], owner, operator)
     store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
-    config = DaemonConfig(log_size=DEV_LOG_SIZE, prove_in_subprocess=False)
+    config = DaemonConfig(k=DEV_LOG_SIZE, prove_in_subprocess=False)
     op = Operator(client, operator, store, development_proving_key(), config)
     session = world.payer_channel(payer, world.models[0])
     op.admit(session.sign(800, b"\x01" * 32).to_json())
@@ -118,7 +118,7 @@ def test_archive_audit_and_its_tampered_twin(tmp_path: Path) -> None:
     world = deploy_dev_world(client, [payer], owner, operator)
     store = ReceiptStore(f"sqlite:///{tmp_path / 'op.db'}")
     archive = tmp_path / "archive"
-    config = DaemonConfig(log_size=DEV_LOG_SIZE, archive=archive)
+    config = DaemonConfig(k=DEV_LOG_SIZE, archive=archive)
     op = Operator(client, operator, store, development_proving_key(), config)
     session = world.payer_channel(payer, world.models[0])
     for tokens in (800, 1200, 5):

@@ -130,28 +130,24 @@ def test_open_at_matches_quotient(srs_tau: tuple[SRS, int]) -> None:
     assert g1_mul(q_tau) == W
 
 
-def naive_interpolate(values: list[int], log_size: int) -> list[int]:
+def naive_interpolate(values: list[int], k: int) -> list[int]:
     """Coefficients of the degree-<N polynomial with p(omega^i) = values[i] (O(N^2))."""
-    n = 1 << log_size
-    w_inv = pow(root_of_unity(log_size), -1, R)
+    n = 1 << k
+    w_inv = pow(root_of_unity(k), -1, R)
     n_inv = pow(n, -1, R)
     return [
         n_inv * sum(v * pow(w_inv, i * j, R) for i, v in enumerate(values)) % R for j in range(n)
     ]
 
 
-@pytest.mark.parametrize("log_size", [2, 4])
-def test_commit_lagrange_equals_commit_monomial(
-    srs: SRS, log_size: int, tmp_path, monkeypatch
-) -> None:
+@pytest.mark.parametrize("k", [2, 4])
+def test_commit_lagrange_equals_commit_monomial(srs: SRS, k: int, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
-    rng = random.Random(log_size)
-    n = 1 << log_size
+    rng = random.Random(k)
+    n = 1 << k
     values = [rng.randrange(R) for _ in range(n)]
-    basis = lagrange_basis(srs, log_size)
-    assert commit_lagrange(values, basis) == commit_monomial(
-        naive_interpolate(values, log_size), srs
-    )
+    basis = lagrange_basis(srs, k)
+    assert commit_lagrange(values, basis) == commit_monomial(naive_interpolate(values, k), srs)
     # the same through bases prepared once, and a changed value changes the commitment
     prepared = prepare_bases(basis)
     assert commit_lagrange(values, prepared) == commit_lagrange(values, basis)
@@ -159,7 +155,7 @@ def test_commit_lagrange_equals_commit_monomial(
     assert commit_lagrange(tampered, prepared) != commit_lagrange(values, basis)
     # small values (flags, limbs) take the same path
     small = [rng.randrange(2) for _ in range(n)]
-    assert commit_lagrange(small, basis) == commit_monomial(naive_interpolate(small, log_size), srs)
+    assert commit_lagrange(small, basis) == commit_monomial(naive_interpolate(small, k), srs)
 
 
 def test_blinded_column_commitment_is_the_commitment_of_its_blinded_coefficients(
@@ -170,16 +166,16 @@ def test_blinded_column_commitment_is_the_commitment_of_its_blinded_coefficients
     from prover.kzg import blinded_coefficients, commit_blinded_lagrange
 
     monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
-    log_size, rng = 3, random.Random(7)
-    n = 1 << log_size
+    k, rng = 3, random.Random(7)
+    n = 1 << k
     values = [rng.randrange(1 << 8) for _ in range(n)]
     r = [rng.randrange(R) for _ in range(3)]
-    coeffs = blinded_coefficients(naive_interpolate(values, log_size), n, r)
+    coeffs = blinded_coefficients(naive_interpolate(values, k), n, r)
     assert len(coeffs) == n + 3
-    basis = lagrange_basis(srs, log_size)
+    basis = lagrange_basis(srs, k)
     blinded = commit_blinded_lagrange(values, basis, srs.g1_powers, r)
     assert blinded == commit_monomial(coeffs, srs)
-    omega = root_of_unity(log_size)
+    omega = root_of_unity(k)
     assert [evaluate(coeffs, pow(omega, i, R)) for i in range(n)] == values
     # the twin: another blinding factor gives another commitment of the same values
     assert commit_blinded_lagrange(values, basis, srs.g1_powers, [r[0] + 1, *r[1:]]) != blinded

@@ -37,12 +37,12 @@ def naive_eval(coeffs: list[int], x: int) -> int:
     return sum(c * pow(x, j, R) for j, c in enumerate(coeffs)) % R
 
 
-def naive_evals_on(coeffs: list[int], log_size: int, shift: int = 1) -> list[int]:
+def naive_evals_on(coeffs: list[int], k: int, shift: int = 1) -> list[int]:
     """[p(shift * omega^i)] by Horner at each point: O(n^2)."""
-    w = root_of_unity(log_size)
+    w = root_of_unity(k)
     out = []
     x = shift % R
-    for _ in range(1 << log_size):
+    for _ in range(1 << k):
         acc = 0
         for c in reversed(coeffs):
             acc = (acc * x + c) % R
@@ -77,51 +77,51 @@ def GF() -> Any:
     return galois.GF(R, primitive_element=MULTIPLICATIVE_GENERATOR, verify=False)
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_ntt_matches_naive_evaluation(log_size: int) -> None:
-    coeffs = rand_vec(1 << log_size, log_size)
-    expected = naive_evals_on(coeffs, log_size)
-    assert ntt(coeffs, log_size) == expected
-    if log_size > 0:
+@pytest.mark.parametrize("k", SIZES)
+def test_ntt_matches_naive_evaluation(k: int) -> None:
+    coeffs = rand_vec(1 << k, k)
+    expected = naive_evals_on(coeffs, k)
+    assert ntt(coeffs, k) == expected
+    if k > 0:
         tampered = list(coeffs)
         tampered[-1] = (tampered[-1] + 1) % R
-        assert ntt(tampered, log_size) != expected
+        assert ntt(tampered, k) != expected
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_intt_matches_naive_interpolation(log_size: int) -> None:
-    values = rand_vec(1 << log_size, 100 + log_size)
-    coeffs = intt(values, log_size)
-    assert len(coeffs) == 1 << log_size
-    assert naive_evals_on([int(c) for c in coeffs], log_size) == values
+@pytest.mark.parametrize("k", SIZES)
+def test_intt_matches_naive_interpolation(k: int) -> None:
+    values = rand_vec(1 << k, 100 + k)
+    coeffs = intt(values, k)
+    assert len(coeffs) == 1 << k
+    assert naive_evals_on([int(c) for c in coeffs], k) == values
 
 
-@pytest.mark.parametrize("log_size", [1, 4, 6, 10])
-def test_ntt_matches_galois_fft(log_size: int, GF: Any) -> None:
+@pytest.mark.parametrize("k", [1, 4, 6, 10])
+def test_ntt_matches_galois_fft(k: int, GF: Any) -> None:
     # galois' np.fft.fft on GF(R) with primitive element 5 uses omega = 5^((R-1)/n), as we do.
-    coeffs = rand_vec(1 << log_size, 200 + log_size)
-    assert ntt(coeffs, log_size) == [int(v) for v in np.fft.fft(GF(coeffs))]
-    assert intt(coeffs, log_size) == [int(v) for v in np.fft.ifft(GF(coeffs))]
+    coeffs = rand_vec(1 << k, 200 + k)
+    assert ntt(coeffs, k) == [int(v) for v in np.fft.fft(GF(coeffs))]
+    assert intt(coeffs, k) == [int(v) for v in np.fft.ifft(GF(coeffs))]
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_round_trips(log_size: int) -> None:
-    a = rand_vec(1 << log_size, 300 + log_size)
-    assert intt(ntt(a, log_size), log_size) == a
-    assert ntt(intt(a, log_size), log_size) == a
-    assert coset_intt(coset_ntt(a, log_size), log_size) == a
-    assert coset_ntt(coset_intt(a, log_size), log_size) == a
+@pytest.mark.parametrize("k", SIZES)
+def test_round_trips(k: int) -> None:
+    a = rand_vec(1 << k, 300 + k)
+    assert intt(ntt(a, k), k) == a
+    assert ntt(intt(a, k), k) == a
+    assert coset_intt(coset_ntt(a, k), k) == a
+    assert coset_ntt(coset_intt(a, k), k) == a
 
 
-@pytest.mark.parametrize("log_size", [0, 1, 3, 6])
+@pytest.mark.parametrize("k", [0, 1, 3, 6])
 @pytest.mark.parametrize("shift", [COSET_SHIFT, 7, 0xDEADBEEF])
-def test_coset_ntt_matches_naive(log_size: int, shift: int) -> None:
-    coeffs = rand_vec(1 << log_size, 400 + log_size)
-    expected = naive_evals_on(coeffs, log_size, shift)
-    assert coset_ntt(coeffs, log_size, shift) == expected
-    assert coset_intt(expected, log_size, shift) == coeffs
-    if log_size > 0:
-        assert coset_ntt(coeffs, log_size, shift + 1) != expected
+def test_coset_ntt_matches_naive(k: int, shift: int) -> None:
+    coeffs = rand_vec(1 << k, 400 + k)
+    expected = naive_evals_on(coeffs, k, shift)
+    assert coset_ntt(coeffs, k, shift) == expected
+    assert coset_intt(expected, k, shift) == coeffs
+    if k > 0:
+        assert coset_ntt(coeffs, k, shift + 1) != expected
 
 
 def test_short_input_is_zero_padded() -> None:
@@ -156,11 +156,11 @@ def test_inverse_transforms_need_exactly_n_values(length: int) -> None:
         coset_intt([1] * length, 3)
 
 
-@pytest.mark.parametrize("log_size", [-1, 29])
-def test_log_size_out_of_range(log_size: int) -> None:
+@pytest.mark.parametrize("k", [-1, 29])
+def test_log_size_out_of_range(k: int) -> None:
     for f in (ntt, intt, coset_ntt, coset_intt):
-        with pytest.raises(NTTSizeError, match=r"log_size must be in 0\.\.28"):
-            f([1], log_size)
+        with pytest.raises(NTTSizeError, match=r"k \(log2 of the size\) must be in 0\.\.28"):
+            f([1], k)
 
 
 def test_vanishing_on_coset_inverses_matches_naive() -> None:

@@ -188,21 +188,21 @@ def test_load_missing_file(tmp_path: Path) -> None:
 # ---- Lagrange basis -----------------------------------------------------------------------------
 
 
-def lagrange_at(i: int, tau: int, log_size: int) -> int:
+def lagrange_at(i: int, tau: int, k: int) -> int:
     """L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i))."""
-    n = 1 << log_size
-    wi = pow(root_of_unity(log_size), i, R)
+    n = 1 << k
+    wi = pow(root_of_unity(k), i, R)
     return wi * (pow(tau, n, R) - 1) * pow(n * (tau - wi), -1, R) % R
 
 
-@pytest.mark.parametrize("log_size", [0, 1, 3, 4])
+@pytest.mark.parametrize("k", [0, 1, 3, 4])
 def test_lagrange_basis_direct(
-    small: tuple[SRS, int], log_size: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small: tuple[SRS, int], k: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path))
     s, tau = small
-    basis = lagrange_basis(s, log_size, use_disk_cache=False)
-    assert basis == [g1_mul(lagrange_at(i, tau, log_size)) for i in range(1 << log_size)]
+    basis = lagrange_basis(s, k, use_disk_cache=False)
+    assert basis == [g1_mul(lagrange_at(i, tau, k)) for i in range(1 << k)]
 
 
 def test_lagrange_basis_too_large(small: tuple[SRS, int]) -> None:

@@ -25,7 +25,7 @@ from verifier.usage_verifier import verify_batch_proof
 
 
 def accepted(result) -> bool:  # type: ignore[no-untyped-def]
-    vk = proving_key(result.proof.log_size).vk
+    vk = proving_key(result.proof.k).vk
     return verify_batch_proof(vk, result.public, result.proof).accepted
 
 
@@ -36,7 +36,7 @@ def with_aggregate(result, index: int = 0, **changes: int):  # type: ignore[no-u
 
 
 def verdict(result, public=None, proof=None):  # type: ignore[no-untyped-def]
-    vk = proving_key(result.proof.log_size).vk
+    vk = proving_key(result.proof.k).vk
     return verify_batch_proof(vk, public or result.public, proof or result.proof)
 
 
@@ -54,10 +54,10 @@ def test_worked_example_proves_9600_tokens(worked) -> None:  # type: ignore[no-u
     assert len(worked.proof.to_bytes()) == proof_size(worked.proof.layout)
 
 
-@pytest.mark.parametrize("log_size", [8, 9, 10])
-def test_many_channels_round_trip(log_size: int) -> None:
-    rows = random_rows(seeded(log_size), channels=5, max_calls=40)
-    result = prove(rows, log_size=log_size)
+@pytest.mark.parametrize("k", [8, 9, 10])
+def test_many_channels_round_trip(k: int) -> None:
+    rows = random_rows(seeded(k), channels=5, max_calls=40)
+    result = prove(rows, k=k)
     assert len(result.public.aggregates) == 5
     assert accepted(result)
 
@@ -65,14 +65,14 @@ def test_many_channels_round_trip(log_size: int) -> None:
 def test_full_domain_every_row_active() -> None:
     rows = [UsageRow(PAYER_A, 3, k + 1, k) for k in range(200)]
     rows += [UsageRow(PAYER_B, 3, k + 7, 2**32 - 1) for k in range(56)]
-    result = prove(rows, log_size=8)
+    result = prove(rows, k=8)
     assert sum(a.count for a in result.public.aggregates) == 256
     assert accepted(result)
 
 
 def test_proof_bytes_round_trip(worked) -> None:  # type: ignore[no-untyped-def]
     raw = worked.proof.to_bytes()
-    assert Proof.from_bytes(worked.proof.log_size, raw) == worked.proof
+    assert Proof.from_bytes(worked.proof.k, raw) == worked.proof
     assert Proof.from_json(worked.proof.to_json()) == worked.proof
 
 
@@ -129,7 +129,7 @@ def test_every_single_byte_flip_in_a_word_rejected(worked) -> None:  # type: ign
         mutated = bytearray(raw)
         mutated[offset] ^= 1
         try:
-            proof = Proof.from_bytes(worked.proof.log_size, bytes(mutated))
+            proof = Proof.from_bytes(worked.proof.k, bytes(mutated))
         except ValueError:
             continue  # not a curve point / not canonical: rejected at decoding
         assert not verdict(worked, proof=proof).accepted, f"flip at byte {offset} accepted"

@@ -74,4 +74,4 @@ def test_one_mutated_field_never_verifies(spec, data) -> None:  # type: ignore[n
         proof = dataclasses.replace(proof, commitments=commitments)
     assert not verify_batch_proof(vk, public, proof).accepted
     # and the mutation survives the byte encoding unchanged (nothing is silently repaired)
-    assert Proof.from_bytes(proof.log_size, proof.to_bytes()) == proof
+    assert Proof.from_bytes(proof.k, proof.to_bytes()) == proof

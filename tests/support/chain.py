@@ -130,7 +130,7 @@ def settle(
     states: Sequence[SignedState] | None = None,
     *,
     seq: int | None = None,
-    log_n: int = LOG_N,
+    k: int = LOG_N,
     proof: bytes = b"proof",
     operator: Any = None,
 ) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def settle(
         states = [w.consent(a, operator=op) for a in aggregates]
     if seq is None:
         seq = w.client.next_batch_seq(op.address)
-    return dict(w.client.settle(op, seq, log_n, aggregates, states, proof))
+    return dict(w.client.settle(op, seq, k, aggregates, states, proof))
 
 
 def build_world() -> World:

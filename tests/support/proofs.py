@@ -37,8 +37,8 @@ def development_srs() -> SRS:
 
 
 @cache
-def proving_key(log_size: int) -> ProvingKey:
-    return ProvingKey.build(development_srs(), log_size)
+def proving_key(k: int) -> ProvingKey:
+    return ProvingKey.build(development_srs(), k)
 
 
 def seeded(seed: int) -> random.Random:
@@ -63,11 +63,11 @@ def random_rows(rng: random.Random, channels: int, max_calls: int) -> list[Usage
 
 
 def prove(
-    rows: Sequence[UsageRow], log_size: int = 8, header: BatchHeader = HEADER, seed: int = 1
+    rows: Sequence[UsageRow], k: int = 8, header: BatchHeader = HEADER, seed: int = 1
 ) -> ProvingResult:
     rng = seeded(seed)
     return prove_batch(
-        proving_key(log_size),
+        proving_key(k),
         header,
         rows,
         processes=1,
@@ -83,9 +83,9 @@ def cheat(
 ) -> ProvingResult:
     """Prove a witness for claimed aggregates without any check: the malicious prover."""
     rng = seeded(seed)
-    public = PublicInputs(header, witness.layout.log_size, tuple(aggregates))
+    public = PublicInputs(header, witness.layout.k, tuple(aggregates))
     return prove_witness(
-        proving_key(witness.layout.log_size),
+        proving_key(witness.layout.k),
         public,
         witness,
         processes=1,

@@ -38,21 +38,21 @@ def test_of_size_rejects_non_powers_of_two(n: int) -> None:
         Domain.of_size(n)
 
 
-@pytest.mark.parametrize("log_size", [-1, TWO_ADICITY + 1, 40])
-def test_domain_rejects_log_size_out_of_range(log_size: int) -> None:
-    with pytest.raises(DomainSizeError, match=r"log_size must be an int in 0\.\.28"):
-        Domain(log_size)
+@pytest.mark.parametrize("k", [-1, TWO_ADICITY + 1, 40])
+def test_domain_rejects_log_size_out_of_range(k: int) -> None:
+    with pytest.raises(DomainSizeError, match=r"k \(log2 of the size\) must be an int in 0\.\.28"):
+        Domain(k)
 
 
 def test_domain_is_frozen() -> None:
     d = Domain(2)
     with pytest.raises(AttributeError):
-        d.log_size = 3  # type: ignore[misc]
+        d.k = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("log_size", [0, 1, 3, 5])
-def test_elements_form_the_subgroup(log_size: int) -> None:
-    d = Domain(log_size)
+@pytest.mark.parametrize("k", [0, 1, 3, 5])
+def test_elements_form_the_subgroup(k: int) -> None:
+    d = Domain(k)
     xs = d.elements()
     assert len(xs) == d.size == len(set(xs))
     assert all(pow(x, d.size, R) == 1 for x in xs)
@@ -68,11 +68,11 @@ def test_vanishing_at() -> None:
     assert d.vanishing_at(root_of_unity(5)) != 0  # a 32nd root of unity is not in H
 
 
-@pytest.mark.parametrize("log_size", [0, 1, 3, 4])
-def test_lagrange_at_matches_definition(log_size: int) -> None:
-    d = Domain(log_size)
+@pytest.mark.parametrize("k", [0, 1, 3, 4])
+def test_lagrange_at_matches_definition(k: int) -> None:
+    d = Domain(k)
     xs = d.elements()
-    z = random.Random(log_size).randrange(R)
+    z = random.Random(k).randrange(R)
     got = d.lagrange_at(z)
     assert got == [naive_lagrange(xs, i, z) for i in range(d.size)]
     assert sum(got) % R == 1  # partition of unity
@@ -87,10 +87,10 @@ def test_lagrange_at_on_the_domain_is_a_unit_vector() -> None:
         assert d.lagrange_at(x + R) == d.lagrange_at(x)
 
 
-@pytest.mark.parametrize("log_size", [0, 2, 5])
-def test_lagrange_first_and_last(log_size: int) -> None:
-    d = Domain(log_size)
-    rng = random.Random(10 + log_size)
+@pytest.mark.parametrize("k", [0, 2, 5])
+def test_lagrange_first_and_last(k: int) -> None:
+    d = Domain(k)
+    rng = random.Random(10 + k)
     points = [rng.randrange(R) for _ in range(3)] + d.elements()[:2] + [d.omega_inv]
     for z in points:
         all_l = d.lagrange_at(z)
@@ -114,9 +114,9 @@ def test_lagrange_first_and_last(log_size: int) -> None:
     )
 )
 def test_barycentric_matches_coefficient_form(case: tuple[int, list[int], int]) -> None:
-    log_size, values, z = case
-    d = Domain(log_size)
-    assert d.evaluate_lagrange_form(values, z) == int(evaluate(intt(values, log_size), z))
+    k, values, z = case
+    d = Domain(k)
+    assert d.evaluate_lagrange_form(values, z) == int(evaluate(intt(values, k), z))
 
 
 def test_barycentric_on_the_domain_and_tampered_values() -> None:

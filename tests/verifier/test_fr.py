@@ -116,7 +116,7 @@ def test_roots_of_unity_are_compatible() -> None:
 
 @pytest.mark.parametrize("k", [-1, TWO_ADICITY + 1, 64])
 def test_root_of_unity_out_of_range(k: int) -> None:
-    with pytest.raises(ValueError, match=r"log_size must be in 0\.\.28"):
+    with pytest.raises(ValueError, match=r"k \(log2 of the order\) must be in 0\.\.28"):
         root_of_unity(k)
 
 

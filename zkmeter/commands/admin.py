@@ -73,7 +73,7 @@ def chain_deploy(
         except VerificationKeyError as exc:
             raise click.ClickException(f"{path}: {exc}") from exc
         address = run_chain(client.deploy_usage_verifier, vk)
-        click.echo(f"verifier   {address} (2^{vk.log_size} rows)")
+        click.echo(f"verifier   {address} (2^{vk.k} rows)")
         verifiers += (address,)
     dep = run_chain(
         client.deploy_all,
@@ -97,12 +97,12 @@ def chain_verifiers(rpc_url: str, deployment: Path) -> None:
     """List the verifiers in force and the changes proposed, per domain size."""
     client = reader_for(rpc_url, deployment)
     now = run_chain(client.latest_timestamp)
-    for log_size in range(8, 21):
-        current = run_chain(client.verifier_for, log_size)
-        proposed, ready_at = run_chain(client.verifier_proposal, log_size)
+    for k in range(8, 21):
+        current = run_chain(client.verifier_for, k)
+        proposed, ready_at = run_chain(client.verifier_proposal, k)
         if current == ZERO_ADDRESS and not ready_at:
             continue
-        line = f"2^{log_size}\t{current if current != ZERO_ADDRESS else '(none)'}"
+        line = f"2^{k}\t{current if current != ZERO_ADDRESS else '(none)'}"
         if ready_at:
             target = proposed if proposed != ZERO_ADDRESS else "(removal)"
             wait = "ready" if ready_at <= now else f"in {ready_at - now} s"
@@ -114,7 +114,7 @@ def chain_verifiers(rpc_url: str, deployment: Path) -> None:
 @rpc_option
 @keystore_option
 @deployment_option
-@click.option("--log-size", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
+@click.option("--log-size", "k", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
 @click.option("--verifier", "verifier", default=None, help="Deployed IUsageVerifier address.")
 @click.option(
     "--vk",
@@ -127,7 +127,7 @@ def chain_propose_verifier(
     rpc_url: str,
     keystore: Path | None,
     deployment: Path,
-    log_size: int,
+    k: int,
     verifier: str | None,
     vk_path: Path | None,
     remove: bool,
@@ -145,11 +145,11 @@ def chain_propose_verifier(
         except VerificationKeyError as exc:
             raise click.ClickException(f"{vk_path}: {exc}") from exc
         verifier = run_chain(client.deploy_usage_verifier, vk)
-        click.echo(f"deployed verifier {verifier} (2^{vk.log_size} rows)")
-    ready_at = run_chain(client.propose_verifier, log_size, verifier)
+        click.echo(f"deployed verifier {verifier} (2^{vk.k} rows)")
+    ready_at = run_chain(client.propose_verifier, k, verifier)
     click.echo(
-        f"proposed {verifier or 'removal'} for 2^{log_size} rows; "
-        f"`zkmeter chain apply-verifier --log-size {log_size}` from timestamp {ready_at}"
+        f"proposed {verifier or 'removal'} for 2^{k} rows; "
+        f"`zkmeter chain apply-verifier --log-size {k}` from timestamp {ready_at}"
     )
 
 
@@ -157,17 +157,15 @@ def chain_propose_verifier(
 @rpc_option
 @keystore_option
 @deployment_option
-@click.option("--log-size", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
-def chain_apply_verifier(
-    rpc_url: str, keystore: Path | None, deployment: Path, log_size: int
-) -> None:
+@click.option("--log-size", "k", type=click.IntRange(8, 20), required=True, help="Domain 2^K.")
+def chain_apply_verifier(rpc_url: str, keystore: Path | None, deployment: Path, k: int) -> None:
     """Put a proposed verifier change in force once its delay has passed (settlement owner);
     updates the deployment file."""
     from contracts.client import Deployment
 
     client = client_for(rpc_url, keystore, deployment)
-    address = run_chain(client.apply_verifier, log_size)
+    address = run_chain(client.apply_verifier, k)
     dep = client.deployment
     if isinstance(dep, Deployment):
         dep.save(deployment)
-    click.echo(f"2^{log_size}: verifier now {address if address != ZERO_ADDRESS else '(none)'}")
+    click.echo(f"2^{k}: verifier now {address if address != ZERO_ADDRESS else '(none)'}")

@@ -104,12 +104,12 @@ def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> Non
         client.use(Deployment.load(settings["deployment"]))
     except (StoreError, ChainError, OSError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    log_size = settings.get("log_size", 8)
-    if client.deployment is None or log_size not in client.deployment.verifiers:
-        raise click.ClickException(f"the settlement contract has no verifier for 2^{log_size}")
-    pk = proving_key_for(load_srs(Path(settings["srs"])), log_size)
+    k = settings.get("log_size", 8)
+    if client.deployment is None or k not in client.deployment.verifiers:
+        raise click.ClickException(f"the settlement contract has no verifier for 2^{k}")
+    pk = proving_key_for(load_srs(Path(settings["srs"])), k)
     config = DaemonConfig(
-        log_size=log_size,
+        k=k,
         max_rows=settings.get("max_rows"),
         max_age=settings.get("max_age", 60.0),
         confirmations=settings.get("confirmations", 0),
@@ -174,7 +174,7 @@ def settle(
         client.settle,
         operator,
         header.batch_seq,
-        public.log_size,
+        public.k,
         public.aggregates,
         states,
         proof.to_bytes(),

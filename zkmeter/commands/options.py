@@ -167,7 +167,7 @@ def load_srs(path: Path) -> SRS:
         raise click.ClickException(f"cannot use SRS {path}: {error}") from None
 
 
-def proving_key_for(srs: SRS, log_size: int) -> ProvingKey:
+def proving_key_for(srs: SRS, k: int) -> ProvingKey:
     """The proving key for 2^log_size rows, with progress on standard error."""
     from circuits.usage_batch import UnsupportedDomainError
     from prover.proving_key import ProvingKey, ProvingKeyError
@@ -179,23 +179,23 @@ def proving_key_for(srs: SRS, log_size: int) -> ProvingKey:
         now = time.perf_counter()
         if now - last[0] > 2 or done == total:
             last[0] = now
-            echo_err(f"  Lagrange basis for 2^{log_size} rows: {100 * done // max(total, 1)}%")
+            echo_err(f"  Lagrange basis for 2^{k} rows: {100 * done // max(total, 1)}%")
 
     try:
-        key = ProvingKey.build(srs, log_size, progress=progress)
+        key = ProvingKey.build(srs, k, progress=progress)
     except (ProvingKeyError, UnsupportedDomainError) as error:
         raise click.ClickException(str(error)) from None
     elapsed = time.perf_counter() - started
     if elapsed > 1:
-        echo_err(f"  proving key for 2^{log_size} rows ready in {elapsed:.1f} s")
+        echo_err(f"  proving key for 2^{k} rows ready in {elapsed:.1f} s")
     return key
 
 
-def verification_key_for(srs: SRS, log_size: int) -> VerificationKey:
+def verification_key_for(srs: SRS, k: int) -> VerificationKey:
     """The verification key alone (no proving key: one MSM, no Lagrange basis)."""
     from prover.proving_key import ProvingKeyError, verification_key
 
     try:
-        return verification_key(srs, log_size)
+        return verification_key(srs, k)
     except ProvingKeyError as error:
         raise click.ClickException(str(error)) from None

@@ -43,16 +43,16 @@ def srs() -> None:
 @click.option(
     "--log-size",
     "-k",
-    "log_size",
+    "k",
     type=click.IntRange(1, 28),
     required=True,
-    help="Domain size 2^K: writes 2^K + 8 G1 powers.",
+    help="Domain size 2^K: writes 2^K + 3 G1 powers.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--seed", type=int, default=None, help="Derive tau from this seed (reproducible).")
-def new(log_size: int, output: Path, seed: int | None) -> None:
+def new(k: int, output: Path, seed: int | None) -> None:
     """Generate an INSECURE development SRS (tau is known to this machine)."""
-    n_powers = (1 << log_size) + SRS_HEADROOM
+    n_powers = (1 << k) + SRS_HEADROOM
     click.secho(
         "WARNING: INSECURE development SRS, tau is known: anyone holding it can forge proofs. "
         "Use `zkmeter srs import` with a ceremony .ptau for anything real.",
@@ -70,10 +70,10 @@ def new(log_size: int, output: Path, seed: int | None) -> None:
                     last[0] = done
 
                 value = SRS.insecure_development(
-                    n_powers, seed=seed, progress=progress, lagrange_log_sizes=(log_size,)
+                    n_powers, seed=seed, progress=progress, lagrange_log_sizes=(k,)
                 )
         else:
-            value = SRS.insecure_development(n_powers, seed=seed, lagrange_log_sizes=(log_size,))
+            value = SRS.insecure_development(n_powers, seed=seed, lagrange_log_sizes=(k,))
     try:
         value.save(output)
     except OSError as exc:
@@ -119,6 +119,7 @@ def info(path: Path) -> None:
 @click.option(
     "--log-size",
     "-k",
+    "k",
     type=click.IntRange(8, 20),
     default=None,
     help="Domain size 2^K (default: the smallest that fits the receipts).",
@@ -131,19 +132,17 @@ def info(path: Path) -> None:
     show_default=True,
     help="Processes for the MSMs.",
 )
-def prove(
-    receipts: Path, srs_path: Path, output: Path, log_size: int | None, processes: int
-) -> None:
+def prove(receipts: Path, srs_path: Path, output: Path, k: int | None, processes: int) -> None:
     """Prove what the receipts in RECEIPTS add up to per channel; write a proof file."""
     try:
         header, rows, _raw = load_receipts(receipts)
-        log_size = log_size or smallest_log_size(len(rows))
+        k = k or smallest_log_size(len(rows))
     except (ReceiptsFileError, BatchError) as error:
         raise click.ClickException(f"{receipts}: {error}") from None
     srs = load_srs(srs_path)
-    pk = proving_key_for(srs, log_size)
+    pk = proving_key_for(srs, k)
     started = time.perf_counter()
-    echo_err(f"proving {len(rows)} receipts in a 2^{log_size}-row batch")
+    echo_err(f"proving {len(rows)} receipts in a 2^{k}-row batch")
     try:
         result = prove_batch(
             pk,
@@ -229,7 +228,7 @@ def verify(
             raise click.ClickException(f"{vk_path}: {error}") from None
     else:
         assert srs_path is not None
-        vk = verification_key_for(load_srs(srs_path), proof.log_size)
+        vk = verification_key_for(load_srs(srs_path), proof.k)
     verdict = verify_batch_proof(vk, public, proof)
     channels = len(public.aggregates)
     tokens = sum(a.tokens for a in public.aggregates)
@@ -267,9 +266,9 @@ def _settled_batch(
         Aggregate(int(c.payer, 16), c.model_id, c.first_nonce, c.count, c.tokens)
         for c in event.channels
     )
-    public = PublicInputs(header, event.log_domain_size, aggregates)
+    public = PublicInputs(header, event.k, aggregates)
     try:
-        proof = Proof.from_bytes(event.log_domain_size, proof_bytes)
+        proof = Proof.from_bytes(event.k, proof_bytes)
     except MalformedProofError as error:
         click.echo(f"REJECTED: the settled proof does not decode: {error}")
         sys.exit(1)
@@ -302,10 +301,10 @@ def _verify_archive(
             raise click.ClickException(str(error)) from None
     try:
         proof_data = json.loads((batch_folder(archive, batch_seq) / "proof.json").read_text())
-        log_size = int(proof_data["public"]["log_domain_size"])
+        k = int(proof_data["public"]["log_domain_size"])
     except (OSError, KeyError, ValueError, TypeError) as error:
         raise click.ClickException(f"batch {batch_seq} in {archive}: {error}") from None
-    pk = proving_key_for(load_srs(srs_path), log_size)
+    pk = proving_key_for(load_srs(srs_path), k)
     try:
         report = audit_batch(archive, batch_seq, pk, chain)
     except (ArchiveAuditError, BatchError) as error:
@@ -332,10 +331,10 @@ def keys() -> None:
 
 @keys.command("export")
 @click.option("--srs", "srs_path", type=EXISTING_FILE, required=True)
-@click.option("--log-size", "-k", type=click.IntRange(8, 20), required=True)
+@click.option("--log-size", "-k", "k", type=click.IntRange(8, 20), required=True)
 @click.option("--output", "-o", type=OUTPUT_FILE, required=True)
-def export(srs_path: Path, log_size: int, output: Path) -> None:
+def export(srs_path: Path, k: int, output: Path) -> None:
     """Write the verification key for 2^K-row batches."""
-    vk = verification_key_for(load_srs(srs_path), log_size)
+    vk = verification_key_for(load_srs(srs_path), k)
     vk.save(output)
-    click.echo(f"wrote the verification key for 2^{log_size}-row batches to {output}")
+    click.echo(f"wrote the verification key for 2^{k}-row batches to {output}")
