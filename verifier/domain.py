@@ -39,7 +39,8 @@ class Domain:
             or not 0 <= self.k <= TWO_ADICITY
         ):
             raise DomainSizeError(
-                f"Domain: k (log2 of the size) must be an int in 0..{TWO_ADICITY} (2-adicity of Fr), "
+                f"Domain: k (log2 of the size) must be an int in 0..{TWO_ADICITY} "
+                "(2-adicity of Fr), "
                 f"got {self.k!r}"
             )
 

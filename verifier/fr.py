@@ -90,7 +90,8 @@ def root_of_unity(k: int) -> Fr:
     """
     if not 0 <= k <= TWO_ADICITY:
         raise ValueError(
-            f"root_of_unity: k (log2 of the order) must be in 0..{TWO_ADICITY} (2-adicity of Fr), got {k}"
+            f"root_of_unity: k (log2 of the order) must be in 0..{TWO_ADICITY} "
+            f"(2-adicity of Fr), got {k}"
         )
     return pow(ROOT_OF_UNITY_2_28, 1 << (TWO_ADICITY - k), R)
 
