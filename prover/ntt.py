@@ -28,6 +28,12 @@ Each stage is a handful of ``map`` calls over whole lists, so the Python interpr
 loops per element. Additions are left unreduced (values grow by at most ``R`` per stage, a few
 bits), and only the twiddle products are reduced, so each butterfly costs one multiplication
 and one reduction; a single pass reduces the output at the end.
+
+Native backend: when ``zkmeter_native`` is built and selected (``verifier.backend``),
+``ntt``, ``intt``, ``coset_ntt`` and ``coset_intt`` run arkworks' radix-2 FFT through
+``prover.native`` (same omega, same coset convention; inputs reduced mod R on the way in,
+outputs ``mpz`` as here). ``ntt_python`` etc. are this module's pure-Python transforms, the
+reference the native ones are tested against.
 """
 
 from collections.abc import Sequence
@@ -38,6 +44,7 @@ from typing import Any, TypeAlias
 
 import gmpy2
 
+from prover import native
 from verifier.constants import COSET_SHIFT, TWO_ADICITY, R
 from verifier.fr import root_of_unity
 
@@ -161,12 +168,30 @@ def _transform_unreduced(values: list[Mpz], log_size: int, inverse: bool) -> lis
     return y
 
 
-def _to_mpz_padded(coeffs: Sequence[IntLike], log_size: int, what: str) -> list[Mpz]:
+def _check_fits(coeffs: Sequence[IntLike], log_size: int, what: str) -> None:
     n = 1 << log_size
     if len(coeffs) > n:
         raise NTTSizeError(
             f"{what}: {len(coeffs)} coefficients do not fit a domain of size 2^{log_size} = {n}"
         )
+
+
+def _check_exact(values: Sequence[IntLike], log_size: int, what: str) -> None:
+    n = 1 << log_size
+    if len(values) != n:
+        raise NTTSizeError(
+            f"{what}: expected {n} evaluations (domain size 2^{log_size}), got {len(values)}"
+        )
+
+
+def _check_shift(shift: int) -> None:
+    if shift % R == 0:
+        raise VanishingOnCosetError("coset shift must be non-zero in Fr")
+
+
+def _to_mpz_padded(coeffs: Sequence[IntLike], log_size: int, what: str) -> list[Mpz]:
+    n = 1 << log_size
+    _check_fits(coeffs, log_size, what)
     out = list(map(gmpy2.mpz, coeffs))
     if len(out) < n:
         out += [_ZERO] * (n - len(out))
@@ -174,15 +199,57 @@ def _to_mpz_padded(coeffs: Sequence[IntLike], log_size: int, what: str) -> list[
 
 
 def _to_mpz_exact(values: Sequence[IntLike], log_size: int, what: str) -> list[Mpz]:
-    n = 1 << log_size
-    if len(values) != n:
-        raise NTTSizeError(
-            f"{what}: expected {n} evaluations (domain size 2^{log_size}), got {len(values)}"
-        )
+    _check_exact(values, log_size, what)
     return list(map(gmpy2.mpz, values))
 
 
+def _native_buffer(values: Sequence[IntLike]) -> bytes:
+    return native.scalars_to_buffer(values, reduce=True)
+
+
 def ntt(coeffs: Sequence[IntLike], log_size: int) -> list[Mpz]:
+    """``ntt_python`` on the pure-Python backend, arkworks' FFT on the native one."""
+    _check_log_size(log_size, "ntt")
+    if native.use_native():
+        _check_fits(coeffs, log_size, "ntt")
+        return native.scalars_from_buffer_mpz(native.ntt(_native_buffer(coeffs), log_size))
+    return ntt_python(coeffs, log_size)
+
+
+def intt(values: Sequence[IntLike], log_size: int) -> list[Mpz]:
+    """``intt_python`` on the pure-Python backend, arkworks' inverse FFT on the native one."""
+    _check_log_size(log_size, "intt")
+    if native.use_native():
+        _check_exact(values, log_size, "intt")
+        return native.scalars_from_buffer_mpz(native.intt(_native_buffer(values), log_size))
+    return intt_python(values, log_size)
+
+
+def coset_ntt(coeffs: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_ntt_python`` on the pure-Python backend, arkworks' coset FFT on the native
+    one."""
+    _check_log_size(log_size, "coset_ntt")
+    if native.use_native():
+        _check_fits(coeffs, log_size, "coset_ntt")
+        _check_shift(shift)
+        out = native.coset_ntt(_native_buffer(coeffs), log_size, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_ntt_python(coeffs, log_size, shift)
+
+
+def coset_intt(values: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_intt_python`` on the pure-Python backend, arkworks' inverse coset FFT on the
+    native one."""
+    _check_log_size(log_size, "coset_intt")
+    if native.use_native():
+        _check_exact(values, log_size, "coset_intt")
+        _check_shift(shift)
+        out = native.coset_intt(_native_buffer(values), log_size, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_intt_python(values, log_size, shift)
+
+
+def ntt_python(coeffs: Sequence[IntLike], log_size: int) -> list[Mpz]:
     """Return ``[p(omega^i) for i < n]`` for ``p = sum_j coeffs[j] X^j``, ``n = 2^log_size``.
 
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
@@ -192,7 +259,7 @@ def ntt(coeffs: Sequence[IntLike], log_size: int) -> list[Mpz]:
     return list(map(mod, y, repeat(_R)))
 
 
-def intt(values: Sequence[IntLike], log_size: int) -> list[Mpz]:
+def intt_python(values: Sequence[IntLike], log_size: int) -> list[Mpz]:
     """Return the ``n`` coefficients of the polynomial of degree ``< n`` with ``p(omega^i) =
     values[i]``: ``coeffs[j] = n^-1 sum_i values[i] omega^(-i j)``. Needs ``len(values) == n``.
     """
@@ -202,7 +269,9 @@ def intt(values: Sequence[IntLike], log_size: int) -> list[Mpz]:
     return list(map(mod, map(mul, y, repeat(n_inv)), repeat(_R)))
 
 
-def coset_ntt(coeffs: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_ntt_python(
+    coeffs: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT
+) -> list[Mpz]:
     """Return ``[p(shift * omega^i) for i < n]``: evaluations of ``p`` on the coset ``shift*H'``
     with ``|H'| = n = 2^log_size``. Computed as ``ntt`` of ``coeffs[j] * shift^j``.
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
@@ -223,7 +292,9 @@ def coset_ntt(coeffs: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT
     return list(map(mod, y, repeat(_R)))
 
 
-def coset_intt(values: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_intt_python(
+    values: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT
+) -> list[Mpz]:
     """Inverse of ``coset_ntt``: the coefficients of the polynomial of degree ``< n`` with
     ``p(shift * omega^i) = values[i]``, i.e. ``intt(values)[j] * shift^(-j)``.
     """
