@@ -49,9 +49,12 @@ def test_root_of_unity_is_the_protocols(log_size: int) -> None:
     assert omega == expected == root_of_unity(log_size)
 
 
-def test_domain_sizes_beyond_two_adicity_are_refused() -> None:
-    with pytest.raises(ValueError, match="log_size"):
-        native.ntt(b"", TWO_ADICITY + 1)
+@pytest.mark.parametrize("log_size", [TWO_ADICITY + 1, -1, 1 << 40])
+def test_domain_sizes_outside_the_two_adicity_are_refused(log_size: int) -> None:
+    with pytest.raises(ValueError, match=r"log_size must be in 0\.\.=28"):
+        native.ntt(b"", log_size)
+    with pytest.raises(ValueError, match=r"log_size must be in 0\.\.=28"):
+        native.intt(b"", log_size)
 
 
 @settings(max_examples=40, deadline=None)

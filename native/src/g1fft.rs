@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::msm::G1Bases;
-use crate::ntt::domain;
+use crate::ntt::{domain, log_size_arg};
 use crate::scalars::run;
 
 /// `[L_i(tau)]_1` for `i < 2^log_size` from the first `2^log_size` monomial points.
@@ -40,8 +40,9 @@ pub fn lagrange_from_monomial(monomial: &[G1Affine], log_size: u32) -> Result<Ve
 pub fn g1_lagrange_basis(
     py: Python<'_>,
     monomial: &Bound<'_, G1Bases>,
-    log_size: u32,
+    log_size: i64,
 ) -> PyResult<G1Bases> {
+    let log_size = log_size_arg(log_size)?;
     let points = &monomial.get().points;
     let lagrange = run(py, || lagrange_from_monomial(points, log_size))?;
     Ok(G1Bases { points: lagrange })

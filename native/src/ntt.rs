@@ -27,6 +27,18 @@ use crate::scalars::{decode_scalar, decode_scalars, run, scalars_to_bytes};
 /// The largest supported `k`: `R - 1 = 2^28 * odd`.
 pub const MAX_LOG_SIZE: u32 = Fr::TWO_ADICITY;
 
+/// A `log_size` argument from Python, checked to be in `0..=28`.
+pub fn log_size_arg(log_size: i64) -> Result<u32> {
+    u32::try_from(log_size)
+        .ok()
+        .filter(|k| *k <= MAX_LOG_SIZE)
+        .ok_or_else(|| {
+            Error::Domain(format!(
+                "log_size must be in 0..={MAX_LOG_SIZE} (the 2-adicity of Fr), got {log_size}"
+            ))
+        })
+}
+
 /// The subgroup of size `2^log_size`.
 pub fn domain(log_size: u32) -> Result<Radix2EvaluationDomain<Fr>> {
     if log_size > MAX_LOG_SIZE {
@@ -70,29 +82,33 @@ fn exactly(len: usize, log_size: u32, what: &str) -> Result<()> {
 
 /// `[p(omega^i) for i < n]` from at most `n` coefficients.
 pub fn ntt(mut coeffs: Vec<Fr>, log_size: u32) -> Result<Vec<Fr>> {
+    let dom = domain(log_size)?;
     at_most(coeffs.len(), log_size, "coeffs")?;
-    domain(log_size)?.fft_in_place(&mut coeffs);
+    dom.fft_in_place(&mut coeffs);
     Ok(coeffs)
 }
 
 /// The `n` coefficients of the polynomial taking `values[i]` at `omega^i`.
 pub fn intt(mut values: Vec<Fr>, log_size: u32) -> Result<Vec<Fr>> {
+    let dom = domain(log_size)?;
     exactly(values.len(), log_size, "values")?;
-    domain(log_size)?.ifft_in_place(&mut values);
+    dom.ifft_in_place(&mut values);
     Ok(values)
 }
 
 /// `[p(shift omega^i) for i < n]` from at most `n` coefficients.
 pub fn coset_ntt(mut coeffs: Vec<Fr>, log_size: u32, shift: Fr) -> Result<Vec<Fr>> {
+    let dom = coset(log_size, shift)?;
     at_most(coeffs.len(), log_size, "coeffs")?;
-    coset(log_size, shift)?.fft_in_place(&mut coeffs);
+    dom.fft_in_place(&mut coeffs);
     Ok(coeffs)
 }
 
 /// The coefficients of the polynomial of degree `< n` taking `values[i]` at `shift omega^i`.
 pub fn coset_intt(mut values: Vec<Fr>, log_size: u32, shift: Fr) -> Result<Vec<Fr>> {
+    let dom = coset(log_size, shift)?;
     exactly(values.len(), log_size, "values")?;
-    coset(log_size, shift)?.ifft_in_place(&mut values);
+    dom.ifft_in_place(&mut values);
     Ok(values)
 }
 
@@ -102,8 +118,9 @@ pub fn coset_intt(mut values: Vec<Fr>, log_size: u32, shift: Fr) -> Result<Vec<F
 pub fn py_ntt<'py>(
     py: Python<'py>,
     coeffs: &Bound<'py, PyAny>,
-    log_size: u32,
+    log_size: i64,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let log_size = log_size_arg(log_size)?;
     let input = buffers::read(coeffs, "coeffs")?;
     let bytes = input.as_slice();
     let out = run(py, || ntt(decode_scalars(bytes, "coeffs")?, log_size))?;
@@ -116,8 +133,9 @@ pub fn py_ntt<'py>(
 pub fn py_intt<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyAny>,
-    log_size: u32,
+    log_size: i64,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let log_size = log_size_arg(log_size)?;
     let input = buffers::read(values, "values")?;
     let bytes = input.as_slice();
     let out = run(py, || intt(decode_scalars(bytes, "values")?, log_size))?;
@@ -131,9 +149,10 @@ pub fn py_intt<'py>(
 pub fn py_coset_ntt<'py>(
     py: Python<'py>,
     coeffs: &Bound<'py, PyAny>,
-    log_size: u32,
+    log_size: i64,
     shift: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let log_size = log_size_arg(log_size)?;
     let input = buffers::read(coeffs, "coeffs")?;
     let shift_input = buffers::read(shift, "shift")?;
     let (bytes, shift_bytes) = (input.as_slice(), shift_input.as_slice());
@@ -151,9 +170,10 @@ pub fn py_coset_ntt<'py>(
 pub fn py_coset_intt<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyAny>,
-    log_size: u32,
+    log_size: i64,
     shift: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let log_size = log_size_arg(log_size)?;
     let input = buffers::read(values, "values")?;
     let shift_input = buffers::read(shift, "shift")?;
     let (bytes, shift_bytes) = (input.as_slice(), shift_input.as_slice());
@@ -167,8 +187,8 @@ pub fn py_coset_intt<'py>(
 /// `root_of_unity(log_size) -> bytes`: the generator `omega` of `H` (one scalar word), as
 /// arkworks' domain has it.
 #[pyfunction]
-pub fn root_of_unity<'py>(py: Python<'py>, log_size: u32) -> PyResult<Bound<'py, PyBytes>> {
-    let omega = domain(log_size)?.group_gen();
+pub fn root_of_unity<'py>(py: Python<'py>, log_size: i64) -> PyResult<Bound<'py, PyBytes>> {
+    let omega = domain(log_size_arg(log_size)?)?.group_gen();
     scalars_to_bytes(py, &[omega])
 }
 
@@ -199,6 +219,10 @@ mod tests {
             assert_eq!(domain(k).unwrap().group_gen(), expected, "k = {k}");
         }
         assert!(matches!(domain(29), Err(Error::Domain(_))));
+        assert!(matches!(log_size_arg(-1), Err(Error::Domain(_))));
+        assert!(matches!(log_size_arg(29), Err(Error::Domain(_))));
+        assert!(matches!(log_size_arg(1 << 40), Err(Error::Domain(_))));
+        assert_eq!(log_size_arg(28).unwrap(), 28);
     }
 
     #[test]
@@ -232,6 +256,7 @@ mod tests {
         let four = vec![Fr::from(1u64); 4];
         assert!(matches!(ntt(four.clone(), 1), Err(Error::Length(_))));
         assert!(matches!(intt(four.clone(), 3), Err(Error::Length(_))));
+        assert!(matches!(ntt(four.clone(), 200), Err(Error::Domain(_))));
         assert!(matches!(
             coset_ntt(four, 2, Fr::from(0u64)),
             Err(Error::Domain(_))
