@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 NATIVE_STAMP := $(VENV)/.native-installed
 NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml \
                 native/zkmeter_native.pyi $(wildcard native/src/*.rs)
-CARGO_TEST   := cargo test --release --locked --manifest-path native/Cargo.toml
+# --lib: the unit tests only (no doc tests), so the cdylib is not built a second time.
+CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo.toml
 
 .PHONY: setup demo test test-fast test-native lint bench bench-table clean
 
