@@ -152,7 +152,10 @@ def scalars_to_buffer(values: Iterable[Any], *, reduce: bool = False) -> ScalarB
         except (AttributeError, TypeError, OverflowError):  # e.g. NumPy integer scalars
             return b"".join([(int(v) % R).to_bytes(32, "little") for v in values])
     try:
-        return b"".join([v.to_bytes(32, "little") for v in values])
+        try:
+            return b"".join([v.to_bytes(32, "little") for v in values])
+        except AttributeError:  # e.g. NumPy integer scalars
+            return b"".join([int(v).to_bytes(32, "little") for v in values])
     except OverflowError as exc:
         raise NonCanonicalScalarError(f"a value is not in [0, 2^256): {exc}") from exc
 

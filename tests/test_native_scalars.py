@@ -73,6 +73,9 @@ def test_numpy_columns_widen_to_words() -> None:
         R - 1,
         2,
     ]
+    numpy_scalars = list(np.array([7, 9], dtype=np.int64))  # NumPy integers, not ints
+    assert native.scalars_to_buffer(numpy_scalars) == native.scalars_to_buffer([7, 9])
+    assert native.scalars_to_buffer(numpy_scalars, reduce=True) == native.scalars_to_buffer([7, 9])
 
 
 @needs_native
