@@ -3,16 +3,28 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The native core (native/, Rust): rebuilt and reinstalled when its sources change.
+NATIVE_STAMP := $(VENV)/.native-installed
+NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml \
+                native/zkmeter_native.pyi $(wildcard native/src/*.rs)
+# --lib: the unit tests only (no doc tests), so the cdylib is not built a second time.
+CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo.toml
 
-.PHONY: setup demo test test-fast lint bench bench-table clean
+.PHONY: setup demo test test-fast test-native lint bench bench-table clean
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
+
+# maturin (pinned in native/pyproject.toml) builds the crate in release mode from the
+# committed Cargo.lock; native/target keeps the build for incremental rebuilds.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE_SRC)
+	$(PY) -m pip install --quiet -c constraints.txt ./native
+	touch $(NATIVE_STAMP)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -25,7 +37,12 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(CARGO_TEST)
 	$(PY) -m pytest -m "" -p no:cacheprovider
+
+test-native: setup
+	$(CARGO_TEST)
+	$(PY) -m pytest tests/prover/test_native_*.py tests/verifier/test_native_pairing.py
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
@@ -37,4 +54,4 @@ bench-table: setup
 	$(VENV)/bin/zkmeter bench table
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .benchmarks
+	rm -rf $(VENV) node_modules .pytest_cache .benchmarks native/target

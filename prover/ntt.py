@@ -28,6 +28,12 @@ Each stage is a handful of ``map`` calls over whole lists, so the Python interpr
 loops per element. Additions are left unreduced (values grow by at most ``R`` per stage, a few
 bits), and only the twiddle products are reduced, so each butterfly costs one multiplication
 and one reduction; a single pass reduces the output at the end.
+
+Native backend: when ``zkmeter_native`` is built and selected (``verifier.backend``),
+``ntt``, ``intt``, ``coset_ntt`` and ``coset_intt`` run arkworks' radix-2 FFT through
+``prover.native`` (same omega, same coset convention; inputs reduced mod R on the way in,
+outputs ``mpz`` as here). ``ntt_python`` etc. are this module's pure-Python transforms, the
+reference the native ones are tested against.
 """
 
 from collections.abc import Sequence
@@ -38,6 +44,7 @@ from typing import Any, TypeAlias
 
 import gmpy2
 
+from prover import native
 from verifier.constants import COSET_SHIFT, TWO_ADICITY, R
 from verifier.fr import root_of_unity
 
@@ -161,12 +168,30 @@ def _transform_unreduced(values: list[Mpz], k: int, inverse: bool) -> list[Mpz]:
     return y
 
 
-def _to_mpz_padded(coeffs: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
+def _check_fits(coeffs: Sequence[IntLike], k: int, what: str) -> None:
     n = 1 << k
     if len(coeffs) > n:
         raise NTTSizeError(
             f"{what}: {len(coeffs)} coefficients do not fit a domain of size 2^{k} = {n}"
         )
+
+
+def _check_exact(values: Sequence[IntLike], k: int, what: str) -> None:
+    n = 1 << k
+    if len(values) != n:
+        raise NTTSizeError(
+            f"{what}: expected {n} evaluations (domain size 2^{k}), got {len(values)}"
+        )
+
+
+def _check_shift(shift: int) -> None:
+    if shift % R == 0:
+        raise VanishingOnCosetError("coset shift must be non-zero in Fr")
+
+
+def _to_mpz_padded(coeffs: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
+    n = 1 << k
+    _check_fits(coeffs, k, what)
     out = list(map(gmpy2.mpz, coeffs))
     if len(out) < n:
         out += [_ZERO] * (n - len(out))
@@ -174,15 +199,57 @@ def _to_mpz_padded(coeffs: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
 
 
 def _to_mpz_exact(values: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
-    n = 1 << k
-    if len(values) != n:
-        raise NTTSizeError(
-            f"{what}: expected {n} evaluations (domain size 2^{k}), got {len(values)}"
-        )
+    _check_exact(values, k, what)
     return list(map(gmpy2.mpz, values))
 
 
+def _native_buffer(values: Sequence[IntLike]) -> bytes:
+    return native.scalars_to_buffer(values, reduce=True)
+
+
 def ntt(coeffs: Sequence[IntLike], k: int) -> list[Mpz]:
+    """``ntt_python`` on the pure-Python backend, arkworks' FFT on the native one."""
+    _check_log_size(k, "ntt")
+    if native.use_native():
+        _check_fits(coeffs, k, "ntt")
+        return native.scalars_from_buffer_mpz(native.ntt(_native_buffer(coeffs), k))
+    return ntt_python(coeffs, k)
+
+
+def intt(values: Sequence[IntLike], k: int) -> list[Mpz]:
+    """``intt_python`` on the pure-Python backend, arkworks' inverse FFT on the native one."""
+    _check_log_size(k, "intt")
+    if native.use_native():
+        _check_exact(values, k, "intt")
+        return native.scalars_from_buffer_mpz(native.intt(_native_buffer(values), k))
+    return intt_python(values, k)
+
+
+def coset_ntt(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_ntt_python`` on the pure-Python backend, arkworks' coset FFT on the native
+    one."""
+    _check_log_size(k, "coset_ntt")
+    if native.use_native():
+        _check_fits(coeffs, k, "coset_ntt")
+        _check_shift(shift)
+        out = native.coset_ntt(_native_buffer(coeffs), k, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_ntt_python(coeffs, k, shift)
+
+
+def coset_intt(values: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_intt_python`` on the pure-Python backend, arkworks' inverse coset FFT on the
+    native one."""
+    _check_log_size(k, "coset_intt")
+    if native.use_native():
+        _check_exact(values, k, "coset_intt")
+        _check_shift(shift)
+        out = native.coset_intt(_native_buffer(values), k, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_intt_python(values, k, shift)
+
+
+def ntt_python(coeffs: Sequence[IntLike], k: int) -> list[Mpz]:
     """Return ``[p(omega^i) for i < n]`` for ``p = sum_j coeffs[j] X^j``, ``n = 2^log_size``.
 
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
@@ -192,7 +259,7 @@ def ntt(coeffs: Sequence[IntLike], k: int) -> list[Mpz]:
     return list(map(mod, y, repeat(_R)))
 
 
-def intt(values: Sequence[IntLike], k: int) -> list[Mpz]:
+def intt_python(values: Sequence[IntLike], k: int) -> list[Mpz]:
     """Return the ``n`` coefficients of the polynomial of degree ``< n`` with ``p(omega^i) =
     values[i]``: ``coeffs[j] = n^-1 sum_i values[i] omega^(-i j)``. Needs ``len(values) == n``.
     """
@@ -202,7 +269,7 @@ def intt(values: Sequence[IntLike], k: int) -> list[Mpz]:
     return list(map(mod, map(mul, y, repeat(n_inv)), repeat(_R)))
 
 
-def coset_ntt(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_ntt_python(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
     """Return ``[p(shift * omega^i) for i < n]``: evaluations of ``p`` on the coset ``shift*H'``
     with ``|H'| = n = 2^log_size``. Computed as ``ntt`` of ``coeffs[j] * shift^j``.
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
@@ -223,7 +290,7 @@ def coset_ntt(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> li
     return list(map(mod, y, repeat(_R)))
 
 
-def coset_intt(values: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_intt_python(values: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
     """Inverse of ``coset_ntt``: the coefficients of the polynomial of degree ``< n`` with
     ``p(shift * omega^i) = values[i]``, i.e. ``intt(values)[j] * shift^(-j)``.
     """

@@ -33,6 +33,7 @@ import gmpy2
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
 from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg, normalize
 
+from prover import native
 from prover.g1 import (
     affine_add,
     batch_to_affine,
@@ -303,11 +304,21 @@ def fixed_base_multiples(
     for ``1 <= d < 2^w`` (Jacobian, then one batch conversion to affine); then each
     ``s = sum_j d_j 2^(w j)`` costs at most ``m`` mixed additions ``sum_j T[j][d_j]`` and no
     doubling. Results are converted to affine in chunks with one inversion per chunk.
+
+    On the native backend, multiples of the generator are arkworks' fixed-base
+    ``batch_mul`` (``prover.native.generator_multiples``).
     """
     reduced = [int(s) % R for s in scalars]
     total = len(reduced)
     if total == 0:
         return []
+    if tuple(base) == G1_GENERATOR_AFFINE and native.use_native():
+        out_native = native.g1_from_buffer(
+            native.generator_multiples(native.scalars_to_buffer(reduced))
+        )
+        if progress is not None:
+            progress(total, total)
+        return out_native
     w = _window_bits(total)
     mask = (1 << w) - 1
     n_windows = math.ceil(R.bit_length() / w)
@@ -405,8 +416,9 @@ def lagrange_basis(
     ``([L_i(tau)]_1)_i`` is the inverse DFT over G1 of ``([tau^j]_1)_j`` (j < N). It is computed
     with a radix-2 FFT whose butterflies multiply group elements by twiddles
     (``(N/2) log2 N`` scalar multiplications, GLV-accelerated), then scaled by ``1/N``;
-    ``processes > 1`` spreads each stage's multiplications over forked workers. Cached in
-    memory (by ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
+    ``processes > 1`` spreads each stage's multiplications over forked workers. On the native
+    backend the FFT is arkworks' (``prover.native.lagrange_basis``). Cached in memory (by
+    ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
     """
     n = 1 << k
     if k < 0 or n > len(srs.g1_powers):
@@ -424,7 +436,11 @@ def lagrange_basis(
             warnings.warn(f"ignoring bad Lagrange cache file {path}: {exc}", stacklevel=2)
             points = None
     if points is None:
-        points = _inverse_dft_g1(srs.g1_powers[:n], k, progress=progress, processes=processes)
+        if native.use_native():
+            handle = native.lagrange_basis(native.g1_bases(srs.g1_powers[:n]), k)
+            points = native.g1_from_buffer(handle.to_affine_bytes())
+        else:
+            points = _inverse_dft_g1(srs.g1_powers[:n], k, progress=progress, processes=processes)
         if use_disk_cache:
             try:
                 _write_lagrange_file(path, srs.digest, k, points)

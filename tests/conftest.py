@@ -3,7 +3,8 @@
 - `anvil_url`: a throw-away anvil node per test module (tests.support.anvil);
 - `world_module`, `world`: the contracts deployed on the embedded chain with a mock verifier,
   two models and two funded payers (tests.support.chain); `world` runs each test inside a
-  snapshot that is reverted afterwards.
+  snapshot that is reverted afterwards;
+- the reference modules of the pure-Python arithmetic run on the python backend.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tests.support.anvil import running_anvil
 from tests.support.chain import World, build_world
+from verifier.backend import use_backend
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,3 +42,21 @@ def world(world_module: World) -> Iterator[World]:
     snap = world_module.client.snapshot()
     yield world_module
     world_module.client.revert(snap)
+
+
+# Test modules of the pure-Python reference arithmetic: they run on the python backend
+# whatever ZKMETER_BACKEND says, so the reference stays tested against its own oracles; the
+# test_native_* modules compare the native core (zkmeter_native) against it, and every other
+# module runs on the default backend (native when it is built).
+REFERENCE_MODULES = frozenset(
+    {"test_msm", "test_ntt", "test_g1", "test_srs", "test_kzg", "test_curve"}
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reference_modules_on_python_backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.module.__name__.rsplit(".", 1)[-1] in REFERENCE_MODULES:
+        with use_backend("python"):
+            yield
+    else:
+        yield

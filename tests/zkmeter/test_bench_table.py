@@ -53,3 +53,21 @@ def test_missing_pairs_are_left_out_and_proofs_listed() -> None:
         "| 1024 | 1.50 s | 683 | 1.00 s | 300.00 ms | 50.00 ms | 10.00 ms | 190.00 ms | 600.00 ms "
         "| 1856 |" in text
     )
+
+
+def test_native_rows_read_the_in_rust_baseline_from_extra_info() -> None:
+    report = {
+        "benchmarks": [
+            bench(
+                "test_msm_native_vs_arkworks[n65536]",
+                0.050,
+                arkworks_median=0.045,
+            ),
+            bench("test_msm_python_2_processes", 1.5),
+            bench("test_msm_native_vs_arkworks[n1048576]", 0.5),  # no arkworks timing: no row
+        ]
+    }
+    text = render_table(report)
+    assert "| native MSM 2^16 binding vs arkworks in Rust | 50.00 ms | 45.00 ms | 0.9x |" in text
+    assert "| native MSM 2^16 vs Python Pippenger (2 proc) | 50.00 ms | 1.50 s | 30.0x |" in text
+    assert "2^20 binding" not in text
