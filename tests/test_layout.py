@@ -4,8 +4,7 @@
 Dependencies point one way (README "Layout"):
 
     circuits <- verifier <- prover <- channels <- operator_service <- zkmeter
-                   ^  \\_____________ contracts <-------/
-                   |______________________________|
+                  verifier <- contracts <------------/
 
 and some packages must stay free of some libraries: the proving engine and the checking code
 do no I/O of chain, HTTP or database kind, and only the chain client talks to web3.
