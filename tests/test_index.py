@@ -19,9 +19,11 @@ from contracts.index import (
     ChainIndex,
     ChainIndexError,
     ChannelSettlement,
+    EventDecoder,
     EventRef,
     ModelRegistration,
     NodeUnavailableError,
+    RawLog,
     checksum_address,
 )
 from tests.chain_world import ONE_OPEN, RATE_0_002_OPEN, World, build_world, settle
@@ -312,3 +314,42 @@ def test_deployment_round_trip_is_what_for_node_reads(history: History, tmp_path
     history.world.deployment.save(path)
     idx = ChainIndex.for_node("http://127.0.0.1:1", path)
     assert idx.deployment == Deployment.load(path)
+
+
+def test_the_event_decoder_agrees_with_web3(history: History) -> None:
+    """Every log of every kind decodes to exactly the arguments web3's process_log gives."""
+    c = history.world.client
+    dep = c.deployment
+    assert dep is not None
+    logs = c.w3.eth.get_logs(
+        {"address": [dep.registry, dep.settlement], "fromBlock": 0, "toBlock": "latest"}
+    )
+    decoders = {}
+    for contract in (c.registry, c.settlement):
+        for abi in contract.abi:
+            if abi.get("type") == "event":
+                decoder = EventDecoder.of(abi)
+                decoders[decoder.topic] = (decoder, contract)
+    names = set()
+    for log in logs:
+        decoder, contract = decoders[bytes(log["topics"][0])]
+        raw = RawLog.of(log)
+        expected = dict(contract.events[decoder.name]().process_log(log)["args"])
+        assert decoder.decode(raw.topics, raw.data) == expected
+        names.add(decoder.name)
+    assert names >= {
+        "ModelRegistered",
+        "RateProposed",
+        "ModelOwnershipTransferred",
+        "Deposited",
+        "WithdrawalRequested",
+        "WithdrawalCancelled",
+        "Withdrawn",
+        "SignerAuthorized",
+        "SignerRevoked",
+        "ChannelSettled",
+        "BatchSettled",
+        "EarningsWithdrawn",
+    }
+    with pytest.raises(ChainIndexError, match="topics"):
+        decoder.decode(raw.topics[:1], raw.data)
