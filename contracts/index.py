@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_abi_to_log_topic
@@ -427,7 +427,7 @@ class EventDecoder:
         data = tuple((n, t) for n, t, ix in inputs if not ix)
         return cls(
             name=str(abi["name"]),
-            topic=bytes(event_abi_to_log_topic(dict(abi))),
+            topic=bytes(event_abi_to_log_topic(cast(Any, abi))),
             indexed=indexed,
             data=data,
             flat=all(t in _DYNAMIC or _static(t) for _, t in data),
@@ -690,7 +690,9 @@ class ChainIndex:
             block = last + 1
 
     @staticmethod
-    def _get_logs(client: ChainClient, addresses: list[str], start: int, end: int) -> list[RawLog]:
+    def _get_logs(
+        client: ChainClient, addresses: Sequence[str], start: int, end: int
+    ) -> list[RawLog]:
         """The logs of both contracts in blocks [start, end], oldest first. From a JSON-RPC
         node they are taken as the node sends them (web3's per-log result formatting costs
         more than decoding them); the in-process tester needs web3's request formatting."""

@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from zkmeter.ui.format import token_amount
 
@@ -22,6 +23,8 @@ SVG_RC = {
     "font.family": "sans-serif",
 }
 ACCENT = "#2b6cb0"
+#: Seconds of margin at least on each side of the time axis (a demo settles within seconds).
+MIN_MARGIN = 60
 #: At most this many steps are drawn (a chart is ~700 px wide); longer series are resampled.
 MAX_STEPS = 500
 
@@ -54,25 +57,30 @@ def earnings_svg(
     times.append(max(end, times[-1]))
     totals.append(running)
     scale = 10**decimals
-    dates = [datetime.fromtimestamp(t, UTC) for t in times]
+    dates = [_date_number(t) for t in times]
     values = [v / scale for v in totals]  # plotting only: the page shows exact amounts
+    margin = max((times[-1] - start) * 0.03, MIN_MARGIN)
+    left, right = _date_number(round(start - margin)), _date_number(round(times[-1] + margin))
 
-    with matplotlib.rc_context(SVG_RC):
+    with matplotlib.rc_context(cast(Any, SVG_RC)):
         fig = Figure(figsize=(7.2, 2.6), dpi=100)
         ax = fig.add_subplot()
         ax.step(dates, values, where="post", color=ACCENT, linewidth=1.6)
         ax.fill_between(dates, values, step="post", color=ACCENT, alpha=0.12)
         if len(points) <= 60:  # few settlements: mark each one
             ax.plot(dates[1:-1], values[1:-1], "o", color=ACCENT, markersize=3.5)
+        # Dotted past chain time: the total so far, with nothing settled since.
+        ax.plot([dates[-1], right], [values[-1], values[-1]], ":", color=ACCENT, linewidth=1.2)
+        ax.set_xlim(left, right)
         ax.set_title(title, loc="left")
         ax.set_ylabel(symbol)
         ax.set_ylim(bottom=0, top=max(values[-1] * 1.15, 1e-18))
         ax.yaxis.set_major_formatter(
             FuncFormatter(lambda y, _pos: token_amount(round(y * scale), decimals))
         )
-        locator = AutoDateLocator(tz=UTC)
+        locator = AutoDateLocator(tz=UTC)  # type: ignore[no-untyped-call]
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))  # type: ignore[no-untyped-call]
         ax.grid(axis="y", alpha=0.3)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -83,6 +91,14 @@ def earnings_svg(
     # Inline in HTML: drop the XML prolog and DOCTYPE, keep the <svg> element.
     svg = svg[svg.index("<svg") :]
     return re.sub(r"<svg ", '<svg role="img" aria-label="' + _attr(title) + '" ', svg, count=1)
+
+
+def _date_number(timestamp: int) -> float:
+    """matplotlib's number for a UTC time (days since its epoch): floats type-check where
+    datetimes do not, and its date locators and formatters read them."""
+    from matplotlib.dates import date2num
+
+    return float(date2num(datetime.fromtimestamp(timestamp, UTC)))  # type: ignore[no-untyped-call]
 
 
 def resample_steps(

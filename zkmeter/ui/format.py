@@ -41,7 +41,7 @@ def utc_iso(timestamp: int) -> str:
 def duration(seconds: int) -> str:
     """A positive duration, two largest units: 266400 -> "3 d 2 h"; 59 -> "59 s"."""
     seconds = abs(seconds)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size} {unit}")

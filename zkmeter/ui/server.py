@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -201,7 +202,7 @@ def make_app(dashboard: Dashboard) -> web.Application:
     async def payers(request: web.Request) -> web.Response:
         address = (query(request, "address") or "").strip()
         if address:
-            raise web.HTTPFound(f"/payers/{address}")
+            raise web.HTTPFound(f"/payers/{quote(address, safe='')}")
         return await dashboard.page(lambda: views.payers(query(request, "page")))
 
     async def payer(request: web.Request) -> web.Response:
