@@ -19,42 +19,18 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.client import ChainClient
 from contracts.index import ChainIndex
 from tests.chain_world import ONE_OPEN, World, build_world, settle
+from tests.ui_server import Site
 from zkmeter.ui import views as views_module
 from zkmeter.ui.format import duration, relative, token_amount
-from zkmeter.ui.server import Dashboard, make_app
+from zkmeter.ui.server import Dashboard
 from zkmeter.ui.views import PageError, Pager, make_pager
 
 UI_DIR = Path(__file__).resolve().parent.parent / "zkmeter" / "ui"
 DAY = 24 * 3600
-
-
-class Site:
-    """A dashboard served in process, fetched synchronously."""
-
-    def __init__(self, dashboard: Dashboard) -> None:
-        self.dashboard = dashboard
-        self.loop = asyncio.new_event_loop()
-        self.client = TestClient(TestServer(make_app(dashboard)), loop=self.loop)
-        self.loop.run_until_complete(self.client.start_server())
-
-    def get(self, path: str, *, follow: bool = False) -> tuple[int, str, Any]:
-        async def fetch() -> tuple[int, str, Any]:
-            response = await self.client.get(path, allow_redirects=follow)
-            return response.status, await response.text(), response.headers
-
-        status, text, headers = self.loop.run_until_complete(fetch())
-        assert "Traceback" not in text and 'File "' not in text
-        return status, text, headers
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.close())
-        self.dashboard.close()
-        self.loop.close()
 
 
 @dataclass
