@@ -393,11 +393,8 @@ class Views:
             raise PageError(400, "Not a batch number", f"{seq_text!r} is not a number") from None
         batch = self.index.batch(operator, seq)
         if batch is None:
-            settled = (
-                len(self.index.operators[operator].batches)
-                if operator in (self.index.operators)
-                else 0
-            )
+            state = self.index.operators.get(operator)
+            settled = len(state.batches) if state else 0
             raise PageError(
                 404,
                 "No such batch",
