@@ -10,7 +10,9 @@ NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml \
 # --lib: the unit tests only (no doc tests), so the cdylib is not built a second time.
 CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo.toml
 
-.PHONY: setup demo test test-fast test-native lint bench bench-table clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: setup chromium demo test test-fast test-native test-browser lint bench bench-table clean
 
 setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed
 
@@ -30,10 +32,24 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch node_modules/.installed
 
+# Debian's Chromium for the dashboard's browser tests (tests/zkmeter/test_ui_browser.py, Playwright
+# drives it; no browser is ever downloaded). Installed when missing if we are root with apt
+# (CI, fresh machines: ~35 s); otherwise, or if the install fails, those tests skip and say why.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	    || echo "warning: could not install chromium: the browser tests will be skipped"; \
+	else \
+	  echo "note: no $(CHROMIUM) and not root: the browser tests will be skipped"; \
+	fi
+
 demo: setup
 	$(VENV)/bin/zkmeter demo
 
-test: setup
+test: setup chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -44,8 +60,11 @@ test-native: setup
 	$(CARGO_TEST)
 	$(PY) -m pytest tests/prover/test_native_*.py tests/verifier/test_native_pairing.py
 
-test-fast: setup
+test-fast: setup chromium
 	$(PY) -m pytest -m "not slow"
+
+test-browser: setup chromium
+	$(PY) -m pytest -m browser tests/zkmeter/test_ui_browser.py
 
 bench: setup
 	$(PY) -m pytest benches --benchmark-only

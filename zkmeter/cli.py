@@ -15,10 +15,12 @@ from zkmeter.commands.creator import models
 from zkmeter.commands.operator import daemon, settle
 from zkmeter.commands.payer import escrow, receipts
 from zkmeter.commands.proofs import keys, prove, srs, verify
+from zkmeter.ui.cli import DEFAULT_PORT, ui
 
 #: The commands by who uses them, as `zkmeter --help` lists them.
 SECTIONS: Sequence[tuple[str, Sequence[str]]] = (
     ("Try it", ("demo",)),
+    ("Dashboard", ("ui",)),
     ("Provers and verifiers", ("srs", "keys", "prove", "verify")),
     ("Payers", ("escrow", "receipts")),
     ("Operators", ("daemon", "settle")),
@@ -58,16 +60,35 @@ def main() -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option("--ui", "serve_ui", is_flag=True, help="Then serve the dashboard on the demo chain.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Dashboard address (--ui).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Dashboard port (--ui; 0: any free port).",
+)
+def demo(serve_ui: bool, host: str, port: int) -> None:
     """The worked example end to end on the embedded chain: 12 calls x 800 tokens at
-    0.002 OPEN per 1,000 tokens, proven, verified on-chain, settled: 0.0192 OPEN."""
+    0.002 OPEN per 1,000 tokens, proven, verified on-chain, settled: 0.0192 OPEN.
+    With --ui, the dashboard then shows it until interrupted (Ctrl-C)."""
     from zkmeter.demo import run_demo
 
-    run_demo(say=click.echo)
+    if not serve_ui:
+        run_demo(say=click.echo)
+        return
+    from contracts.client import ChainClient
+    from zkmeter.ui.cli import serve_demo
+
+    client = ChainClient.embedded()
+    run_demo(say=click.echo, client=client)
+    serve_demo(client, host, port)
 
 
 for command in (srs, keys, prove, verify, settle, chain, models, escrow, bench, daemon, receipts):
     main.add_command(command)
+main.add_command(ui)
 
 bench.add_command(load)
 

@@ -63,7 +63,11 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
         srs = SRS.insecure_development(Layout(LOG_SIZE).srs_powers, lagrange_log_sizes=(LOG_SIZE,))
     pk = ProvingKey.build(srs, LOG_SIZE)
 
-    where = "embedded chain (py-evm)" if client is None else f"chain {client.chain_id}"
+    where = (
+        "embedded chain (py-evm)"
+        if client is None or client.is_embedded
+        else f"chain {client.chain_id}"
+    )
     say(f"2. Deploying on the {where}: OPEN, ModelRegistry, UsageSettlement, UsageVerifier")
     client = client or ChainClient.embedded()
     admin, creator, payer, operator = client.accounts[:4]

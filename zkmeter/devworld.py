@@ -8,11 +8,17 @@ Used by `zkmeter demo`, the daemon's tests and benchmarks; a real deployment use
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from channels.payer import PayerChannel
@@ -21,6 +27,11 @@ from circuits.usage_batch import Layout
 from contracts.client import ChainClient, Deployment
 from prover.proving_key import ProvingKey
 from prover.srs import SRS, InsecureSRSWarning
+
+#: anvil from the project's own node_modules (npm package @foundry-rs/anvil-linux-amd64).
+ANVIL = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "anvil"
+#: anvil's default mnemonic: its accounts are PUBLIC development keys, funded on anvil only.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 #: The development world's batch domain: 2^8 rows.
 DEV_LOG_SIZE = 8
@@ -87,7 +98,57 @@ def deploy_dev_world(
     return DevWorld(client, deployment, owner, operator, list(payers), models)
 
 
+def anvil_keys(n: int = 10) -> list[str]:
+    """The private keys of anvil's default funded accounts (m/44'/60'/0'/0/i)."""
+    Account.enable_unaudited_hdwallet_features()
+    return [
+        Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
+        for i in range(n)
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_anvil() -> Iterator[str]:
+    """Start anvil from node_modules on a free loopback port; yields its URL; stops it."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # up to ~30 s on a loaded machine
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("anvil did not start listening")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 __all__ = [
+    "ANVIL",
+    "ANVIL_MNEMONIC",
     "DEV_LOG_SIZE",
     "DEV_MAX_RATE",
     "DEV_RATES",
@@ -95,6 +156,8 @@ __all__ = [
     "DEV_THAWING_PERIOD",
     "ONE_OPEN",
     "DevWorld",
+    "anvil_keys",
     "deploy_dev_world",
     "development_proving_key",
+    "running_anvil",
 ]
