@@ -20,12 +20,13 @@ import pytest
 
 from contracts.client import ChainClient, Deployment
 from contracts.client.index import ChainIndex
+from tests.support import REPO_ROOT
 from tests.support.anvil import anvil_keys, requires_anvil
 from tests.support.ui_server import ServerProcess, Site, start_zkmeter
 from zkmeter.demo import DemoResult, run_demo
 from zkmeter.ui.server import Dashboard
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 CHROMIUM = os.environ.get("ZKMETER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 #: Flags that work on these machines (root, no GPU, no network beyond loopback).
 CHROMIUM_ARGS = [
