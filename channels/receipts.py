@@ -22,6 +22,7 @@ same signature is refused, so what an operator admits the contract accepts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -230,6 +231,18 @@ def sign_receipt(
     return SignedReceipt(**asdict(message), signature=signature)
 
 
+def latest_receipts(receipts: Iterable[SignedReceipt]) -> dict[tuple[int, int], SignedReceipt]:
+    """The receipt of highest nonce per channel, keyed (payer as an integer, model id): the
+    channel state that ends a batch's run, which settlement needs the payer's consent to."""
+    latest: dict[tuple[int, int], SignedReceipt] = {}
+    for r in receipts:
+        key = (int(r.payer, 16), r.model_id)
+        current = latest.get(key)
+        if current is None or r.nonce > current.nonce:
+            latest[key] = r
+    return latest
+
+
 def check_canonical_signature(signature: bytes) -> None:
     """Raise BadSignatureError unless `signature` is r || s || v with 0 < r < n,
     0 < s <= n/2 and v in {27, 28}: the one encoding OpenZeppelin's ECDSA.recover accepts."""
@@ -275,6 +288,7 @@ __all__ = [
     "SignedReceipt",
     "UsageReceipt",
     "check_canonical_signature",
+    "latest_receipts",
     "recover_signer",
     "sign_receipt",
 ]

@@ -27,7 +27,13 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from channels.receipts import ReceiptDomain, ReceiptError, SignedReceipt, recover_signer
+from channels.receipts import (
+    ReceiptDomain,
+    ReceiptError,
+    SignedReceipt,
+    latest_receipts,
+    recover_signer,
+)
 from channels.receipts_file import ReceiptsFileError, parse_receipts, receipts_file_json
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from prover.kzg import commit_blinded_lagrange
@@ -122,7 +128,7 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
         _, rows, items = parse_receipts(receipts_data)
     except (ReceiptsFileError, ValueError) as error:
         raise ArchiveAuditError(f"receipts.json: {error}") from None
-    last: dict[tuple[str, int], SignedReceipt] = {}
+    receipts: list[SignedReceipt] = []
     foreign_signers: dict[tuple[str, str], int] = {}  # (payer, signer) -> first receipt index
     delegated = 0
     for index, item in enumerate(items):
@@ -136,7 +142,7 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
         if signer != receipt.payer:
             foreign_signers.setdefault((receipt.payer, signer), index)
             delegated += 1
-        last[(receipt.payer, receipt.model_id)] = receipt
+        receipts.append(receipt)
     if chain is not None:
         for (payer, signer), index in sorted(foreign_signers.items()):
             if chain.signer_authorized_until(payer, signer) == 0:
@@ -167,9 +173,10 @@ def audit_batch(archive: Path, seq: int, pk: ProvingKey, chain: Any = None) -> A
             raise ArchiveAuditError(f"the chain has no BatchSettled for batch {seq}")
         if event.proof_hash != keccak(proof.to_bytes()):
             raise ArchiveAuditError("the chain settled this batch with a different proof")
+        latest_states = latest_receipts(receipts)
         for channel in event.channels:
-            receipt = last.get((channel.payer, channel.model_id))
-            if receipt is None or receipt.cumulative_tokens != channel.cumulative_tokens:
+            latest = latest_states.get((int(channel.payer, 16), channel.model_id))
+            if latest is None or latest.cumulative_tokens != channel.cumulative_tokens:
                 raise ArchiveAuditError(
                     f"the chain settled channel (payer {channel.payer}, model "
                     f"{channel.model_id}) at cumulative {channel.cumulative_tokens}, not at its "

@@ -21,7 +21,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from channels.receipts import MalformedReceiptError, ReceiptDomain, SignedReceipt
+from channels.receipts import MalformedReceiptError, ReceiptDomain, SignedReceipt, latest_receipts
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from contracts.client import (
     AUTHORIZED_FOREVER,
@@ -81,18 +81,13 @@ class ProofRejectedError(DaemonError):
 def signed_states(public: PublicInputs, receipts: Sequence[AdmittedReceipt]) -> list[SignedState]:
     """For each aggregate (in order), the payer's signed state ending the channel's run: its
     last receipt in the batch."""
-    last: dict[tuple[int, int], SignedReceipt] = {}
-    for admitted in receipts:
-        r = admitted.receipt
-        key = (int(r.payer, 16), r.model_id)
-        if key not in last or r.nonce > last[key].nonce:
-            last[key] = r
+    latest = latest_receipts(a.receipt for a in receipts)
     states = []
     for a in public.aggregates:
-        r = last.get((a.payer, a.model_id))
-        if r is None:
+        receipt = latest.get((a.payer, a.model_id))
+        if receipt is None:
             raise DaemonError(f"no receipt of payer {address_hex(a.payer)} in this batch")
-        states.append(SignedState.of(r))
+        states.append(SignedState.of(receipt))
     return states
 
 

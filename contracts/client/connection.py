@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
@@ -57,7 +58,7 @@ class ChainConnection:
     @classmethod
     def embedded(cls) -> Self:
         """A fresh in-process chain (py-evm, Prague) with eth-tester's 10 funded test accounts."""
-        from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
+        from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider
 
         backend = PyEVMBackend()
@@ -111,7 +112,8 @@ class ChainConnection:
         key = (name, checksum(address))
         bound = self._contracts.get(key)
         if bound is None:
-            bound = self.w3.eth.contract(address=key[1], abi=load_artifact(name)["abi"])
+            address_ = ChecksumAddress(HexAddress(HexStr(key[1])))
+            bound = self.w3.eth.contract(address=address_, abi=load_artifact(name)["abi"])
             self._contracts[key] = bound
         return bound
 
@@ -175,7 +177,7 @@ class ChainConnection:
             call["to"] = tx["to"]
         block = receipt["blockNumber"] - 1
         if self._tester is not None:
-            from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+            from eth_tester.exceptions import TransactionFailed
 
             try:
                 self._tester.call(

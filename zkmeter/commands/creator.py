@@ -85,13 +85,13 @@ def models_list(rpc_url: str, keystore: Path | None, deployment: Path) -> None:
         pending = ""
         if m.pending_rate_effective_from:
             pending = (
-                f" (-> {format_token_amount(m['pendingRate'], decimals)}"
-                f" from {m['pendingRateEffectiveFrom']})"
+                f" (-> {format_token_amount(m.pending_rate, decimals)}"
+                f" from {m.pending_rate_effective_from})"
             )
         rate = format_token_amount(m.current_rate, decimals)
         click.echo(
-            f"{model_id}\towner {m['owner']}\trate {rate}"
-            f"{pending}\thash 0x{bytes(m['modelHash']).hex()}\t{m['metadataURI']}"
+            f"{model_id}\towner {m.owner}\trate {rate}"
+            f"{pending}\thash 0x{m.model_hash.hex()}\t{m.metadata_uri}"
         )
 
 

@@ -189,7 +189,7 @@ def settle(
 def _consent(client: ChainClient, public: Any, receipts_file: Path, operator: str) -> list[Any]:
     """The signed state ending each aggregate's run, from the receipts file, checked against
     the chain's channel and the proof's totals."""
-    from channels.receipts import ReceiptError, SignedReceipt
+    from channels.receipts import ReceiptError, SignedReceipt, latest_receipts
     from circuits.public_inputs import address_hex
     from contracts.client import SignedState
 
@@ -199,15 +199,11 @@ def _consent(client: ChainClient, public: Any, receipts_file: Path, operator: st
         receipts = [SignedReceipt.from_json(item, operator=operator) for item in items]
     except (json.JSONDecodeError, KeyError, TypeError, ReceiptError) as exc:
         raise click.ClickException(f"{receipts_file}: {exc}") from exc
-    last: dict[tuple[int, int], SignedReceipt] = {}
-    for r in receipts:
-        key = (int(r.payer, 16), r.model_id)
-        if key not in last or r.nonce > last[key].nonce:
-            last[key] = r
+    latest = latest_receipts(receipts)
     states = []
     for a in public.aggregates:
         payer = address_hex(a.payer)
-        r = last.get((a.payer, a.model_id))
+        r = latest.get((a.payer, a.model_id))
         if r is None:
             raise click.ClickException(
                 f"{receipts_file}: no signed receipt of payer {payer} for model {a.model_id}"
