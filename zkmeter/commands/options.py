@@ -57,12 +57,20 @@ def parse_token_amount(text: str, decimals: int = 18) -> int:
         raise AmountError(f"{text!r} is not a non-negative finite amount")
     if value.adjusted() + decimals > 78:  # 2^256 has 78 digits
         raise AmountError(f"{text!r} does not fit in a uint256 of base units")
-    units = value.scaleb(decimals)
-    if units != units.to_integral_value():
-        raise AmountError(f"{text!r} has more than {decimals} decimal places")
-    if int(units) >= 2**256:
+    # Integer arithmetic on the decimal's digits: Decimal.scaleb would round to the context's
+    # 28 significant digits.
+    _sign, digits, exponent = value.as_tuple()
+    mantissa = int("".join(map(str, digits)) or "0")
+    shift = int(exponent) + decimals
+    if shift >= 0:
+        units = mantissa * 10**shift
+    else:
+        units, remainder = divmod(mantissa, 10**-shift)
+        if remainder:
+            raise AmountError(f"{text!r} has more than {decimals} decimal places")
+    if units >= 2**256:
         raise AmountError(f"{text!r} does not fit in a uint256 of base units")
-    return int(units)
+    return units
 
 
 def format_token_amount(units: int, decimals: int = 18) -> str:
