@@ -41,7 +41,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
-from contracts.client import ChainClient, ChainError, Deployment
+from contracts.client import ChainClient, ChainError, ChannelSettled, Deployment
 
 #: Blocks per `eth_getLogs` request at first; halved on a refusal (nodes cap ranges or results).
 DEFAULT_CHUNK_BLOCKS = 5_000
@@ -163,21 +163,11 @@ class SignerChange:
 
 
 @dataclass(frozen=True)
-class ChannelSettlement:
-    """`ChannelSettled`: one channel's run in a batch. `rate_per_k_tokens` is the rate charged,
-    min(the model's rate, the payer's signed cap); `amount` = tokens * rate // 1000."""
+class ChannelSettlement(ChannelSettled):
+    """`ChannelSettled` with where it came from: one channel's run in a batch.
+    `rate_per_k_tokens` is the rate charged, min(the model's rate, the payer's signed cap);
+    `amount` = tokens * rate // 1000."""
 
-    operator: str
-    payer: str
-    model_id: int
-    batch_seq: int
-    first_nonce: int
-    count: int
-    tokens: int
-    cumulative_tokens: int
-    rate_per_k_tokens: int
-    amount: int
-    model_owner: str
     ref: EventRef
 
     @property

@@ -62,10 +62,11 @@ def parse_token_amount(text: str, decimals: int = 18) -> int:
     _sign, digits, exponent = value.as_tuple()
     mantissa = int("".join(map(str, digits)) or "0")
     shift = int(exponent) + decimals
+    units: int
     if shift >= 0:
         units = mantissa * 10**shift
     else:
-        units, remainder = divmod(mantissa, 10**-shift)
+        units, remainder = divmod(mantissa, 10 ** (-shift))
         if remainder:
             raise AmountError(f"{text!r} has more than {decimals} decimal places")
     if units >= 2**256:

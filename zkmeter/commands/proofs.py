@@ -14,6 +14,7 @@ import click
 from channels.receipts_file import ReceiptsFileError, load_receipts
 from circuits.public_inputs import Aggregate, BatchHeader, PublicInputError, PublicInputs
 from circuits.usage_batch import SRS_HEADROOM
+from contracts.client import checksum
 from prover.prover import prove_batch
 from prover.srs import SRS, InsecureSRSWarning, SRSError, import_ptau
 from prover.witness import BatchError, smallest_log_size
@@ -74,11 +75,7 @@ def new(k: int, output: Path, seed: int | None) -> None:
                 )
         else:
             value = SRS.insecure_development(n_powers, seed=seed, lagrange_log_sizes=(k,))
-    try:
-        value.save(output)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from exc
-    click.echo(f"wrote {n_powers} G1 powers to {output} (digest 0x{value.digest.hex()})")
+    _save_srs(value, output, "wrote")
 
 
 @srs.command("import")
@@ -93,11 +90,15 @@ def import_(ptau: Path, output: Path, max_powers: int | None) -> None:
         value = import_ptau(ptau, max_powers=max_powers)
     except SRSError as exc:
         raise click.ClickException(str(exc)) from exc
+    _save_srs(value, output, "imported")
+
+
+def _save_srs(value: SRS, output: Path, verb: str) -> None:
     try:
         value.save(output)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror}") from exc
-    click.echo(f"imported {value.n_powers} G1 powers to {output} (digest 0x{value.digest.hex()})")
+    click.echo(f"{verb} {value.n_powers} G1 powers to {output} (digest 0x{value.digest.hex()})")
 
 
 @srs.command("info")
@@ -236,7 +237,7 @@ def verify(
     if verdict.accepted:
         click.echo(
             f"ACCEPTED: batch {public.header.batch_seq} of operator "
-            f"0x{public.header.operator:040x}{where}: {channels} channel(s), {tokens} tokens"
+            f"{checksum(public.header.operator)}{where}: {channels} channel(s), {tokens} tokens"
         )
         return
     click.echo(f"REJECTED: {verdict.message}")
