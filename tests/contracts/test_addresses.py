@@ -116,10 +116,9 @@ def test_zero_byte_payer_through_the_daemon_the_chain_and_the_archive(
     development_proving_key().srs.save(tmp_path / "dev.srs")
     chain_args = ["--rpc-url", anvil_url, "--deployment", str(tmp_path / "deployment.json")]
     runner = CliRunner()
+    vk = ["--vk", str(tmp_path / "vk.json")]
     from_chain = runner.invoke(
-        main,
-        ["verify", *chain_args, "--operator", operator.address, "--batch", "0"]
-        + ["--vk", str(tmp_path / "vk.json")],
+        main, ["verify", *chain_args, "--operator", operator.address, "--batch", "0", *vk]
     )
     assert from_chain.exit_code == 0, from_chain.output
     assert (
@@ -127,10 +126,9 @@ def test_zero_byte_payer_through_the_daemon_the_chain_and_the_archive(
         and payer.address.lower()[2:] in (from_chain.output.lower()))
         or "2005" in from_chain.output
     )
+    srs = ["--srs", str(tmp_path / "dev.srs")]
     audited = runner.invoke(
-        main,
-        ["verify", "--archive", str(archive), "--batch", "0"]
-        + ["--srs", str(tmp_path / "dev.srs"), *chain_args],
+        main, ["verify", "--archive", str(archive), "--batch", "0", *srs, *chain_args]
     )
     assert audited.exit_code == 0, audited.output
     assert "3 signed receipt(s)" in audited.output
