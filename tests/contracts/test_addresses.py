@@ -122,10 +122,9 @@ def test_zero_byte_payer_through_the_daemon_the_chain_and_the_archive(
     )
     assert from_chain.exit_code == 0, from_chain.output
     assert (
-        ("ACCEPTED: batch 0" in from_chain.output
-        and payer.address.lower()[2:] in (from_chain.output.lower()))
-        or "2005" in from_chain.output
-    )
+        "ACCEPTED: batch 0" in from_chain.output
+        and payer.address.lower()[2:] in (from_chain.output.lower())
+    ) or "2005" in from_chain.output
     srs = ["--srs", str(tmp_path / "dev.srs")]
     audited = runner.invoke(
         main, ["verify", "--archive", str(archive), "--batch", "0", *srs, *chain_args]
