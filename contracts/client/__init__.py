@@ -9,7 +9,17 @@ from contracts.client.artifacts import ARTIFACTS_DIR, ArtifactError, load_artifa
 from contracts.client.chain import ChainClient
 from contracts.client.codec import checksum
 from contracts.client.connection import GAS_DEPLOY, GAS_TX
-from contracts.client.errors import ChainError, ContractRevertError, decode_revert
+from contracts.client.errors import (
+    ChainError,
+    ContractRevertError,
+    InsufficientFundsError,
+    NoContractError,
+    NodeRequestError,
+    NodeUnreachableError,
+    WrongChainError,
+    chain_error_of,
+    decode_revert,
+)
 from contracts.client.records import (
     ANVIL_CHAIN_ID,
     AUTHORIZED_FOREVER,
@@ -39,8 +49,14 @@ __all__ = [
     "ContractRevertError",
     "Deployment",
     "EscrowAccount",
+    "InsufficientFundsError",
     "ModelInfo",
+    "NoContractError",
+    "NodeRequestError",
+    "NodeUnreachableError",
     "SignedState",
+    "WrongChainError",
+    "chain_error_of",
     "checksum",
     "decode_revert",
     "load_artifact",

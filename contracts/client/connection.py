@@ -8,24 +8,35 @@ py-evm's gas estimation is slow and overshoots. Gas actually used is read from t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexAddress, HexStr
-from web3 import Web3
+from eth_utils.address import to_checksum_address
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
-from web3.types import RPCEndpoint, TxReceipt
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
+from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from contracts.client.artifacts import load_artifact
 from contracts.client.codec import checksum
 from contracts.client.errors import (
     ChainError,
     ContractRevertError,
+    InsufficientFundsError,
+    NoContractError,
+    NodeRequestError,
+    NodeUnreachableError,
+    WrongChainError,
+    connection_reason,
     decode_revert,
+    is_insufficient_funds,
     revert_data,
+    rpc_message,
     tester_revert,
 )
 from contracts.client.records import Deployment
@@ -33,6 +44,24 @@ from contracts.client.records import Deployment
 #: Gas limits passed with each transaction (never estimated). Deployments fit well under them.
 GAS_DEPLOY = 4_000_000
 GAS_TX = 300_000
+#: Where the embedded chain "is", in messages.
+EMBEDDED = "the embedded chain"
+
+
+class NodeProvider(HTTPProvider):
+    """web3's HTTP provider whose transport failures are `NodeUnreachableError`s naming the
+    URL: a node that is down, or stops answering in the middle of a command, is one sentence
+    instead of a `requests` traceback."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        try:
+            return super().make_request(method, params)
+        except requests.exceptions.RequestException as exc:
+            raise NodeUnreachableError(str(self.endpoint_uri), connection_reason(exc)) from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # not a JSON-RPC endpoint
+            raise NodeUnreachableError(
+                str(self.endpoint_uri), f"the reply to {method} is not JSON-RPC"
+            ) from exc
 
 
 class ChainConnection:
@@ -43,9 +72,18 @@ class ChainConnection:
     added with `add_account`) can send.
     """
 
-    def __init__(self, w3: Web3, accounts: Sequence[LocalAccount], *, tester: Any = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        accounts: Sequence[LocalAccount],
+        *,
+        tester: Any = None,
+        endpoint: str = EMBEDDED,
+    ) -> None:
+        #: The node's URL (or `EMBEDDED`), for messages.
+        self.endpoint = endpoint
         if not w3.is_connected():
-            raise ChainError("not connected to a chain")
+            raise NodeUnreachableError(endpoint, "no JSON-RPC answer to web3_clientVersion")
         self.w3 = w3
         self.accounts: list[LocalAccount] = list(accounts)
         #: The `eth_tester.EthereumTester` behind the embedded chain, or None for a node.
@@ -71,14 +109,22 @@ class ChainConnection:
     def connect(
         cls, rpc_url: str, private_key: str | bytes | None = None, *, extra_keys: Iterable[str] = ()
     ) -> Self:
-        """A JSON-RPC node at `rpc_url`, sending from `private_key` (and `extra_keys`)."""
-        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 60}))
-        keys = [Account.from_key(k) for k in ([private_key] if private_key else [])]
-        keys += [Account.from_key(k) for k in extra_keys]
+        """A JSON-RPC node at `rpc_url`, sending from `private_key` (and `extra_keys`).
+        `NodeUnreachableError` if nothing answers there."""
         try:
-            return cls(w3, keys)
+            provider = NodeProvider(rpc_url, request_kwargs={"timeout": 60})
+        except (TypeError, ValueError) as exc:
+            raise NodeUnreachableError(rpc_url, "not a valid http(s) URL") from exc
+        w3 = Web3(provider)
+        try:
+            keys = [Account.from_key(k) for k in ([private_key] if private_key else [])]
+            keys += [Account.from_key(k) for k in extra_keys]
+        except (TypeError, ValueError) as exc:  # never echo the key itself
+            raise ChainError("the signing key is not a 32-byte hex private key") from exc
+        try:
+            return cls(w3, keys, endpoint=rpc_url)
         except (OSError, ValueError) as exc:
-            raise ChainError(f"cannot reach {rpc_url}: {exc}") from exc
+            raise NodeUnreachableError(rpc_url, connection_reason(exc)) from exc
 
     def add_account(self, private_key: str | bytes) -> LocalAccount:
         acct: LocalAccount = Account.from_key(private_key)
@@ -92,12 +138,32 @@ class ChainConnection:
         return self.accounts[0]
 
     def use(self, deployment: Deployment) -> None:
-        """Point this client at an existing deployment (checks the chain id)."""
+        """Point this client at an existing deployment, after checking that it is this chain's
+        (`WrongChainError`) and that its contracts are there (`NoContractError`)."""
         if deployment.chain_id != self.chain_id:
-            raise ChainError(
-                f"deployment is for chain {deployment.chain_id}, connected to {self.chain_id}"
-            )
+            raise WrongChainError(deployment.chain_id, self.chain_id, self.endpoint)
+        named = [
+            ("token", deployment.token),
+            ("registry", deployment.registry),
+            ("settlement", deployment.settlement),
+        ]
+        named += [(f"verifier for 2^{k}", v) for k, v in sorted(deployment.verifiers.items())]
+        for what, address in named:
+            if not self.has_code(address):
+                raise NoContractError(f"the deployment's {what}", checksum(address), self.endpoint)
         self.deployment = deployment
+
+    def has_code(self, address: str) -> bool:
+        """True if a contract's code is at `address` on this chain."""
+        return len(self.w3.eth.get_code(to_checksum_address(address))) > 0
+
+    def client_version(self) -> str:
+        """The node's `web3_clientVersion` ("anvil/v1.7.1", "Geth/v1.14...", ...)."""
+        return str(self.w3.client_version)
+
+    def eth_balance(self, address: str) -> int:
+        """The ether (wei) `address` holds, to pay for gas."""
+        return int(self.w3.eth.get_balance(to_checksum_address(address)))
 
     def deployed(self) -> Deployment:
         """The deployment in use; ChainError if there is none."""
@@ -140,12 +206,32 @@ class ChainConnection:
             "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
             "chainId": self.chain_id,
         }
+        tx: Any = {}
         try:
-            tx: Any = fn.build_transaction(tx_params)
+            tx = fn.build_transaction(tx_params)
             signed = sender.sign_transaction(tx)
             return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
         except ContractLogicError as exc:
             raise decode_revert(revert_data(exc)) from exc
+        except Web3RPCError as exc:
+            raise self._refusal(rpc_message(exc), sender, tx) from exc
+        except Exception as exc:
+            if self._tester is not None and is_insufficient_funds(str(exc)):
+                raise self._refusal(str(exc), sender, tx) from exc
+            raise
+
+    def _refusal(self, message: str, sender: LocalAccount, tx: dict[str, Any]) -> ChainError:
+        """The error for a transaction the node would not take: `InsufficientFundsError` (with
+        the sender's ether and the most the transaction could cost) or `NodeRequestError`."""
+        if not is_insufficient_funds(message):
+            return NodeRequestError(f"the transaction from {sender.address}", message)
+        price = tx.get("maxFeePerGas", tx.get("gasPrice"))
+        cost = None if price is None else int(tx["gas"]) * int(price) + int(tx.get("value", 0))
+        try:
+            balance: int | None = self.eth_balance(sender.address)
+        except (ChainError, Web3RPCError):
+            balance = None
+        return InsufficientFundsError(sender.address, balance, cost)
 
     def send(self, fn: Any, sender: LocalAccount | None, gas: int) -> TxReceipt:
         """Sign and send `fn`, wait for it to be mined; raise ContractRevertError on revert."""
@@ -163,6 +249,16 @@ class ChainConnection:
             return fn.call(tx) if tx else fn.call()
         except ContractLogicError as exc:
             raise decode_revert(revert_data(exc)) from exc
+        except BadFunctionCallOutput as exc:
+            address = checksum(fn.address)
+            if not self.has_code(address):
+                raise NoContractError("called by zkmeter", address, self.endpoint) from exc
+            raise ChainError(
+                f"the contract at {address} gave no answer to {fn.fn_name}(): is it the "
+                "contract the deployment names?"
+            ) from exc
+        except Web3RPCError as exc:
+            raise NodeRequestError(f"a call of {fn.fn_name}()", rpc_message(exc)) from exc
         except Exception as exc:
             if self._tester is not None and type(exc).__name__ == "TransactionFailed":
                 raise tester_revert(exc) from exc
@@ -214,4 +310,4 @@ class ChainConnection:
         return self.w3.manager.request_blocking(RPCEndpoint(method), params)
 
 
-__all__ = ["GAS_DEPLOY", "GAS_TX", "ChainConnection"]
+__all__ = ["EMBEDDED", "GAS_DEPLOY", "GAS_TX", "ChainConnection", "NodeProvider"]

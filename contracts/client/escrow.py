@@ -24,6 +24,15 @@ class EscrowOps(ChainConnection):
     def token_balance(self, owner: str) -> int:
         return int(self.call(self.token.functions.balanceOf(checksum(owner))))
 
+    def token_symbol(self) -> str:
+        """The token's `symbol()` ("OPEN" for zkmeter's own token)."""
+        return str(self.call(self.token.functions.symbol()))
+
+    def token_owner(self) -> str:
+        """The account that may mint (`owner()` of zkmeter's OpenToken; a token without an
+        owner raises ChainError)."""
+        return checksum(self.call(self.token.functions.owner()))
+
     # -- escrow accounts
 
     def approve_and_deposit(

@@ -33,6 +33,15 @@ class EventOps(SettlementOps):
             for log in self.settlement.events.BatchSettled().get_logs(**filters)
         ]
 
+    def channel_events(
+        self, from_block: int | None = None, to_block: int | str = "latest"
+    ) -> list[ChannelSettled]:
+        """Every `ChannelSettled` event (oldest first): what each channel paid, and to whom
+        (`model_owner`, the model's owner when it settled)."""
+        start = self.deployed().block_number if from_block is None else from_block
+        logs = self.settlement.events.ChannelSettled().get_logs(from_block=start, to_block=to_block)
+        return [channel_settled_from_event(log["args"]) for log in logs]
+
     def settled_batch_event(self, operator: str, batch_seq: int) -> BatchSettled | None:
         """The `BatchSettled` record of `operator`'s batch `batch_seq`, None if not settled."""
         if self.next_batch_seq(operator) <= batch_seq:

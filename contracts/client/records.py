@@ -39,16 +39,25 @@ class Deployment:
 
     @classmethod
     def from_json(cls, text: str) -> Deployment:
+        """Parse a deployment file's text; ValueError naming what is wrong with it."""
         d = json.loads(text)
-        d["verifiers"] = {int(k): v for k, v in d.get("verifiers", {}).items()}
-        return cls(**d)
+        try:
+            d["verifiers"] = {int(k): v for k, v in d.get("verifiers", {}).items()}
+            return cls(**d)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a zkmeter deployment file: {exc}") from exc
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Deployment:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """Read a deployment file; OSError if unreadable, ValueError (naming the file) if it is
+        not a deployment."""
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
