@@ -2,8 +2,9 @@
 payers funded with escrow for an operator. INSECURE keys and SRS: development, tests, demos and
 benchmarks only.
 
-Used by `zkmeter demo`, the daemon's tests and benchmarks; a real deployment uses
-`zkmeter chain deploy` with a verification key from a ceremony SRS.
+Used by `zkmeter devnet` (`deploy_dev_contracts`), the daemon's tests and benchmarks
+(`deploy_dev_world`); a real deployment uses `zkmeter chain deploy` with a verification key from
+a ceremony SRS.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from channels.payer import PayerChannel
 from channels.receipts import ReceiptDomain
 from circuits.usage_batch import Layout
 from contracts.client import ChainClient, Deployment
-from prover.proving_key import ProvingKey
+from prover.proving_key import ProvingKey, verification_key
 from prover.srs import SRS, InsecureSRSWarning
 
 #: anvil from the project's own node_modules (npm package @foundry-rs/anvil-linux-amd64).
@@ -45,12 +46,18 @@ DEV_THAWING_PERIOD = 3600
 
 
 @cache
-def development_proving_key(k: int = DEV_LOG_SIZE, seed: int = 5) -> ProvingKey:
-    """A proving key from an INSECURE development SRS (its trapdoor comes from `seed`)."""
+def development_srs(k: int = DEV_LOG_SIZE, seed: int = 5) -> SRS:
+    """An INSECURE development SRS for 2^k-row batches (its trapdoor comes from `seed`), its
+    Lagrange basis for k computed from the trapdoor and cached."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        srs = SRS.insecure_development(Layout(k).srs_powers, seed=seed, lagrange_log_sizes=(k,))
-    return ProvingKey.build(srs, k)
+        return SRS.insecure_development(Layout(k).srs_powers, seed=seed, lagrange_log_sizes=(k,))
+
+
+@cache
+def development_proving_key(k: int = DEV_LOG_SIZE, seed: int = 5) -> ProvingKey:
+    """A proving key from `development_srs(k, seed)`."""
+    return ProvingKey.build(development_srs(k, seed), k)
 
 
 @dataclass
@@ -71,6 +78,26 @@ class DevWorld:
         return PayerChannel(payer, self.domain, self.operator.address, model_id, DEV_MAX_RATE)
 
 
+def deploy_dev_contracts(
+    client: ChainClient,
+    *,
+    k: int = DEV_LOG_SIZE,
+    mock_verifier: bool = False,
+    owner: LocalAccount | None = None,
+) -> Deployment:
+    """Deploy OPEN, ModelRegistry and UsageSettlement (notice `DEV_RATE_NOTICE_PERIOD`, thawing
+    `DEV_THAWING_PERIOD`) owned by `owner` (default: the client's account), with the real
+    UsageVerifier for 2^k rows and `development_srs(k)`'s key in force (or, with
+    `mock_verifier`, the TEST-ONLY accept-all mock)."""
+    if mock_verifier:
+        mock = client.deploy_contract("MockUsageVerifier", k, True, sender=owner)
+        verifier = str(mock.address)
+    else:
+        vk = verification_key(development_srs(k), k)
+        verifier = client.deploy_usage_verifier(vk, sender=owner)
+    return client.deploy_all(DEV_RATE_NOTICE_PERIOD, DEV_THAWING_PERIOD, [verifier], owner=owner)
+
+
 def deploy_dev_world(
     client: ChainClient,
     payers: Sequence[LocalAccount],
@@ -80,14 +107,9 @@ def deploy_dev_world(
     mock_verifier: bool = False,
     deposit: int = ONE_OPEN,
 ) -> DevWorld:
-    """Deploy with the real UsageVerifier8 for `development_proving_key()` (or, with
-    `mock_verifier`, the TEST-ONLY accept-all mock), register two models owned by `owner` at
-    `DEV_RATES`, mint 10 OPEN to each payer and deposit `deposit` for `operator`."""
-    if mock_verifier:
-        verifier = str(client.deploy_contract("MockUsageVerifier", DEV_LOG_SIZE, True).address)
-    else:
-        verifier = client.deploy_usage_verifier(development_proving_key().vk)
-    deployment = client.deploy_all(DEV_RATE_NOTICE_PERIOD, DEV_THAWING_PERIOD, [verifier])
+    """`deploy_dev_contracts` for 2^DEV_LOG_SIZE rows, then register two models owned by `owner`
+    at `DEV_RATES`, mint 10 OPEN to each payer and deposit `deposit` for `operator`."""
+    deployment = deploy_dev_contracts(client, mock_verifier=mock_verifier)
     models = [
         client.register_model(bytes([i + 1]) * 32, rate, f"ipfs://m{i}", sender=owner)
         for i, rate in enumerate(DEV_RATES)
@@ -157,7 +179,9 @@ __all__ = [
     "ONE_OPEN",
     "DevWorld",
     "anvil_keys",
+    "deploy_dev_contracts",
     "deploy_dev_world",
     "development_proving_key",
+    "development_srs",
     "running_anvil",
 ]
