@@ -9,8 +9,10 @@ a ceremony SRS.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -18,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -25,7 +29,7 @@ from eth_account.signers.local import LocalAccount
 from channels.payer import PayerChannel
 from channels.receipts import ReceiptDomain
 from circuits.usage_batch import Layout
-from contracts.client import ChainClient, Deployment
+from contracts.client import ANVIL_CHAIN_ID, ChainClient, Deployment
 from prover.proving_key import ProvingKey, verification_key
 from prover.srs import SRS, InsecureSRSWarning
 
@@ -129,43 +133,151 @@ def anvil_keys(n: int = 10) -> list[str]:
     ]
 
 
-def _free_port() -> int:
+LOOPBACK = "127.0.0.1"
+
+
+class AnvilError(RuntimeError):
+    """anvil is missing, cannot use its port, or exited: one sentence saying which."""
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True if nothing listens on (host, port): a server could bind it now (with SO_REUSEADDR,
+    as anvil and the daemon do, so connections of a stopped server still in TIME_WAIT do not
+    count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port on `host` that is free now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def running_anvil() -> Iterator[str]:
-    """Start anvil from node_modules on a free loopback port; yields its URL; stops it."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):  # up to ~30 s on a loaded machine
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"anvil exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, have the kernel send SIGTERM when the parent dies,
+    so anvil never outlives a devnet or test process that was killed outright."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class AnvilProcess:
+    """anvil from node_modules on 127.0.0.1:`port`, in its own session (a terminal's Ctrl-C
+    reaches the process that started it, which then stops it), with anvil's default mnemonic
+    and chain id 31337 unless told otherwise. A context manager: started on entry, stopped on
+    exit."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        log: Path | None = None,
+        chain_id: int = ANVIL_CHAIN_ID,
+        binary: Path = ANVIL,
+    ) -> None:
+        self.port = port
+        self.log = log
+        self.chain_id = chain_id
+        self.binary = binary
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start anvil and wait until it listens; returns its URL. AnvilError if the binary is
+        missing, the port is taken, or anvil exits or does not listen within `timeout` s."""
+        if not self.binary.exists():
+            raise AnvilError(f"no anvil at {self.binary}: run `make setup` (npm ci installs it)")
+        if not port_is_free(self.port):  # else another node could answer in its place
+            raise AnvilError(f"port {self.port} on {LOOPBACK} is in use: anvil cannot use it")
+        args = [str(self.binary), "--host", LOOPBACK, "--port", str(self.port)]
+        args += ["--chain-id", str(self.chain_id), "--mnemonic", ANVIL_MNEMONIC]
+        if self.log is not None:
+            self._log_file = open(self.log, "ab")  # noqa: SIM115 (closed in stop)
+            out: int | IO[bytes] = self._log_file
         else:
-            raise RuntimeError("anvil did not start listening")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            args.append("--silent")
+            out = subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                raise AnvilError(f"anvil exited at start (code {code}){self._see()}")
+            try:
+                with socket.create_connection((LOOPBACK, self.port), timeout=0.2):
+                    return self.url
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AnvilError(f"anvil did not listen on {self.url} within {timeout:.0f} s{self._see()}")
+
+    def _see(self) -> str:
+        return f": see {self.log}" if self.log is not None else ""
+
+    def wait(self) -> int:
+        """Block until anvil exits; its exit code."""
+        if self.proc is None:
+            raise AnvilError("anvil was not started")
+        return self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop anvil: SIGTERM, then SIGKILL after `timeout` seconds. Idempotent."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextmanager
+def running_anvil(chain_id: int = ANVIL_CHAIN_ID) -> Iterator[str]:
+    """Start anvil from node_modules on a free loopback port; yields its URL; stops it."""
+    with AnvilProcess(free_port(), chain_id=chain_id) as anvil:
+        yield anvil.url
 
 
 __all__ = [
@@ -176,12 +288,17 @@ __all__ = [
     "DEV_RATES",
     "DEV_RATE_NOTICE_PERIOD",
     "DEV_THAWING_PERIOD",
+    "LOOPBACK",
     "ONE_OPEN",
+    "AnvilError",
+    "AnvilProcess",
     "DevWorld",
     "anvil_keys",
     "deploy_dev_contracts",
     "deploy_dev_world",
     "development_proving_key",
     "development_srs",
+    "free_port",
+    "port_is_free",
     "running_anvil",
 ]
