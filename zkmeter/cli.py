@@ -5,6 +5,7 @@ module per user (provers and verifiers, payers, operators, creators, chain admin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -12,26 +13,41 @@ from zkmeter import __version__
 from zkmeter.commands.admin import chain
 from zkmeter.commands.bench import bench, load
 from zkmeter.commands.creator import models
+from zkmeter.commands.devnet import devnet
 from zkmeter.commands.operator import daemon, settle
+from zkmeter.commands.options import chain_failure
 from zkmeter.commands.payer import escrow, receipts
 from zkmeter.commands.proofs import keys, prove, srs, verify
+from zkmeter.commands.token import token
 from zkmeter.ui.cli import DEFAULT_PORT, ui
 
 #: The commands by who uses them, as `zkmeter --help` lists them.
 SECTIONS: Sequence[tuple[str, Sequence[str]]] = (
-    ("Try it", ("demo",)),
+    ("Try it", ("demo", "devnet")),
     ("Dashboard", ("ui",)),
     ("Provers and verifiers", ("srs", "keys", "prove", "verify")),
     ("Payers", ("escrow", "receipts")),
     ("Operators", ("daemon", "settle")),
     ("Model creators", ("models",)),
-    ("Chain administration", ("chain",)),
+    ("Chain administration", ("chain", "token")),
     ("Benchmarks", ("bench",)),
 )
 
 
 class SectionedGroup(click.Group):
-    """A group whose help lists its commands in SECTIONS, by who uses them."""
+    """A group whose help lists its commands in SECTIONS, by who uses them, and whose commands
+    end with one line, never a traceback, on a failure of the node or a contract."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            failure = chain_failure(exc)
+            if failure is exc:
+                raise
+            raise failure from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         listed: set[str] = set()
@@ -89,6 +105,8 @@ def demo(serve_ui: bool, host: str, port: int) -> None:
 for command in (srs, keys, prove, verify, settle, chain, models, escrow, bench, daemon, receipts):
     main.add_command(command)
 main.add_command(ui)
+main.add_command(devnet)
+main.add_command(token)
 
 bench.add_command(load)
 

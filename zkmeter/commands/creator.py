@@ -10,6 +10,7 @@ import click
 
 from zkmeter.commands.options import (
     ENV_PRIVATE_KEY,
+    address_argument,
     client_for,
     deployment_option,
     format_token_amount,
@@ -18,7 +19,9 @@ from zkmeter.commands.options import (
     reader_for,
     rpc_option,
     run_chain,
+    signing_key,
     token_decimals,
+    token_symbol,
 )
 
 
@@ -120,3 +123,50 @@ def models_withdraw_earnings(rpc_url: str, keystore: Path | None, deployment: Pa
     client = client_for(rpc_url, keystore, deployment)
     paid = run_chain(client.withdraw_earnings)
     click.echo(f"withdrew {format_token_amount(paid, token_decimals(client))}")
+
+
+@models.command("earnings")
+@rpc_option
+@keystore_option
+@deployment_option
+@click.argument("owner", required=False)
+def models_earnings(
+    rpc_url: str, keystore: Path | None, deployment: Path, owner: str | None
+) -> None:
+    """What OWNER's models have earned (default: the signing account's), per model and in
+    total, from the chain's settlements; and how much is ready to withdraw."""
+    from eth_account import Account
+
+    if owner is None:
+        if keystore is None and not os.environ.get(ENV_PRIVATE_KEY):
+            raise click.UsageError(f"give OWNER, or a key (env {ENV_PRIVATE_KEY} or --keystore)")
+        owner = str(Account.from_key(signing_key(keystore)).address)
+    owner = address_argument(owner, "OWNER")
+    client = reader_for(rpc_url, deployment)
+    decimals = token_decimals(client)
+    symbol = token_symbol(client)
+    # Per model: every settled channel that paid this owner (the model's owner when it
+    # settled), and every model the owner holds now, paid or not.
+    tokens: dict[int, int] = {}
+    earned: dict[int, int] = {}
+    for event in run_chain(client.channel_events):
+        if event.model_owner == owner:
+            tokens[event.model_id] = tokens.get(event.model_id, 0) + event.tokens
+            earned[event.model_id] = earned.get(event.model_id, 0) + event.amount
+    for model_id in range(1, run_chain(client.model_count) + 1):
+        if run_chain(client.model, model_id).owner == owner:
+            tokens.setdefault(model_id, 0)
+            earned.setdefault(model_id, 0)
+    withdrawable = run_chain(client.earnings, owner)
+
+    def amount(units: int) -> str:
+        return f"{format_token_amount(units, decimals)} {symbol}"
+
+    if not earned:
+        click.echo(f"{owner} owns no model and was paid nothing")
+    for model_id in sorted(earned):
+        click.echo(f"model {model_id}\t{tokens[model_id]} tokens\t{amount(earned[model_id])}")
+    click.echo(
+        f"total\t{sum(tokens.values())} tokens\t{amount(sum(earned.values()))} earned by {owner}; "
+        f"{amount(withdrawable)} to withdraw (zkmeter models withdraw-earnings)"
+    )

@@ -18,7 +18,7 @@ import json
 import os
 import time
 import warnings
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,14 @@ def format_token_amount(units: int, decimals: int = 18) -> str:
     return f"{sign}{whole}" + (f".{frac_text}" if frac_text else "")
 
 
+def format_ether(wei: int, places: int = 4) -> str:
+    """Wei as ETH to `places` decimals, rounded down, no trailing zeros (for showing gas money:
+    9999987566866136996417 -> "9999.9875")."""
+    shown = (Decimal(wei).scaleb(-18)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    text = f"{shown:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def signing_key(keystore: Path | None) -> str:
     if keystore is not None:
         from eth_account import Account
@@ -101,41 +109,72 @@ def signing_key(keystore: Path | None) -> str:
 
 
 def client_for(rpc_url: str, keystore: Path | None, deployment: Path | None) -> ChainClient:
-    from contracts.client import ChainClient, ChainError, Deployment
+    """A client signing with the command's key (`signing_key`), on the node at `rpc_url`, using
+    `deployment` if given; every failure is a one-line CLI error (`chain_failure`)."""
+    return _connect(rpc_url, signing_key(keystore), deployment)
+
+
+def reader_for(rpc_url: str, deployment: Path) -> ChainClient:
+    """A client for reading chain state: no key needed."""
+    return _connect(rpc_url, None, deployment)
+
+
+def _connect(rpc_url: str, key: str | None, deployment: Path | None) -> ChainClient:
+    from contracts.client import ChainClient, Deployment, NoContractError, WrongChainError
 
     try:
-        client = ChainClient.connect(rpc_url, signing_key(keystore))
+        client = ChainClient.connect(rpc_url, key)
         if deployment is not None:
-            client.use(Deployment.load(deployment))
-    except (ChainError, OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+            try:
+                client.use(Deployment.load(deployment))
+            except (WrongChainError, NoContractError) as exc:
+                raise click.ClickException(f"{deployment}: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        raise chain_failure(exc) from None
     return client
+
+
+def chain_failure(exc: Exception) -> Exception:
+    """The one-line CLI error for a failure of the chain stack (a `ClickException` with the
+    sentence of contracts.client.errors), or `exc` itself if it is no such failure."""
+    from contracts.client import chain_error_of
+
+    error = chain_error_of(exc)
+    return exc if error is None else click.ClickException(str(error))
+
+
+def run_chain(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a client call; a node or contract failure (unreachable node, no gas, a revert with
+    its decoded error, ...) becomes a one-line CLI error with a non-zero exit."""
+    try:
+        return fn(*args, **kwargs)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        failure = chain_failure(exc)
+        if failure is exc:
+            raise
+        raise failure from None
 
 
 def token_decimals(client: ChainClient) -> int:
     return int(run_chain(client.token_decimals))
 
 
-def run_chain(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a client call, turning contract reverts into readable CLI errors."""
-    from contracts.client import ChainError
+def token_symbol(client: ChainClient) -> str:
+    """The token's symbol, or "tokens" for a token without `symbol()`."""
+    from contracts.client import ChainError, NodeUnreachableError
 
     try:
-        return fn(*args, **kwargs)
-    except ChainError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def reader_for(rpc_url: str, deployment: Path) -> ChainClient:
-    """A client for reading chain state: no key needed."""
-    from contracts.client import ChainClient, ChainError, Deployment
-
-    try:
-        client = ChainClient.connect(rpc_url)
-        client.use(Deployment.load(deployment))
-    except (ChainError, OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    return client
+        return client.token_symbol()
+    except NodeUnreachableError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ChainError:
+        return "tokens"
 
 
 rpc_option = click.option(

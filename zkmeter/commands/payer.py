@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -199,6 +200,13 @@ DEFAULT_PAYER_STATE = "zkmeter-payer.db"
     help=f"The payer's channel book (SQLite; env {ENV_PAYER_STATE}).",
 )
 @click.option("--request-hash", help="0x + 32 bytes (default: random per receipt).")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 100_000),
+    default=1,
+    show_default=True,
+    help="Sign the --tokens values this many times over (--tokens 800 --repeat 12: 12 calls).",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def sign(
     deployment: Path,
@@ -210,6 +218,7 @@ def sign(
     payer: str | None,
     state_path: Path,
     request_hash: str | None,
+    repeat: int,
     output: Path,
 ) -> None:
     """Sign one receipt per --tokens value (key from env ZKMETER_PAYER_KEY) into a receipts
@@ -235,8 +244,15 @@ def sign(
     if request_hash is not None and (not request_hash.startswith("0x") or len(request_hash) != 66):
         raise click.BadParameter("must be 0x + 32 bytes of hex", param_hint="--request-hash")
     cap = None if max_rate is None else parse_token_amount(max_rate, decimals)
-    account = Account.from_key(key)
-    dep = Deployment.load(deployment)
+    tokens = tokens * repeat
+    try:
+        account = Account.from_key(key)
+    except ValueError:
+        raise click.ClickException(f"{ENV_PAYER_KEY} is not a 32-byte hex private key") from None
+    try:
+        dep = Deployment.load(deployment)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
     domain = ReceiptDomain(dep.chain_id, dep.settlement)
     data: dict[str, Any] = {
         "format": RECEIPTS_FORMAT,
@@ -288,19 +304,89 @@ def post_json(url: str, body: Any, timeout: float = 30) -> tuple[int, Any]:
 @receipts.command("submit")
 @click.argument("receipts_file", type=EXISTING_FILE)
 @click.option("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", show_default=True)
-def submit(receipts_file: Path, url: str) -> None:
-    """Post a receipts file's receipts to a daemon (POST URL/receipts)."""
-    data = json.loads(receipts_file.read_text(encoding="utf-8"))
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Then wait until the chain has settled every submitted receipt (reads each channel "
+    "on chain: needs --rpc-url and --deployment, or their env variables).",
+)
+@click.option("--timeout", type=click.FloatRange(0), default=300.0, show_default=True)
+@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="JSON-RPC URL (for --wait).")
+@click.option(
+    "--deployment",
+    envvar="ZKMETER_DEPLOYMENT",
+    type=EXISTING_FILE,
+    help="Deployment file (for --wait).",
+)
+def submit(
+    receipts_file: Path,
+    url: str,
+    wait: bool,
+    timeout: float,
+    rpc_url: str | None,
+    deployment: Path | None,
+) -> None:
+    """Post a receipts file's receipts to a daemon (POST URL/receipts); with --wait, follow
+    them until they are settled on chain."""
+    try:
+        data = json.loads(receipts_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"{receipts_file}: {error}") from None
     items = data.get("receipts", []) if isinstance(data, dict) else data
+    operator = data.get("operator") if isinstance(data, dict) else None
     for item in items:
-        item.setdefault("operator", data.get("operator"))
+        item.setdefault("operator", operator)
+    if wait and not (rpc_url and deployment):
+        raise click.UsageError("--wait needs --rpc-url and --deployment (or their env variables)")
     try:
         status, reply = post_json(url.rstrip("/") + "/receipts", items)
     except OSError as error:
-        raise click.ClickException(f"cannot reach {url}: {error}") from None
+        raise click.ClickException(f"cannot reach the daemon at {url}: {error}") from None
     if status != 202:
         raise click.ClickException(
             f"refused ({status}) {reply.get('error')}: {reply.get('message')} "
             f"(receipt {reply.get('index')}, {reply.get('admitted', 0)} admitted before it)"
         )
     click.echo(f"{len(reply['states'])} receipt(s) admitted")
+    if wait and rpc_url and deployment:
+        _wait_settled(items, rpc_url, deployment, timeout, url)
+
+
+def _wait_settled(
+    items: list[dict[str, Any]], rpc_url: str, deployment: Path, timeout: float, url: str
+) -> None:
+    """Poll each submitted channel's settled nonce on chain until it reaches the highest nonce
+    submitted for it."""
+    client = reader_for(rpc_url, deployment)
+    targets: dict[tuple[str, str, int], int] = {}
+    for item in items:
+        try:
+            key = (
+                address_argument(str(item["payer"]), "payer"),
+                address_argument(str(item["operator"]), "operator"),
+                int(item["model_id"]),
+            )
+            targets[key] = max(targets.get(key, 0), int(item["nonce"]))
+        except (KeyError, TypeError, ValueError, click.BadParameter) as error:
+            raise click.ClickException(
+                f"a receipt without payer/operator/model/nonce: {error}"
+            ) from None
+    deadline = time.monotonic() + timeout
+    click.echo(f"waiting for {len(targets)} channel(s) to settle on chain ...")
+    while targets:
+        for key, nonce in list(targets.items()):
+            settled = run_chain(client.channel, *key)
+            if settled.nonce >= nonce:
+                del targets[key]
+                payer, _, model_id = key
+                click.echo(
+                    f"settled: payer {payer}, model {model_id} at nonce {settled.nonce}, "
+                    f"{settled.cumulative_tokens} tokens"
+                )
+        if targets and time.monotonic() > deadline:
+            raise click.ClickException(
+                f"{len(targets)} channel(s) not settled after {timeout:.0f} s: is the daemon "
+                f"running and its account funded? (GET {url.rstrip('/')}/health)"
+            )
+        if targets:
+            time.sleep(0.5)
