@@ -8,19 +8,22 @@ py-evm's gas estimation is slow and overshoots. Gas actually used is read from t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
-import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.address import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3RPCError
-from web3.types import RPCEndpoint, RPCResponse, TxReceipt
+from web3.exceptions import (
+    BadFunctionCallOutput,
+    ContractLogicError,
+    ProviderConnectionError,
+    Web3RPCError,
+)
+from web3.types import RPCEndpoint, TxReceipt
 
 from contracts.client.artifacts import load_artifact
 from contracts.client.codec import checksum
@@ -48,22 +51,6 @@ GAS_TX = 300_000
 EMBEDDED = "the embedded chain"
 
 
-class NodeProvider(HTTPProvider):
-    """web3's HTTP provider whose transport failures are `NodeUnreachableError`s naming the
-    URL: a node that is down, or stops answering in the middle of a command, is one sentence
-    instead of a `requests` traceback."""
-
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        try:
-            return super().make_request(method, params)
-        except requests.exceptions.RequestException as exc:
-            raise NodeUnreachableError(str(self.endpoint_uri), connection_reason(exc)) from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # not a JSON-RPC endpoint
-            raise NodeUnreachableError(
-                str(self.endpoint_uri), f"the reply to {method} is not JSON-RPC"
-            ) from exc
-
-
 class ChainConnection:
     """One chain, its accounts and (after `use` or a deployment) the zkmeter contracts.
 
@@ -82,7 +69,12 @@ class ChainConnection:
     ) -> None:
         #: The node's URL (or `EMBEDDED`), for messages.
         self.endpoint = endpoint
-        if not w3.is_connected():
+        try:
+            connected = w3.is_connected(show_traceback=True)
+        except ProviderConnectionError as exc:  # wraps the HTTP layer's error: explain that
+            reason = connection_reason(exc.__cause__ or exc.__context__ or exc)
+            raise NodeUnreachableError(endpoint, reason) from exc
+        if not connected:
             raise NodeUnreachableError(endpoint, "no JSON-RPC answer to web3_clientVersion")
         self.w3 = w3
         self.accounts: list[LocalAccount] = list(accounts)
@@ -112,7 +104,7 @@ class ChainConnection:
         """A JSON-RPC node at `rpc_url`, sending from `private_key` (and `extra_keys`).
         `NodeUnreachableError` if nothing answers there."""
         try:
-            provider = NodeProvider(rpc_url, request_kwargs={"timeout": 60})
+            provider = HTTPProvider(rpc_url, request_kwargs={"timeout": 60})
         except (TypeError, ValueError) as exc:
             raise NodeUnreachableError(rpc_url, "not a valid http(s) URL") from exc
         w3 = Web3(provider)
@@ -138,20 +130,22 @@ class ChainConnection:
         return self.accounts[0]
 
     def use(self, deployment: Deployment) -> None:
-        """Point this client at an existing deployment, after checking that it is this chain's
-        (`WrongChainError`) and that its contracts are there (`NoContractError`)."""
+        """Point this client at an existing deployment of this chain (`WrongChainError` if it
+        is another chain's); `check_deployed` then checks that its contracts are there."""
         if deployment.chain_id != self.chain_id:
             raise WrongChainError(deployment.chain_id, self.chain_id, self.endpoint)
-        named = [
-            ("token", deployment.token),
-            ("registry", deployment.registry),
-            ("settlement", deployment.settlement),
-        ]
-        named += [(f"verifier for 2^{k}", v) for k, v in sorted(deployment.verifiers.items())]
+        self.deployment = deployment
+
+    def check_deployed(self) -> None:
+        """`NoContractError` unless every contract of the deployment in use has code on this
+        chain (a transaction to an empty address would succeed and do nothing: a node that was
+        restarted, or a deployment file of another node of the same chain id)."""
+        dep = self.deployed()
+        named = [("token", dep.token), ("registry", dep.registry), ("settlement", dep.settlement)]
+        named += [(f"verifier for 2^{k}", v) for k, v in sorted(dep.verifiers.items())]
         for what, address in named:
             if not self.has_code(address):
                 raise NoContractError(f"the deployment's {what}", checksum(address), self.endpoint)
-        self.deployment = deployment
 
     def has_code(self, address: str) -> bool:
         """True if a contract's code is at `address` on this chain."""
@@ -310,4 +304,4 @@ class ChainConnection:
         return self.w3.manager.request_blocking(RPCEndpoint(method), params)
 
 
-__all__ = ["EMBEDDED", "GAS_DEPLOY", "GAS_TX", "ChainConnection", "NodeProvider"]
+__all__ = ["EMBEDDED", "GAS_DEPLOY", "GAS_TX", "ChainConnection"]

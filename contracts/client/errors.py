@@ -13,14 +13,16 @@ class and message:
 | `ContractRevertError` | a call or transaction reverted | the decoded custom error, named |
 | `NodeRequestError` | any other error reply of the node | the node's own message |
 
-`chain_error_of(exc)` turns the exceptions of web3 and of the HTTP layer below it into these;
-the command line uses it as a last net, so no traceback reaches a user for an error of this
-kind.
+Inside the client a node that stops answering stays the HTTP layer's `OSError` (callers such
+as the daemon retry on it); `chain_error_of(exc)` turns that and web3's exceptions into the
+classes above, and the command line uses it as a last net, so no traceback reaches a user for
+an error of this kind.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -69,9 +71,9 @@ class WrongChainError(ChainError):
         self.deployment_chain_id = deployment_chain_id
         self.node_chain_id = node_chain_id
         super().__init__(
-            f"the deployment is for chain id {deployment_chain_id} but the node at {url} is "
-            f"chain id {node_chain_id}: use that chain's node (--rpc-url) or this chain's "
-            "deployment file (--deployment)"
+            f"the deployment is for chain {deployment_chain_id}, connected to {node_chain_id} "
+            f"at {url}: use chain {deployment_chain_id}'s node (--rpc-url) or chain "
+            f"{node_chain_id}'s deployment file (--deployment)"
         )
 
 
@@ -234,6 +236,8 @@ def is_insufficient_funds(message: str) -> bool:
 def connection_reason(exc: BaseException) -> str:
     """A short reason for a failed HTTP exchange with a node ("connection refused", ...)."""
     text = str(exc).lower()
+    if isinstance(exc, json.JSONDecodeError) or "could not decode" in text:
+        return "the reply is not JSON-RPC"
     if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text:
         return "no answer: timed out"
     if "refused" in text:
@@ -252,6 +256,15 @@ def connection_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _request_url(exc: BaseException) -> str | None:
+    """The node URL a failed `requests` exchange was for ("http://127.0.0.1:8545")."""
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if not isinstance(url, str) or not url:
+        return None
+    return url[:-1] if url.endswith("/") and url.count("/") == 3 else url
+
+
 def chain_error_of(exc: BaseException, url: str = "the node") -> ChainError | None:
     """The `ChainError` an exception of the chain stack stands for: itself if it is one; for
     web3's and the HTTP layer's exceptions, the matching class above; None for anything else
@@ -266,7 +279,7 @@ def chain_error_of(exc: BaseException, url: str = "the node") -> ChainError | No
     )
 
     if isinstance(exc, requests.exceptions.RequestException):
-        return NodeUnreachableError(url, connection_reason(exc))
+        return NodeUnreachableError(_request_url(exc) or url, connection_reason(exc))
     if isinstance(exc, ContractLogicError):
         return decode_revert(revert_data(exc))
     if isinstance(exc, Web3RPCError):

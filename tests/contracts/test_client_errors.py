@@ -129,7 +129,7 @@ def test_a_web_server_that_is_not_a_node_is_one_sentence() -> None:
         with pytest.raises(NodeUnreachableError) as caught:
             ChainClient.connect(url)
         assert str(caught.value).startswith(
-            f"cannot reach the node at {url} (the reply to web3_clientVersion is not JSON-RPC)"
+            f"cannot reach the node at {url} (the reply is not JSON-RPC): is it running?"
         )
     finally:
         server.shutdown()

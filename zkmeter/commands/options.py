@@ -127,14 +127,18 @@ def _connect(rpc_url: str, key: str | None, deployment: Path | None) -> ChainCli
         if deployment is not None:
             try:
                 client.use(Deployment.load(deployment))
+                client.check_deployed()
             except (WrongChainError, NoContractError) as exc:
                 raise click.ClickException(f"{deployment}: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
     except click.ClickException:
         raise
     except Exception as exc:
-        raise chain_failure(exc) from None
+        failure = chain_failure(exc)
+        if failure is not exc:
+            raise failure from None
+        if isinstance(exc, OSError | ValueError):  # the deployment file: unreadable, malformed
+            raise click.ClickException(str(exc)) from None
+        raise
     return client
 
 
