@@ -28,6 +28,8 @@ from zkmeter.commands.options import (
     echo_err,
     load_srs,
     proving_key_for,
+    reader_for,
+    run_chain,
     verification_key_for,
 )
 
@@ -248,15 +250,9 @@ def _settled_batch(
     rpc_url: str, deployment_path: Path, operator: str, batch_seq: int
 ) -> tuple[PublicInputs, Proof]:
     """Public inputs and proof of a settled batch, read from the chain."""
-    from contracts.client import ChainClient, ChainError, Deployment
-
-    try:
-        client = ChainClient.connect(rpc_url)
-        deployment = Deployment.load(deployment_path)
-        client.use(deployment)
-        event, proof_bytes = client.settled_batch(operator, batch_seq)
-    except (ChainError, OSError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    client = reader_for(rpc_url, deployment_path)
+    deployment = client.deployed()
+    event, proof_bytes = run_chain(client.settled_batch, operator, batch_seq)
     header = BatchHeader(
         chain_id=client.chain_id,
         settlement=int(deployment.settlement, 16),
@@ -291,15 +287,9 @@ def _verify_archive(
         raise click.UsageError("--archive needs --batch N and --srs FILE")
     chain = None
     if rpc_url is not None:
-        from contracts.client import ChainClient, ChainError, Deployment
-
         if deployment is None:
             raise click.UsageError("--rpc-url needs --deployment")
-        try:
-            chain = ChainClient.connect(rpc_url)
-            chain.use(Deployment.load(deployment))
-        except (ChainError, OSError, ValueError) as error:
-            raise click.ClickException(str(error)) from None
+        chain = reader_for(rpc_url, deployment)
     try:
         proof_data = json.loads((batch_folder(archive, batch_seq) / "proof.json").read_text())
         k = int(proof_data["public"]["log_domain_size"])
