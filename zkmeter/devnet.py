@@ -45,9 +45,6 @@ from zkmeter.devworld import (
     port_is_free,
 )
 
-#: Ether anvil gives each of its default accounts.
-ANVIL_ETHER = 10_000
-
 #: The development accounts: anvil's default accounts 0, 1, 2, 3 in this order.
 ROLES = ("deployer", "creator", "payer", "operator")
 #: OPEN minted to each of the creator, the payer and the operator.
@@ -329,7 +326,6 @@ def write_env(net: Devnet) -> Path:
 
 
 __all__ = [
-    "ANVIL_ETHER",
     "DEFAULT_DAEMON_PORT",
     "DEFAULT_PORT",
     "DEV_OPEN",

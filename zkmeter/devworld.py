@@ -4,7 +4,8 @@ benchmarks only.
 
 Used by `zkmeter devnet` (`deploy_dev_contracts`), the daemon's tests and benchmarks
 (`deploy_dev_world`); a real deployment uses `zkmeter chain deploy` with a verification key from
-a ceremony SRS.
+a ceremony SRS. anvil from the project's node_modules runs here too (`AnvilProcess`,
+`running_anvil`), for `zkmeter devnet`, the tests and the benchmarks.
 """
 
 from __future__ import annotations
