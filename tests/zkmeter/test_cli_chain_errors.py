@@ -154,3 +154,27 @@ def test_node_gone_in_the_middle() -> None:
     error = chain_error_of(caught.value)
     assert isinstance(error, NodeUnreachableError)
     assert str(error).startswith(f"cannot reach the node at {anvil.url} (connection refused)")
+
+
+def test_the_command_group_is_the_last_net() -> None:
+    """A chain failure no command caught (here the HTTP layer's, as when the node goes away
+    between two calls) still ends with one line; a bug keeps its exception (twin)."""
+    import requests
+
+    from zkmeter.cli import SectionedGroup
+
+    group = SectionedGroup()
+
+    @group.command()
+    def node_gone() -> None:
+        request = requests.Request("POST", "http://127.0.0.1:8545").prepare()
+        raise requests.exceptions.ConnectionError("[Errno 111] Connection refused", request=request)
+
+    @group.command()
+    def bug() -> None:
+        raise ValueError("a bug")
+
+    message = one_line_error(CliRunner().invoke(group, ["node-gone"]))
+    assert message.startswith("cannot reach the node at http://127.0.0.1:8545 (connection refused)")
+    result = CliRunner().invoke(group, ["bug"])
+    assert isinstance(result.exception, ValueError)
