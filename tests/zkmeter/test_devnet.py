@@ -22,6 +22,7 @@ from contracts.client import ChainClient, Deployment, SignedState
 from tests.support import REPO_ROOT
 from tests.support.anvil import anvil_keys, requires_anvil, running_anvil
 from zkmeter.cli import main
+from zkmeter.commands.options import format_ether
 from zkmeter.devnet import (
     MARKER,
     DevnetError,
@@ -58,6 +59,16 @@ def test_a_devnet_directory_is_cleared_only_if_it_is_a_devnets(tmp_path: Path) -
     (fresh / "notes.txt").write_text("keep me too")
     assert sorted(prepare_directory(fresh)) == sorted([MARKER, "payer.db", "archive"])
     assert [p.name for p in fresh.iterdir()] == ["notes.txt"]
+
+
+def test_ether_is_shown_to_four_places_rounded_down() -> None:
+    """ETH for gas in `token balance` and the devnet's summary: short, never rounded up, exact
+    at any size (a node may report 2^256 - 1 wei)."""
+    assert format_ether(9_999_987_566_866_136_996_417) == "9999.9875"
+    assert format_ether(10**22) == "10000" and format_ether(0) == "0"
+    assert format_ether(99_999 * 10**13) == "0.9999"  # 0.99999 ETH: not "1"
+    assert format_ether(10**14 - 1) == "0"
+    assert format_ether(2**256 - 1).endswith(".584")
 
 
 def _fake_net(keys: list[str], tmp_path: Path) -> Any:

@@ -18,7 +18,7 @@ import json
 import os
 import time
 import warnings
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +84,10 @@ def format_token_amount(units: int, decimals: int = 18) -> str:
 
 def format_ether(wei: int, places: int = 4) -> str:
     """Wei as ETH to `places` decimals, rounded down, no trailing zeros (for showing gas money:
-    9999987566866136996417 -> "9999.9875")."""
-    shown = (Decimal(wei).scaleb(-18)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
-    text = f"{shown:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    9999987566866136996417 -> "9999.9875"); exact integer arithmetic at any size."""
+    whole, frac = divmod(wei, 10**18)
+    shown = str(frac // 10 ** (18 - places)).rjust(places, "0").rstrip("0") if places else ""
+    return f"{whole}.{shown}" if shown else str(whole)
 
 
 def signing_key(keystore: Path | None) -> str:
