@@ -42,6 +42,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
 from contracts.client import ChainClient, ChainError, ChannelSettled, Deployment
+from contracts.client.errors import NodeUnreachableError
 
 #: Blocks per `eth_getLogs` request at first; halved on a refusal (nodes cap ranges or results).
 DEFAULT_CHUNK_BLOCKS = 5_000
@@ -604,18 +605,18 @@ class ChainIndex:
         """Run one node request, turning failures into errors a person can read."""
         try:
             return fn()
-        except ChainError:
+        except ChainIndexError:
             raise
-        except OSError as exc:
+        except (OSError, NodeUnreachableError) as exc:
             raise self._unavailable(what, exc) from exc
-        except Exception as exc:  # web3 errors: the node answered with a refusal
+        except Exception as exc:  # the client's ChainErrors and web3's: the node refused
             raise ChainIndexError(f"the node{self._where} refused {what}: {exc}") from exc
 
     @property
     def _where(self) -> str:
         return f" at {self.rpc_url}" if self.rpc_url else ""
 
-    def _unavailable(self, what: str, exc: OSError) -> NodeUnavailableError:
+    def _unavailable(self, what: str, exc: Exception) -> NodeUnavailableError:
         self._client = None  # reconnect next time
         return NodeUnavailableError(f"cannot reach the node{self._where} while {what}: {exc}")
 
