@@ -22,21 +22,23 @@ import pytest
 from aiohttp import web
 
 from contracts.client import ChainClient
-from prover.daemon import DaemonConfig, Operator, make_app
-from prover.store import ReceiptStore
-from tests.daemon_world import LOG_SIZE, build_daemon_world, daemon_proving_key, payer_channel
-from zkmeter.cli_daemon import run_load
+from operator_service.config import DaemonConfig
+from operator_service.http import make_app
+from operator_service.pipeline import Operator
+from operator_service.store import ReceiptStore
+from zkmeter.commands.bench import run_load
+from zkmeter.devworld import DEV_LOG_SIZE, deploy_dev_world, development_proving_key
 
 
 def _operator(payers: int, max_rows: int | None = None) -> tuple[Operator, Any]:
     client = ChainClient.embedded()
     owner, operator = client.accounts[1:3]
     keys = client.accounts[3 : 3 + payers]
-    world = build_daemon_world(client, keys, owner, operator)
+    world = deploy_dev_world(client, keys, owner, operator)
     db = Path(tempfile.mkdtemp(prefix="bench-daemon-")) / "op.db"
-    config = DaemonConfig(LOG_SIZE, max_rows=max_rows, escrow_ttl=1.0)
+    config = DaemonConfig(DEV_LOG_SIZE, max_rows=max_rows, escrow_ttl=1.0)
     return Operator(
-        client, operator, ReceiptStore(f"sqlite:///{db}"), daemon_proving_key(), config
+        client, operator, ReceiptStore(f"sqlite:///{db}"), development_proving_key(), config
     ), world
 
 
@@ -96,12 +98,8 @@ def test_admission_receipts_per_second(benchmark: Any, payers: int, receipts: in
 
 @pytest.mark.parametrize("receipts", [pytest.param(16, id="small"), pytest.param(512, id="large")])
 def test_settled_receipts_per_second(benchmark: Any, receipts: int) -> None:
-    op, world = _operator(2, max_rows=1 << LOG_SIZE)
-    sessions = [
-        payer_channel(p, op.domain, world.operator.address, m)
-        for p in world.payers
-        for m in world.models
-    ]
+    op, world = _operator(2, max_rows=1 << DEV_LOG_SIZE)
+    sessions = [world.payer_channel(p, m) for p in world.payers for m in world.models]
 
     def run() -> None:
         for i in range(receipts):

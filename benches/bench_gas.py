@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from channels.receipts import ReceiptDomain, sign_receipt
 from contracts.client import Aggregate, ChainClient, SignedState
-from prover.receipts import ReceiptDomain, sign_receipt
 
 LOG_N = 10
 RATE = 2 * 10**15

@@ -26,44 +26,44 @@ SIZES = [pytest.param(10, id="small-2^10"), pytest.param(12, id="2^12")]
 _SETUPS: dict[int, tuple[SRS, list[tuple[int, int]]]] = {}
 
 
-def setup_for(log_size: int) -> tuple[SRS, list[tuple[int, int]]]:
-    if log_size not in _SETUPS:
+def setup_for(k: int) -> tuple[SRS, list[tuple[int, int]]]:
+    if k not in _SETUPS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InsecureSRSWarning)
-            srs = SRS.insecure_development((1 << log_size) + 8, seed=log_size)
-        _SETUPS[log_size] = (srs, lagrange_basis(srs, log_size))
-    return _SETUPS[log_size]
+            srs = SRS.insecure_development((1 << k) + 8, seed=k)
+        _SETUPS[k] = (srs, lagrange_basis(srs, k))
+    return _SETUPS[k]
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_commit_lagrange_full_scalars(benchmark: Any, log_size: int) -> None:
-    _, basis = setup_for(log_size)
+@pytest.mark.parametrize("k", SIZES)
+def test_commit_lagrange_full_scalars(benchmark: Any, k: int) -> None:
+    _, basis = setup_for(k)
     rng = random.Random(1)
-    values = [rng.randrange(R) for _ in range(1 << log_size)]
+    values = [rng.randrange(R) for _ in range(1 << k)]
     benchmark(commit_lagrange, values, basis)
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_commit_lagrange_16bit_scalars(benchmark: Any, log_size: int) -> None:
-    _, basis = setup_for(log_size)
+@pytest.mark.parametrize("k", SIZES)
+def test_commit_lagrange_16bit_scalars(benchmark: Any, k: int) -> None:
+    _, basis = setup_for(k)
     rng = random.Random(2)
-    values = [rng.randrange(1 << 16) for _ in range(1 << log_size)]
+    values = [rng.randrange(1 << 16) for _ in range(1 << k)]
     benchmark(commit_lagrange, values, basis)
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_open(benchmark: Any, log_size: int) -> None:
-    srs, _ = setup_for(log_size)
+@pytest.mark.parametrize("k", SIZES)
+def test_open(benchmark: Any, k: int) -> None:
+    srs, _ = setup_for(k)
     rng = random.Random(3)
-    coeffs = [rng.randrange(R) for _ in range(1 << log_size)]
+    coeffs = [rng.randrange(R) for _ in range(1 << k)]
     benchmark(open_at, coeffs, rng.randrange(R), srs)
 
 
-@pytest.mark.parametrize("log_size", SIZES)
-def test_verify(benchmark: Any, log_size: int) -> None:
-    srs, _ = setup_for(log_size)
+@pytest.mark.parametrize("k", SIZES)
+def test_verify(benchmark: Any, k: int) -> None:
+    srs, _ = setup_for(k)
     rng = random.Random(4)
-    coeffs = [rng.randrange(R) for _ in range(1 << log_size)]
+    coeffs = [rng.randrange(R) for _ in range(1 << k)]
     z = rng.randrange(R)
     commitment = commit_monomial(coeffs, srs)
     y, proof = open_at(coeffs, z, srs)

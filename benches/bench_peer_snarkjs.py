@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from benches.peers import snarkjs_peer as sp
+from zkmeter.peers import snarkjs_peer as sp
 
 SIZES = [
     pytest.param(6, 2, id="small-n6-C2"),

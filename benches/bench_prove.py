@@ -38,14 +38,14 @@ def development_srs() -> SRS:
 
 
 @cache
-def proving_key(log_size: int) -> ProvingKey:
-    return ProvingKey.build(development_srs(), log_size)
+def proving_key(k: int) -> ProvingKey:
+    return ProvingKey.build(development_srs(), k)
 
 
-def full_batch(log_size: int) -> list[UsageRow]:
+def full_batch(k: int) -> list[UsageRow]:
     """2^log_size receipts over 16 channels, token counts uniform in [0, 2^32)."""
-    rng = random.Random(log_size)
-    per_channel = (1 << log_size) // CHANNELS
+    rng = random.Random(k)
+    per_channel = (1 << k) // CHANNELS
     return [
         UsageRow(payer, 1 + c, 1 + k, rng.getrandbits(32))
         for c, payer in enumerate(rng.getrandbits(160) for _ in range(CHANNELS))
@@ -54,13 +54,13 @@ def full_batch(log_size: int) -> list[UsageRow]:
 
 
 @cache
-def proven(log_size: int) -> ProvingResult:
-    return prove_batch(proving_key(log_size), HEADER, full_batch(log_size), processes=2)
+def proven(k: int) -> ProvingResult:
+    return prove_batch(proving_key(k), HEADER, full_batch(k), processes=2)
 
 
-@pytest.mark.parametrize("log_size", LOG_SIZES, ids=[f"rows{1 << k}" for k in LOG_SIZES])
-def test_prove(benchmark: Any, log_size: int) -> None:
-    pk, rows = proving_key(log_size), full_batch(log_size)
+@pytest.mark.parametrize("k", LOG_SIZES, ids=[f"rows{1 << k}" for k in LOG_SIZES])
+def test_prove(benchmark: Any, k: int) -> None:
+    pk, rows = proving_key(k), full_batch(k)
     benchmark.group = "prove"
     result: ProvingResult = benchmark.pedantic(
         prove_batch, args=(pk, HEADER, rows), kwargs={"processes": 2}, rounds=1, iterations=1
@@ -75,10 +75,10 @@ def test_prove(benchmark: Any, log_size: int) -> None:
     assert verify_batch_proof(pk.vk, result.public, result.proof).accepted
 
 
-@pytest.mark.parametrize("log_size", LOG_SIZES, ids=[f"rows{1 << k}" for k in LOG_SIZES])
-def test_verify(benchmark: Any, log_size: int) -> None:
-    result = proven(log_size)
-    vk = proving_key(log_size).vk
+@pytest.mark.parametrize("k", LOG_SIZES, ids=[f"rows{1 << k}" for k in LOG_SIZES])
+def test_verify(benchmark: Any, k: int) -> None:
+    result = proven(k)
+    vk = proving_key(k).vk
     benchmark.group = "verify"
     verdict = benchmark.pedantic(
         verify_batch_proof, args=(vk, result.public, result.proof), rounds=3, iterations=1

@@ -30,16 +30,16 @@ CHANNELS = (1, 10, 100)
 
 
 @cache
-def proving_key(log_size: int) -> ProvingKey:
+def proving_key(k: int) -> ProvingKey:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
         srs = SRS.insecure_development((1 << 10) + 8, seed=11, lagrange_log_sizes=LOG_SIZES)
-    return ProvingKey.build(srs, log_size)
+    return ProvingKey.build(srs, k)
 
 
-def settle_and_verifier_gas(channels: int, log_size: int) -> tuple[int, int]:
+def settle_and_verifier_gas(channels: int, k: int) -> tuple[int, int]:
     """(gas of settle, gas of verifyBatch alone) for one batch of `channels` channels."""
-    pk = proving_key(log_size)
+    pk = proving_key(k)
     client = ChainClient.embedded()
     verifier = client.deploy_usage_verifier(pk.vk)
     deployment = client.deploy_all(2, 1, verifiers=[verifier])
@@ -81,7 +81,7 @@ def settle_and_verifier_gas(channels: int, log_size: int) -> tuple[int, int]:
     )
     aggregates = result.public.aggregates
     states = signed_states(client, operator.address, aggregates, payers)
-    receipt = client.settle(operator, 0, log_size, aggregates, states, proof)
+    receipt = client.settle(operator, 0, k, aggregates, states, proof)
     return int(receipt["gasUsed"]), alone
 
 
@@ -90,20 +90,20 @@ def gas_table() -> str:
         "| rows | channels | settle gas | verifier alone | settle per channel |",
         "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    for log_size in LOG_SIZES:
+    for k in LOG_SIZES:
         for channels in CHANNELS:
-            settle, alone = settle_and_verifier_gas(channels, log_size)
+            settle, alone = settle_and_verifier_gas(channels, k)
             lines.append(
-                f"| 2^{log_size} | {channels} | {settle:,} | {alone:,} | {settle // channels:,} |"
+                f"| 2^{k} | {channels} | {settle:,} | {alone:,} | {settle // channels:,} |"
             )
     return "\n".join(lines)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("log_size", LOG_SIZES)
-def test_verifier_gas_does_not_grow_with_rows(log_size: int) -> None:
-    settle, alone = settle_and_verifier_gas(1, log_size)
-    print(f"\n2^{log_size} rows, 1 channel: settle {settle:,} gas, verifier alone {alone:,} gas")
+@pytest.mark.parametrize("k", LOG_SIZES)
+def test_verifier_gas_does_not_grow_with_rows(k: int) -> None:
+    settle, alone = settle_and_verifier_gas(1, k)
+    print(f"\n2^{k} rows, 1 channel: settle {settle:,} gas, verifier alone {alone:,} gas")
     assert alone < 350_000 + 60_000  # the verifier's 293k inside, plus base and calldata
     assert settle > alone
 

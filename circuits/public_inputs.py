@@ -94,17 +94,17 @@ class BatchHeader:
 @dataclass(frozen=True)
 class PublicInputs:
     header: BatchHeader
-    log_size: int
+    k: int
     aggregates: tuple[Aggregate, ...]
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.log_size)
+        return Layout(self.k)
 
     def to_json(self) -> dict[str, Any]:
         return {
             **self.header.to_json(),
-            "log_domain_size": self.log_size,
+            "log_domain_size": self.k,
             "aggregates": [a.to_json() for a in self.aggregates],
         }
 
@@ -113,7 +113,7 @@ class PublicInputs:
         try:
             return cls(
                 header=BatchHeader.from_json(data),
-                log_size=int(data["log_domain_size"]),
+                k=int(data["log_domain_size"]),
                 aggregates=tuple(Aggregate.from_json(a) for a in data["aggregates"]),
             )
         except KeyError as missing:

@@ -43,6 +43,9 @@ SUPPORTED_LOG_SIZES: Final[range] = range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1)
 
 TOKEN_BITS: Final[int] = 32  # tokens < 2^32 (a uint32 in the receipt)
 PAYER_BITS: Final[int] = 160  # an Ethereum address
+#: Powers of tau beyond N the SRS must hold: blinded witness columns reach degree N + 2
+#: (PROTOCOL §1: the SRS holds [tau^i]_1 for i < N + 3).
+SRS_HEADROOM: Final[int] = 3
 MODEL_ID_BITS: Final[int] = 64
 NONCE_BITS: Final[int] = 64
 KEY_MODEL_SHIFT: Final[int] = 160  # key = payer + 2^160 * modelId
@@ -73,23 +76,28 @@ def channel_key(payer: int, model_id: int) -> int:
 class Layout:
     """Everything about the circuit that depends on the domain size N = 2^log_size."""
 
-    log_size: int
+    k: int
 
     def __post_init__(self) -> None:
-        if self.log_size not in SUPPORTED_LOG_SIZES:
+        if self.k not in SUPPORTED_LOG_SIZES:
             raise UnsupportedDomainError(
-                f"domain size 2^{self.log_size} is not supported; "
+                f"domain size 2^{self.k} is not supported; "
                 f"use 2^{MIN_LOG_SIZE} .. 2^{MAX_LOG_SIZE} rows"
             )
 
     @property
     def size(self) -> int:
-        return 1 << self.log_size
+        return 1 << self.k
+
+    @property
+    def srs_powers(self) -> int:
+        """G1 powers of tau a 2^log_size-row domain needs: N + SRS_HEADROOM."""
+        return self.size + SRS_HEADROOM
 
     @property
     def limb_bits(self) -> int:
         """16-bit limbs when the table 0..2^16-1 fits in the domain, else 8-bit limbs."""
-        return 16 if self.log_size >= 16 else 8
+        return 16 if self.k >= 16 else 8
 
     @property
     def limb_count(self) -> int:
@@ -154,10 +162,10 @@ class Layout:
         return expr
 
     def gates(self) -> list[Gate]:
-        return _gates(self.log_size)
+        return _gates(self.k)
 
     def compiled(self) -> CompiledGates:
-        return _compiled(self.log_size)
+        return _compiled(self.k)
 
     def column_degrees(self) -> dict[str, int]:
         """Degree of each polynomial the gates refer to, blinding included."""
@@ -174,8 +182,8 @@ class Layout:
 
 
 @cache
-def _gates(log_size: int) -> list[Gate]:
-    layout = Layout(log_size)
+def _gates(k: int) -> list[Gate]:
+    layout = Layout(k)
     key, nonce, q, s = Col("key"), Col("nonce"), Col("q"), Col("s")
     key_next, nonce_next, q_next, s_next = Col("key", 1), Col("nonce", 1), Col("q", 1), Col("s", 1)
     beta, gamma, delta = Scalar("beta"), Scalar("gamma"), Scalar("delta")
@@ -228,5 +236,5 @@ def _gates(log_size: int) -> list[Gate]:
 
 
 @cache
-def _compiled(log_size: int) -> CompiledGates:
-    return compile_gates(_gates(log_size))
+def _compiled(k: int) -> CompiledGates:
+    return compile_gates(_gates(k))

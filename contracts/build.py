@@ -5,8 +5,8 @@ the pinned solc from `node_modules` (its standard-JSON API through `require('sol
 resolved here, in Python, so that every source unit — ours and OpenZeppelin's — is handed to solc
 inline under a stable, machine-independent name; `@openzeppelin/` is remapped to
 `node_modules/@openzeppelin/`. Nothing absolute or time-dependent enters the input, so the
-output is byte-identical on every machine, and `tests/test_artifacts.py` can rebuild and compare
-against the committed artefacts.
+output is byte-identical on every machine, and `tests/contracts/test_artifacts.py` can rebuild
+and compare against the committed artefacts.
 
 Outputs, in `contracts/artifacts/`:
 - `<Name>.json`: `{"abi", "bytecode", "deployedBytecode", "contractName", "sourceName"}`;

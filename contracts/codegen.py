@@ -14,7 +14,7 @@
   (operands are always in [0, R], which `addmod`/`mulmod` accept).
 
 `python -m contracts.codegen --check` exits 1 when a committed file differs from a fresh
-render (`tests/test_solidity_verifier.py` runs the same comparison).
+render (`tests/contracts/test_solidity_verifier.py` runs the same comparison).
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ class Variant:
 def variants() -> list[Variant]:
     """The layouts of circuits/usage_batch.py grouped by limb size (their gates coincide)."""
     groups: dict[int, list[int]] = {}
-    for log_size in range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1):
-        groups.setdefault(Layout(log_size).limb_bits, []).append(log_size)
+    for k in range(MIN_LOG_SIZE, MAX_LOG_SIZE + 1):
+        groups.setdefault(Layout(k).limb_bits, []).append(k)
     out = []
     for bits, sizes in sorted(groups.items()):
         variant = Variant(f"UsageVerifier{bits}", bits, min(sizes), max(sizes))
         reference = compile_gates(Layout(variant.min_log).gates()).source
-        for log_size in sizes:
-            if compile_gates(Layout(log_size).gates()).source != reference:
-                raise CodegenError(f"gates of 2^{log_size} differ from 2^{variant.min_log}")
+        for k in sizes:
+            if compile_gates(Layout(k).gates()).source != reference:
+                raise CodegenError(f"gates of 2^{k} differ from 2^{variant.min_log}")
         out.append(variant)
     return out
 
@@ -182,7 +182,22 @@ contract {contract} is UsageVerifier {{
     /// @param g2Tau [tau]_2 in EIP-197 order (x_im, x_re, y_im, y_re)
     constructor(uint8 logN, uint256[2] memory tableCommitment, uint256[4] memory g2Tau)
         UsageVerifier(
-            logN, tableCommitment, g2Tau, MIN_LOG_N, MAX_LOG_N, ROUND1_COUNT, ROUND2_COUNT
+            logN,
+            tableCommitment,
+            g2Tau,
+            MIN_LOG_N,
+            MAX_LOG_N,
+            ProofLayout({{
+                round1Count: ROUND1_COUNT,
+                witnessCount: ROUND1_COUNT + ROUND2_COUNT,
+                round2: PROOF_ROUND1_END,
+                quotient: PROOF_COMMIT_{first_quotient},
+                evalsZeta: PROOF_EVAL_{first_at_zeta},
+                evalsOmegaZeta: PROOF_EVAL_{first_at_omega_zeta}_NEXT,
+                wZeta: PROOF_COMMIT_W_ZETA,
+                wOmegaZeta: PROOF_COMMIT_W_OMEGA_ZETA,
+                length: PROOF_SIZE
+            }})
         )
     {{}}
 
@@ -237,6 +252,9 @@ def render(variant: Variant) -> str:
         round2=", ".join(layout.round2_columns),
         round1_count=len(layout.round1_columns),
         round2_count=len(layout.round2_columns),
+        first_quotient=constant_name(QUOTIENT_COLUMNS[0]),
+        first_at_zeta=constant_name(layout.opened_at_zeta[0]),
+        first_at_omega_zeta=constant_name(layout.opened_at_omega_zeta[0]),
         offsets="\n".join(offset_lines),
         gate_list="\n".join(gate_list),
         temp_count=max(1, len(emitter.temporaries)),

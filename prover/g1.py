@@ -45,16 +45,6 @@ def is_affine_infinity(a: Affine) -> bool:
     return bool(a[0] == 0 and a[1] == 0)
 
 
-def is_on_curve_affine(a: Affine) -> bool:
-    """True iff ``a`` is infinity or satisfies y^2 = x^3 + 3 (mod P) with 0 <= x, y < P."""
-    x, y = a
-    if x == 0 and y == 0:
-        return True
-    if not (0 <= x < P and 0 <= y < P):
-        return False
-    return bool((y * y - x * x * x - 3) % P_MPZ == 0)
-
-
 def to_mpz_affine(a: Affine) -> Affine:
     """The same affine point with gmpy2.mpz coordinates."""
     return (gmpy2.mpz(a[0]), gmpy2.mpz(a[1]))

@@ -7,15 +7,21 @@ Polynomials are lists of coefficients in Fr, lowest degree first (``coeffs[i]`` 
 * ``C = [p(tau)]_1 = sum_i p_i [tau^i]_1`` (an MSM over the SRS powers);
 * in the Lagrange basis ``C = sum_i p(omega^i) [L_i(tau)]_1``, the same point;
 * an opening of ``y = p(z)`` is ``W = [q(tau)]_1``, ``q(X) = (p(X) - y) / (X - z)``, which has
-  no remainder precisely because ``p(z) = y``.
+  no remainder precisely because ``p(z) = y``;
+* a blinded column (PROTOCOL §6 steps 2-3) is ``c(X) + r(X) Z_H(X)``, ``r(X) = sum_j r_j X^j``,
+  committed as ``sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)``.
+
+This is the one commit/open path: the prover's rounds, the archive audit and the tests use it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prover import ntt
-from prover.msm import Bases, msm
+from prover.g1 import affine_add
+from prover.msm import Bases, msm, msm_many
 from prover.srs import SRS
 from verifier.constants import R
 from verifier.curve import G1Affine
@@ -69,6 +75,65 @@ def commit_lagrange(
     return _plain(msm(lagrange_points, list(values), processes=processes))
 
 
+def blinding_commitment(g1_powers: Sequence[G1Affine], n: int, r: Sequence[int]) -> G1Affine:
+    """``[r(tau) Z_H(tau)]_1 = sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)`` for ``Z_H = X^N - 1``."""
+    _check_scalars(r, "blinding factor")
+    points = [g1_powers[n + j] for j in range(len(r))] + [g1_powers[j] for j in range(len(r))]
+    return _plain(msm(points, [*r, *((R - r_j) % R for r_j in r)]))
+
+
+def commit_blinded_lagrange(
+    values: Sequence[int],
+    lagrange_points: Sequence[G1Affine] | Bases,
+    g1_powers: Sequence[G1Affine],
+    r: Sequence[int],
+) -> G1Affine:
+    """``[c + r Z_H]_1``: the commitment to the column taking ``values`` on H, blinded by
+    ``r(X) Z_H(X)`` (PROTOCOL §6 step 3)."""
+    unblinded = commit_lagrange(values, lagrange_points)
+    return add_points(unblinded, blinding_commitment(g1_powers, len(values), r))
+
+
+def blinded_coefficients(coeffs: Sequence[Any], n: int, r: Sequence[int]) -> list[Any]:
+    """The coefficients of ``c(X) + r(X)(X^N - 1)`` from those of ``c`` (degree < N)."""
+    out = [*coeffs, *([0] * (n + len(r) - len(coeffs)))]
+    for j, r_j in enumerate(r):
+        out[j] = (out[j] - r_j) % R
+        out[n + j] = (out[n + j] + r_j) % R
+    return out
+
+
+def commit_monomial_many(
+    polys: Sequence[Sequence[Any]], bases: Bases, processes: int = 1
+) -> list[G1Affine]:
+    """``[p_k(tau)]_1`` for each polynomial, all over the same prepared monomial bases
+    (``msm_many`` spreads whole MSMs over ``processes``). DegreeTooHighError if a polynomial
+    has more coefficients than there are bases."""
+    width = len(bases)
+    padded = []
+    for poly in polys:
+        if len(poly) > width:
+            raise DegreeTooHighError(f"polynomial of degree {len(poly) - 1} exceeds the SRS")
+        padded.append([int(c) for c in poly] + [0] * (width - len(poly)))
+    return [_plain(p) for p in msm_many(bases, padded, processes)]
+
+
+def opening_quotient(terms: Sequence[tuple[Sequence[Any], int]], z: int) -> list[Any]:
+    """``(P(X) - P(z)) / (X - z)`` for ``P = sum_k weight_k p_k``: division is linear, so the
+    polynomials are combined first and divided once (GWC19 §3)."""
+    length = max(len(poly) for poly, _ in terms)
+    combined = [0] * length
+    for poly, weight in terms:
+        for i, c in enumerate(poly):
+            combined[i] += c * weight
+    return quotient_by_linear([c % R for c in combined], z)
+
+
+def add_points(a: G1Affine, b: G1Affine) -> G1Affine:
+    """a + b in G1 (affine, plain ints)."""
+    return _plain(affine_add(a, b))
+
+
 def evaluate(coeffs: Sequence[int], z: int) -> int:
     """``p(z) mod R`` (Horner's rule, ``prover.ntt.evaluate``) as a plain int."""
     return int(ntt.evaluate(coeffs, z))
@@ -101,14 +166,9 @@ def open_batch(
     for p in polys:
         _check_scalars(p, "coefficient")
     ys = [evaluate(p, z) for p in polys]
-    width = max(len(p) for p in polys)
-    combined = [0] * width
-    vi = 1
-    for p in polys:
-        for k, c in enumerate(p):
-            combined[k] = (combined[k] + vi * c) % R
-        vi = vi * v % R
-    return ys, commit_monomial(quotient_by_linear(combined, z), srs, processes)
+    weights = [pow(v, i, R) for i in range(len(polys))]
+    quotient = opening_quotient(list(zip(polys, weights, strict=True)), z)
+    return ys, commit_monomial(quotient, srs, processes)
 
 
 def _degree(coeffs: Sequence[int]) -> int:

@@ -44,6 +44,10 @@ windows split evenly (2^16 x 254-bit: c = 13, W = 20, 10 windows each).  ``msm_m
 whole MSMs over the workers instead.  Small inputs stay in-process.  Forking a process that
 runs other threads is only safe if those threads hold no locks the workers need; the
 prover's MSMs run in the calling thread and take none.
+
+Native backend: when ``zkmeter_native`` is built and selected (``verifier.backend``),
+``msm`` and ``msm_many`` run arkworks' MSM through ``prover.native`` (bases converted once per
+prepared ``Bases``); ``msm_python`` is the pure-Python Pippenger, kept as the reference.
 """
 
 import multiprocessing
@@ -57,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from py_ecc.optimized_bn128.optimized_curve import Z1, add, multiply
 
+from prover import native
 from prover.g1 import (
     AFFINE_INFINITY,
     JACOBIAN_INFINITY,
@@ -390,6 +395,22 @@ def _check_lengths(n_points: int, scalars: Sequence[int], what: str = "scalars")
 def msm(points: Sequence[G1Affine] | Bases, scalars: Sequence[int], processes: int = 1) -> G1Affine:
     """sum_i scalars[i] * points[i] on BN254 G1, affine in and out ((0, 0) = infinity).
 
+    On the native backend, arkworks' MSM (``prover.native.msm_ints``; ``processes`` is
+    ignored, the native pool is parallel); otherwise ``msm_python``.  Raises MSMInputError
+    if the lengths differ."""
+    if processes < 1:
+        raise ValueError(f"processes must be >= 1, got {processes}")
+    if native.use_native():
+        _check_lengths(len(points), scalars)
+        return native.msm_ints(points, scalars)
+    return msm_python(points, scalars, processes)
+
+
+def msm_python(
+    points: Sequence[G1Affine] | Bases, scalars: Sequence[int], processes: int = 1
+) -> G1Affine:
+    """sum_i scalars[i] * points[i] by the pure-Python Pippenger of this module.
+
     Scalars are reduced mod R; zero scalars and points at infinity are skipped.  Points are
     trusted to be on the curve (they come from the SRS, validated once at load).
     ``processes`` > 1 divides the windows between forked workers when the estimated cost
@@ -410,7 +431,7 @@ def msm(points: Sequence[G1Affine] | Bases, scalars: Sequence[int], processes: i
         grouped = _grouped_by_scalar(xs, ys, reduced, live.tolist())
         if grouped is not None:
             points, values = grouped
-            return msm(points, values, processes)
+            return msm_python(points, values, processes)
 
     if bits == 1:
         # All live scalars are 1: the sum of the selected points.
@@ -463,9 +484,15 @@ def msm_many(
     """[msm(points, v) for v in scalar_vectors], with whole MSMs spread over ``processes``
     forked workers that inherit the bases and the scalar vectors (nothing is pickled but
     the resulting points).  The vectors are dealt in contiguous chunks; when there are
-    fewer vectors than processes the spare processes split single MSMs by windows."""
+    fewer vectors than processes the spare processes split single MSMs by windows.  On the
+    native backend the MSMs run one after the other on arkworks (itself parallel)."""
     if processes < 1:
         raise ValueError(f"processes must be >= 1, got {processes}")
+    if native.use_native():
+        for k, v in enumerate(scalar_vectors):
+            _check_lengths(len(points), v, f"scalars in vector {k}")
+        handle = native.bases_for(points)
+        return [native.msm_ints(handle, v) for v in scalar_vectors]
     bases = prepare_bases(points)
     for k, v in enumerate(scalar_vectors):
         _check_lengths(len(bases), v, f"scalars in vector {k}")
@@ -473,13 +500,13 @@ def msm_many(
     if m == 0:
         return []
     if processes == 1 or m == 1:
-        return [msm(bases, v, processes) for v in scalar_vectors]
+        return [msm_python(bases, v, processes) for v in scalar_vectors]
     if m < processes:
         # Each vector gets its own worker group would need nested forks; keep it simple.
-        return [msm(bases, v, processes) for v in scalar_vectors]
+        return [msm_python(bases, v, processes) for v in scalar_vectors]
 
     def run(indices: list[int]) -> list[G1Affine]:
-        return [msm(bases, scalar_vectors[k], 1) for k in indices]
+        return [msm_python(bases, scalar_vectors[k], 1) for k in indices]
 
     # Longest-processing-time-first: deal vectors, costliest first, to the least loaded share.
     costs = [_vector_cost(len(bases), v) for v in scalar_vectors]

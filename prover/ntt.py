@@ -28,6 +28,12 @@ Each stage is a handful of ``map`` calls over whole lists, so the Python interpr
 loops per element. Additions are left unreduced (values grow by at most ``R`` per stage, a few
 bits), and only the twiddle products are reduced, so each butterfly costs one multiplication
 and one reduction; a single pass reduces the output at the end.
+
+Native backend: when ``zkmeter_native`` is built and selected (``verifier.backend``),
+``ntt``, ``intt``, ``coset_ntt`` and ``coset_intt`` run arkworks' radix-2 FFT through
+``prover.native`` (same omega, same coset convention; inputs reduced mod R on the way in,
+outputs ``mpz`` as here). ``ntt_python`` etc. are this module's pure-Python transforms, the
+reference the native ones are tested against.
 """
 
 from collections.abc import Sequence
@@ -38,6 +44,7 @@ from typing import Any, TypeAlias
 
 import gmpy2
 
+from prover import native
 from verifier.constants import COSET_SHIFT, TWO_ADICITY, R
 from verifier.fr import root_of_unity
 
@@ -59,26 +66,26 @@ class VanishingOnCosetError(ZeroDivisionError):
     """``Z_H`` vanishes somewhere on the requested coset, so it cannot be divided by there."""
 
 
-def _check_log_size(log_size: int, what: str) -> None:
-    if isinstance(log_size, bool) or not isinstance(log_size, int):
-        raise NTTSizeError(f"{what}: log_size must be an int, got {log_size!r}")
-    if not 0 <= log_size <= TWO_ADICITY:
+def _check_log_size(k: int, what: str) -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise NTTSizeError(f"{what}: k (log2 of the size) must be an int, got {k!r}")
+    if not 0 <= k <= TWO_ADICITY:
         raise NTTSizeError(
-            f"{what}: log_size must be in 0..{TWO_ADICITY} (2-adicity of Fr), got {log_size}"
+            f"{what}: k (log2 of the size) must be in 0..{TWO_ADICITY} (2-adicity of Fr), got {k}"
         )
 
 
 @cache
-def _twiddles(log_size: int, inverse: bool) -> tuple[Mpz, ...]:
+def _twiddles(k: int, inverse: bool) -> tuple[Mpz, ...]:
     """``(w^0, ..., w^(n/2 - 1))`` with ``w = omega`` (or ``omega^-1``), ``n = 2^log_size``.
 
     Stage ``m`` of the transform uses ``w_{2m}^k = w^(k n / (2m))``, i.e. every
     ``n/(2m)``-th entry of this table.
     """
-    w = gmpy2.mpz(root_of_unity(log_size))
+    w = gmpy2.mpz(root_of_unity(k))
     if inverse:
         w = gmpy2.invert(w, _R)
-    half = (1 << log_size) >> 1
+    half = (1 << k) >> 1
     table = [gmpy2.mpz(1)] * half
     for j in range(1, half):
         table[j] = table[j - 1] * w % _R
@@ -86,9 +93,9 @@ def _twiddles(log_size: int, inverse: bool) -> tuple[Mpz, ...]:
 
 
 @lru_cache(maxsize=64)
-def _coset_scales(log_size: int, shift: int, inverse: bool) -> tuple[Mpz, ...]:
+def _coset_scales(k: int, shift: int, inverse: bool) -> tuple[Mpz, ...]:
     """``(g^i)_{i<n}`` for ``coset_ntt``, or ``(n^-1 g^-i)_{i<n}`` for ``coset_intt``."""
-    n = 1 << log_size
+    n = 1 << k
     g = gmpy2.mpz(shift % R)
     if g == 0:
         raise VanishingOnCosetError("coset shift must be non-zero in Fr")
@@ -141,10 +148,10 @@ def _expand_twiddles(stage_tw: Sequence[Mpz], s: int) -> list[Mpz]:
     return out
 
 
-def _transform_unreduced(values: list[Mpz], log_size: int, inverse: bool) -> list[Mpz]:
+def _transform_unreduced(values: list[Mpz], k: int, inverse: bool) -> list[Mpz]:
     """The Stockham radix-2 FFT of ``values`` (length ``2^log_size``), outputs not reduced."""
-    n = 1 << log_size
-    table = _twiddles(log_size, inverse)
+    n = 1 << k
+    table = _twiddles(k, inverse)
     y = values
     m = 1
     while m < n:
@@ -161,75 +168,135 @@ def _transform_unreduced(values: list[Mpz], log_size: int, inverse: bool) -> lis
     return y
 
 
-def _to_mpz_padded(coeffs: Sequence[IntLike], log_size: int, what: str) -> list[Mpz]:
-    n = 1 << log_size
+def _check_fits(coeffs: Sequence[IntLike], k: int, what: str) -> None:
+    n = 1 << k
     if len(coeffs) > n:
         raise NTTSizeError(
-            f"{what}: {len(coeffs)} coefficients do not fit a domain of size 2^{log_size} = {n}"
+            f"{what}: {len(coeffs)} coefficients do not fit a domain of size 2^{k} = {n}"
         )
+
+
+def _check_exact(values: Sequence[IntLike], k: int, what: str) -> None:
+    n = 1 << k
+    if len(values) != n:
+        raise NTTSizeError(
+            f"{what}: expected {n} evaluations (domain size 2^{k}), got {len(values)}"
+        )
+
+
+def _check_shift(shift: int) -> None:
+    if shift % R == 0:
+        raise VanishingOnCosetError("coset shift must be non-zero in Fr")
+
+
+def _to_mpz_padded(coeffs: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
+    n = 1 << k
+    _check_fits(coeffs, k, what)
     out = list(map(gmpy2.mpz, coeffs))
     if len(out) < n:
         out += [_ZERO] * (n - len(out))
     return out
 
 
-def _to_mpz_exact(values: Sequence[IntLike], log_size: int, what: str) -> list[Mpz]:
-    n = 1 << log_size
-    if len(values) != n:
-        raise NTTSizeError(
-            f"{what}: expected {n} evaluations (domain size 2^{log_size}), got {len(values)}"
-        )
+def _to_mpz_exact(values: Sequence[IntLike], k: int, what: str) -> list[Mpz]:
+    _check_exact(values, k, what)
     return list(map(gmpy2.mpz, values))
 
 
-def ntt(coeffs: Sequence[IntLike], log_size: int) -> list[Mpz]:
+def _native_buffer(values: Sequence[IntLike]) -> bytes:
+    return native.scalars_to_buffer(values, reduce=True)
+
+
+def ntt(coeffs: Sequence[IntLike], k: int) -> list[Mpz]:
+    """``ntt_python`` on the pure-Python backend, arkworks' FFT on the native one."""
+    _check_log_size(k, "ntt")
+    if native.use_native():
+        _check_fits(coeffs, k, "ntt")
+        return native.scalars_from_buffer_mpz(native.ntt(_native_buffer(coeffs), k))
+    return ntt_python(coeffs, k)
+
+
+def intt(values: Sequence[IntLike], k: int) -> list[Mpz]:
+    """``intt_python`` on the pure-Python backend, arkworks' inverse FFT on the native one."""
+    _check_log_size(k, "intt")
+    if native.use_native():
+        _check_exact(values, k, "intt")
+        return native.scalars_from_buffer_mpz(native.intt(_native_buffer(values), k))
+    return intt_python(values, k)
+
+
+def coset_ntt(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_ntt_python`` on the pure-Python backend, arkworks' coset FFT on the native
+    one."""
+    _check_log_size(k, "coset_ntt")
+    if native.use_native():
+        _check_fits(coeffs, k, "coset_ntt")
+        _check_shift(shift)
+        out = native.coset_ntt(_native_buffer(coeffs), k, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_ntt_python(coeffs, k, shift)
+
+
+def coset_intt(values: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+    """``coset_intt_python`` on the pure-Python backend, arkworks' inverse coset FFT on the
+    native one."""
+    _check_log_size(k, "coset_intt")
+    if native.use_native():
+        _check_exact(values, k, "coset_intt")
+        _check_shift(shift)
+        out = native.coset_intt(_native_buffer(values), k, shift)
+        return native.scalars_from_buffer_mpz(out)
+    return coset_intt_python(values, k, shift)
+
+
+def ntt_python(coeffs: Sequence[IntLike], k: int) -> list[Mpz]:
     """Return ``[p(omega^i) for i < n]`` for ``p = sum_j coeffs[j] X^j``, ``n = 2^log_size``.
 
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
     """
-    _check_log_size(log_size, "ntt")
-    y = _transform_unreduced(_to_mpz_padded(coeffs, log_size, "ntt"), log_size, False)
+    _check_log_size(k, "ntt")
+    y = _transform_unreduced(_to_mpz_padded(coeffs, k, "ntt"), k, False)
     return list(map(mod, y, repeat(_R)))
 
 
-def intt(values: Sequence[IntLike], log_size: int) -> list[Mpz]:
+def intt_python(values: Sequence[IntLike], k: int) -> list[Mpz]:
     """Return the ``n`` coefficients of the polynomial of degree ``< n`` with ``p(omega^i) =
     values[i]``: ``coeffs[j] = n^-1 sum_i values[i] omega^(-i j)``. Needs ``len(values) == n``.
     """
-    _check_log_size(log_size, "intt")
-    y = _transform_unreduced(_to_mpz_exact(values, log_size, "intt"), log_size, True)
-    n_inv = gmpy2.invert(gmpy2.mpz(1 << log_size), _R)
+    _check_log_size(k, "intt")
+    y = _transform_unreduced(_to_mpz_exact(values, k, "intt"), k, True)
+    n_inv = gmpy2.invert(gmpy2.mpz(1 << k), _R)
     return list(map(mod, map(mul, y, repeat(n_inv)), repeat(_R)))
 
 
-def coset_ntt(coeffs: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_ntt_python(coeffs: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
     """Return ``[p(shift * omega^i) for i < n]``: evaluations of ``p`` on the coset ``shift*H'``
     with ``|H'| = n = 2^log_size``. Computed as ``ntt`` of ``coeffs[j] * shift^j``.
     ``coeffs`` shorter than ``n`` is zero-padded; longer raises ``NTTSizeError``.
     """
-    _check_log_size(log_size, "coset_ntt")
+    _check_log_size(k, "coset_ntt")
     scaled = list(
         map(
             mod,
             map(
                 mul,
-                _to_mpz_padded(coeffs, log_size, "coset_ntt"),
-                _coset_scales(log_size, shift, False),
+                _to_mpz_padded(coeffs, k, "coset_ntt"),
+                _coset_scales(k, shift, False),
             ),
             repeat(_R),
         )
     )
-    y = _transform_unreduced(scaled, log_size, False)
+    y = _transform_unreduced(scaled, k, False)
     return list(map(mod, y, repeat(_R)))
 
 
-def coset_intt(values: Sequence[IntLike], log_size: int, shift: int = COSET_SHIFT) -> list[Mpz]:
+def coset_intt_python(values: Sequence[IntLike], k: int, shift: int = COSET_SHIFT) -> list[Mpz]:
     """Inverse of ``coset_ntt``: the coefficients of the polynomial of degree ``< n`` with
     ``p(shift * omega^i) = values[i]``, i.e. ``intt(values)[j] * shift^(-j)``.
     """
-    _check_log_size(log_size, "coset_intt")
-    y = _transform_unreduced(_to_mpz_exact(values, log_size, "coset_intt"), log_size, True)
-    return list(map(mod, map(mul, y, _coset_scales(log_size, shift, True)), repeat(_R)))
+    _check_log_size(k, "coset_intt")
+    y = _transform_unreduced(_to_mpz_exact(values, k, "coset_intt"), k, True)
+    return list(map(mod, map(mul, y, _coset_scales(k, shift, True)), repeat(_R)))
 
 
 def vanishing_on_coset_inverses(n_log: int, ext_log: int, shift: int = COSET_SHIFT) -> list[Mpz]:

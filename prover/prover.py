@@ -13,31 +13,36 @@ unchanged; the quotient chunks carry +-rho terms that cancel in t_0 + X^N t_1 + 
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gmpy2
 
-from circuits.constants import COSET_SHIFT, R
+from circuits.constants import R
 from circuits.public_inputs import BatchHeader, PublicInputs
-from circuits.usage_batch import EXTENSION_FACTOR_LOG, QUOTIENT_CHUNKS
-from prover.g1 import affine_add
-from prover.msm import best_window, estimated_cost_us, fork_map, msm, msm_many
-from prover.ntt import divide_by_linear, evaluate, intt, ntt
+from circuits.usage_batch import QUOTIENT_CHUNKS
+from prover.kzg import (
+    add_points,
+    blinded_coefficients,
+    blinding_commitment,
+    commit_monomial_many,
+    opening_quotient,
+)
+from prover.msm import best_window, estimated_cost_us, fork_map, msm
+from prover.ntt import evaluate, intt
 from prover.proving_key import ProvingKey
+from prover.quotient import coset_shifts, quotient_on_coset, split_quotient, unfold
+from prover.timings import ProofTimings
 from prover.witness import UsageRow, Witness, build_witness
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
-from verifier.domain import Domain
-from verifier.fr import batch_inverse, powers, root_of_unity
+from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
-from verifier.usage_verifier import aggregate_sum
+from verifier.usage_verifier import public_sum
 
 Progress = Callable[[str], None]
 Randomness = Callable[[], int]
@@ -50,41 +55,6 @@ class ProverError(RuntimeError):
 def secure_randomness() -> int:
     """A uniform element of Fr from the operating system's CSPRNG."""
     return secrets.randbelow(R)
-
-
-@dataclass
-class ProofTimings:
-    """Seconds spent per kind of work, for the benchmark breakdown."""
-
-    seconds: dict[str, float] = field(
-        default_factory=lambda: {
-            "witness": 0.0,
-            "msm": 0.0,
-            "ntt": 0.0,
-            "gates": 0.0,
-            "other": 0.0,
-        }
-    )
-    total: float = 0.0
-
-    def add_parallel(self, wall: float, spent: Sequence[dict[str, float]]) -> None:
-        """Attribute ``wall`` seconds of a parallel phase to kinds of work in proportion to
-        the process-seconds the workers measured, so the breakdown sums to wall time."""
-        total = sum(sum(s.values()) for s in spent)
-        if total <= 0:
-            self.seconds["other"] += wall
-            return
-        for kinds in spent:
-            for kind, seconds in kinds.items():
-                self.seconds[kind] += wall * seconds / total
-
-    @contextmanager
-    def measure(self, kind: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[kind] += time.perf_counter() - start
 
 
 @dataclass
@@ -111,8 +81,8 @@ def prove_batch(
     timings = ProofTimings()
     start = time.perf_counter()
     with timings.measure("witness"):
-        witness = build_witness(rows, pk.layout.log_size)
-    public = PublicInputs(header, pk.layout.log_size, witness.aggregates)
+        witness = build_witness(rows, pk.layout.k)
+    public = PublicInputs(header, pk.layout.k, witness.aggregates)
     return prove_witness(
         pk,
         public,
@@ -180,7 +150,7 @@ class _Rounds:
         self.coeffs: dict[str, list[Any]] = {"T": pk.table_coeffs}  # blinded coefficients
         self.commitments: dict[str, G1Affine] = {}
         self.blinding: dict[str, list[int]] = {}
-        self.a_over_n = 0  # set in round 2
+        self.A_over_N = 0  # A / N, set in round 2
 
     def run(self) -> Proof:
         absorb_public_inputs(self.transcript, self.pk.vk, self.public)
@@ -201,7 +171,7 @@ class _Rounds:
         w_zeta, w_omega_zeta = self._round_5(zeta, v, evals_zeta, evals_omega_zeta)
         self.transcript.challenge()  # u: completes the transcript as the verifier replays it
         return Proof(
-            self.layout.log_size,
+            self.layout.k,
             dict(self.commitments),
             evals_zeta,
             evals_omega_zeta,
@@ -221,7 +191,7 @@ class _Rounds:
         dealt costliest first (longest-processing-time), results sent back as bytes.
         """
         n = self.layout.size
-        log_n = self.layout.log_size
+        k = self.layout.k
         blinding = {
             name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
             for name in names
@@ -235,7 +205,7 @@ class _Rounds:
                 with spent.measure("msm"):
                     commitment = msm(lagrange, values[name])
                 with spent.measure("ntt"):
-                    coeffs = _to_bytes(intt(values[name], log_n))
+                    coeffs = _to_bytes(intt(values[name], k))
                 out.append((commitment, coeffs, spent.seconds))
             return out
 
@@ -248,18 +218,10 @@ class _Rounds:
         for share, results in zip(shares, outcome, strict=True):
             for name, (commitment, coeff_bytes, _spent) in zip(share, results, strict=True):
                 r = blinding[name]
-                coeffs = _from_bytes(coeff_bytes) + [0] * len(r)
-                for j, r_j in enumerate(r):
-                    coeffs[j] = (coeffs[j] - r_j) % R
-                    coeffs[n + j] = r_j
-                self.coeffs[name] = coeffs
-                points = self.pk.srs.g1_powers
+                self.coeffs[name] = blinded_coefficients(_from_bytes(coeff_bytes), n, r)
                 with self.timings.measure("msm"):
-                    blind_part = msm(
-                        [points[n + j] for j in range(len(r))] + [points[j] for j in range(len(r))],
-                        r + [(R - r_j) % R for r_j in r],
-                    )
-                self.commitments[name] = _add(commitment, blind_part)
+                    blind_part = blinding_commitment(self.pk.srs.g1_powers, n, r)
+                self.commitments[name] = add_points(commitment, blind_part)
         self.blinding.update(blinding)
         for name in names:
             self.transcript.absorb_g1(self.commitments[name])
@@ -269,17 +231,11 @@ class _Rounds:
         n = self.layout.size
         bits = max(self.values[name]).bit_length()
         msm_cost = estimated_cost_us(n, bits, best_window(n, bits)) if bits > 1 else n * 0.5
-        return msm_cost + NTT_COST_US_PER_BUTTERFLY * n * self.layout.log_size
+        return msm_cost + NTT_COST_US_PER_BUTTERFLY * n * self.layout.k
 
     def _commit_monomial(self, polys: Sequence[Sequence[Any]]) -> list[G1Affine]:
-        width = len(self.pk.srs.g1_powers[: self.layout.size + 3])
-        padded = []
-        for poly in polys:
-            if len(poly) > width:
-                raise ProverError(f"polynomial of degree {len(poly) - 1} exceeds the SRS")
-            padded.append([int(c) for c in poly] + [0] * (width - len(poly)))
         with self.timings.measure("msm"):
-            return msm_many(self.pk.monomial_points, padded, self.processes)
+            return commit_monomial_many(polys, self.pk.monomial_points, self.processes)
 
     # -- round 2 -----------------------------------------------------------------------
 
@@ -316,7 +272,7 @@ class _Rounds:
         keys = values["key"]
         distinct = sorted(set(keys))
         inv_gamma = dict(
-            zip(distinct, batch_inverse([(gamma - k) % R for k in distinct]), strict=True)
+            zip(distinct, batch_inverse([(gamma - key) % R for key in distinct]), strict=True)
         )
         tokens = [0] * n
         for j, limb in enumerate(limbs):
@@ -332,14 +288,14 @@ class _Rounds:
         ]
         values["h_agg"] = h_agg
 
-        mean = aggregate_sum(self.public, gamma, delta) * pow(n, -1, R) % R
-        self.a_over_n = mean  # A / N: the running sum's per-row offset, used again in round 3
+        A_over_N = public_sum(self.public, gamma, delta) * pow(n, -1, R) % R
+        self.A_over_N = A_over_N  # the running sum's per-row offset, used again in round 3
         phi = [0] * n
         acc = 0
         for i in range(n - 1):
-            acc = (acc + contribution[i] - h_table[i] + h_agg[i] - mean) % R
+            acc = (acc + contribution[i] - h_table[i] + h_agg[i] - A_over_N) % R
             phi[i + 1] = acc
-        closing = (acc + contribution[n - 1] - h_table[n - 1] + h_agg[n - 1] - mean) % R
+        closing = (acc + contribution[n - 1] - h_table[n - 1] + h_agg[n - 1] - A_over_N) % R
         if closing != 0 and self.self_check:
             raise ProverError("the running sum does not close: the witness breaks the lookups")
         values["phi"] = phi
@@ -347,96 +303,46 @@ class _Rounds:
     # -- round 3 -----------------------------------------------------------------------
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t = (sum_i alpha^i gate_i) / Z_H from its values on 3 cosets of H.
-
-        deg t <= 2N + 7 < 3N, so t is fixed by its values on the cosets s_k H, k = 0, 1, 2,
-        with s_k = COSET_SHIFT * omega_4N^k (so s_k^N = COSET_SHIFT^N * iota^k, iota a
-        primitive 4th root of unity; none is 1, so Z_H(s_k omega^i) = s_k^N - 1 != 0).
-        Each coset is independent work -- evaluate the columns there (scale, fold, NTT of
-        size N), the gates pointwise, divide by the constant s_k^N - 1, inverse NTT -- so the
-        cosets are spread over forked workers. A worker returns
-        F_k[j] = sum_m t_(j + mN) (s_k^N)^m, and t's coefficients follow from a 3 x 3
-        Vandermonde solve per j.
-        """
-        layout, pk = self.layout, self.pk
-        n, log_n = layout.size, layout.log_size
-        compiled = layout.compiled()
+        """t = (sum_i alpha^i gate_i) / Z_H from its values on 3 cosets of H (prover.quotient,
+        PROTOCOL §6 step 4). The cosets are independent work, spread over forked workers."""
+        layout = self.layout
+        n = layout.size
         scalars = {
             "beta": beta,
             "gamma": gamma,
             "delta": delta,
             "alpha": alpha,
-            "A_over_N": self.a_over_n,
+            "A_over_N": self.A_over_N,
         }
-        shifts = _subcoset_shifts(log_n, QUOTIENT_CHUNKS)
+        shifts = coset_shifts(layout.k, QUOTIENT_CHUNKS)
         coeffs = self.coeffs
-        last = pk.domain.omega_inv
 
-        def work(ks: list[int]) -> list[tuple[bytes, dict[str, float]]]:
+        def work(cosets: list[int]) -> list[tuple[bytes, dict[str, float]]]:
             out = []
-            for k in ks:
+            for c in cosets:
                 spent = ProofTimings()
-                shift = shifts[k]
-                with spent.measure("ntt"):
-                    longest = max(len(coeffs[name]) for name in layout.witness_columns)
-                    shift_powers = [gmpy2.mpz(p) for p in powers(shift, longest)]
-                    on_coset = {
-                        name: _evaluate_on_coset(coeffs[name], shift_powers, log_n)
-                        for name in (*layout.witness_columns, "T")
-                    }
-                with spent.measure("gates"):
-                    shift_n = pow(shift, n, R)
-                    points = [shift * w % R for w in Domain(log_n).elements()]
-                    on_coset["X_minus_last"] = [(x - last) % R for x in points]
-                    first_scale = (shift_n - 1) * pow(n, -1, R) % R
-                    on_coset["L0"] = [
-                        first_scale * inv % R for inv in batch_inverse([x - 1 for x in points])
-                    ]
-                    arguments: list[Any] = []
-                    for parameter in compiled.parameters:
-                        if parameter in scalars:
-                            arguments.append(itertools.repeat(scalars[parameter]))
-                        elif parameter.endswith("_next"):
-                            base = on_coset[parameter.removesuffix("_next")]
-                            arguments.append(itertools.chain(base[1:], base[:1]))
-                        else:
-                            arguments.append(on_coset[parameter])
-                    function = compiled.function
-                    z_inv = pow(shift_n - 1, -1, R)
-                    quotient = [
-                        function(*args) * z_inv % R for args in zip(*arguments, strict=False)
-                    ]
-                with spent.measure("ntt"):
-                    folded = intt(quotient, log_n)
-                    shift_inv = pow(shift, -1, R)
-                    scale = 1
-                    for j in range(n):
-                        folded[j] = folded[j] * scale % R
-                        scale = scale * shift_inv % R
+                folded = quotient_on_coset(layout, coeffs, scalars, shifts[c], spent)
                 out.append((_to_bytes(folded), spent.seconds))
             return out
 
-        ks = list(range(QUOTIENT_CHUNKS))
-        shares = _deal(ks, [1.0] * len(ks), self.processes)
+        cosets = list(range(QUOTIENT_CHUNKS))
+        shares = _deal(cosets, [1.0] * len(cosets), self.processes)
         started = time.perf_counter()
         outcome = fork_map(work, shares)
         self.timings.add_parallel(
             time.perf_counter() - started, [spent for part in outcome for _, spent in part]
         )
-        folded_by_k: dict[int, list[Any]] = {}
+        folded: dict[int, list[Any]] = {}
         for share, results in zip(shares, outcome, strict=True):
-            for k, (raw, _spent) in zip(share, results, strict=True):
-                folded_by_k[k] = _from_bytes(raw)
-        t = _unfold([folded_by_k[k] for k in ks], [pow(shifts[k], n, R) for k in ks], n)
+            for c, (raw, _spent) in zip(share, results, strict=True):
+                folded[c] = _from_bytes(raw)
+        t = unfold([folded[c] for c in cosets], [pow(shifts[c], n, R) for c in cosets], n)
         bound = layout.quotient_degree_bound()
         if any(t[bound + 1 :]) and self.self_check:
             raise ProverError("the quotient is not a polynomial: the witness breaks a gate")
         rho = [self.randomness() for _ in range(QUOTIENT_CHUNKS - 1)]
-        t0 = [*t[:n], rho[0]]
-        t1 = [(t[n] - rho[0]) % R, *t[n + 1 : 2 * n], rho[1]]
-        t2 = [(t[2 * n] - rho[1]) % R, *t[2 * n + 1 : bound + 1]]
         self.blinding["t"] = rho
-        chunks = [t0, t1, t2]
+        chunks = split_quotient(t, n, bound, rho)
         for name, chunk, commitment in zip(
             QUOTIENT_COLUMNS, chunks, self._commit_monomial(chunks), strict=True
         ):
@@ -490,28 +396,13 @@ class _Rounds:
             weight = weight * v % R
         omega_zeta = self.pk.domain.omega * zeta % R
         quotients = [
-            divide_by_linear(_combine(at_zeta), zeta)[0],
-            divide_by_linear(_combine(at_omega_zeta), omega_zeta)[0],
+            opening_quotient(at_zeta, zeta),
+            opening_quotient(at_omega_zeta, omega_zeta),
         ]
         w_zeta, w_omega_zeta = self._commit_monomial(quotients)
         self.transcript.absorb_g1(w_zeta)
         self.transcript.absorb_g1(w_omega_zeta)
         return w_zeta, w_omega_zeta
-
-
-def _combine(terms: Sequence[tuple[Sequence[Any], int]]) -> list[Any]:
-    """sum_k weight_k * poly_k, coefficient-wise mod R."""
-    length = max(len(poly) for poly, _ in terms)
-    out = [0] * length
-    for poly, weight in terms:
-        for i, c in enumerate(poly):
-            out[i] += c * weight
-    return [c % R for c in out]
-
-
-def _add(a: G1Affine, b: G1Affine) -> G1Affine:
-    x, y = affine_add(a, b)
-    return (int(x), int(y))
 
 
 # Measured cost of one radix-2 butterfly of our NTT, for load balancing only.
@@ -538,52 +429,3 @@ def _to_bytes(values: Sequence[Any]) -> bytes:
 def _from_bytes(raw: bytes) -> list[Any]:
     mpz = gmpy2.mpz
     return [mpz(int.from_bytes(raw[i : i + 32], "big")) for i in range(0, len(raw), 32)]
-
-
-def _subcoset_shifts(log_n: int, count: int) -> list[int]:
-    """s_k = COSET_SHIFT * omega_4N^k for k < count."""
-    omega_4n = root_of_unity(log_n + EXTENSION_FACTOR_LOG)
-    return [COSET_SHIFT * pow(omega_4n, k, R) % R for k in range(count)]
-
-
-def _evaluate_on_coset(coeffs: Sequence[Any], shift_powers: Sequence[Any], log_n: int) -> list[Any]:
-    """p(shift * omega^i), i < N, for p of any degree: scale c_j by shift^j (the powers are
-    shared by every column of the coset), fold the coefficients modulo X^N - 1
-    (omega^N = 1), and take an NTT of size N (which reduces its inputs mod R)."""
-    n = 1 << log_n
-    scaled = [c * p for c, p in zip(coeffs, shift_powers, strict=False)]
-    head = scaled[:n]
-    head.extend([0] * (n - len(head)))
-    for j in range(n, len(scaled)):
-        head[j - n] += scaled[j]
-    return ntt(head, log_n)
-
-
-def _unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:
-    """Coefficients t_0 .. t_(3N-1) from F_k[j] = sum_m t_(j + mN) nodes[k]^m (k, m < 3):
-    per j, the 3 x 3 Vandermonde system in the nodes, solved with its precomputed inverse."""
-    size = len(nodes)
-    vandermonde = [[pow(node, m, R) for m in range(size)] for node in nodes]
-    inverse = _matrix_inverse(vandermonde)
-    t: list[Any] = [0] * (size * n)
-    for m in range(size):
-        row = inverse[m]
-        for j in range(n):
-            t[m * n + j] = sum(row[k] * folded[k][j] for k in range(size)) % R
-    return t
-
-
-def _matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:
-    """Gauss-Jordan inverse over Fr of a small invertible matrix."""
-    size = len(matrix)
-    rows = [[*row, *(int(i == j) for j in range(size))] for i, row in enumerate(matrix)]
-    for col in range(size):
-        pivot = next(r for r in range(col, size) if rows[r][col] % R)
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        inv = pow(rows[col][col], -1, R)
-        rows[col] = [v * inv % R for v in rows[col]]
-        for r in range(size):
-            if r != col and rows[r][col]:
-                factor = rows[r][col]
-                rows[r] = [(a - factor * b) % R for a, b in zip(rows[r], rows[col], strict=True)]
-    return [row[size:] for row in rows]

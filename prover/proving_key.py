@@ -10,15 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from circuits.usage_batch import Layout
-from prover.msm import msm, prepare_bases
+from circuits.usage_batch import Layout, UnsupportedDomainError
+from prover.kzg import commit_lagrange, commit_monomial
+from prover.msm import prepare_bases
 from prover.ntt import intt
 from prover.srs import SRS, ProgressCallback, lagrange_basis
 from verifier.domain import Domain
 from verifier.keys import VerificationKey
-
-# Highest degree the prover commits to: blinded columns reach N - 1 + 3 = N + 2.
-SRS_HEADROOM = 3
 
 
 class ProvingKeyError(ValueError):
@@ -30,28 +28,44 @@ class ProvingKey:
     layout: Layout
     srs: SRS
     lagrange_points: Any  # prepared bases [L_i(tau)]_1, i < N
-    monomial_points: Any  # prepared bases [tau^i]_1, i < N + SRS_HEADROOM
+    monomial_points: Any  # prepared bases [tau^i]_1, i < Layout.srs_powers
     table_values: list[int]
     table_coeffs: list[int]
     vk: VerificationKey
 
     @classmethod
-    def build(cls, srs: SRS, log_size: int, progress: ProgressCallback | None = None) -> ProvingKey:
-        layout = Layout(log_size)
-        needed = layout.size + SRS_HEADROOM
-        if srs.n_powers < needed:
-            raise ProvingKeyError(
-                f"the SRS has {srs.n_powers} G1 powers; a 2^{log_size}-row domain needs "
-                f"{needed} (make one with `zkmeter srs new --log-size {log_size}`)"
-            )
-        lagrange = prepare_bases(lagrange_basis(srs, log_size, progress=progress))
-        monomial = prepare_bases(srs.g1_powers[:needed])
+    def build(cls, srs: SRS, k: int, progress: ProgressCallback | None = None) -> ProvingKey:
+        layout = _checked_layout(srs, k)
+        lagrange = prepare_bases(lagrange_basis(srs, k, progress=progress))
+        monomial = prepare_bases(srs.g1_powers[: layout.srs_powers])
         table_values = layout.table_values()
-        table_coeffs = [int(c) for c in intt(table_values, log_size)]
-        table_commitment = msm(lagrange, table_values)
-        vk = VerificationKey(log_size, table_commitment, srs.g2_tau)
+        table_coeffs = [int(c) for c in intt(table_values, k)]
+        table_commitment = commit_lagrange(table_values, lagrange)
+        vk = VerificationKey(k, table_commitment, srs.g2_tau)
         return cls(layout, srs, lagrange, monomial, table_values, table_coeffs, vk)
 
     @property
     def domain(self) -> Domain:
-        return Domain(self.layout.log_size)
+        return Domain(self.layout.k)
+
+
+def verification_key(srs: SRS, k: int) -> VerificationKey:
+    """The verification key of 2^log_size-row batches alone: [T]_1 from the table's
+    coefficients and the monomial powers (one MSM of N points), without the Lagrange basis
+    and prepared bases a proving key needs; the same key as `ProvingKey.build(...).vk`."""
+    layout = _checked_layout(srs, k)
+    table_coeffs = [int(c) for c in intt(layout.table_values(), k)]
+    return VerificationKey(k, commit_monomial(table_coeffs, srs), srs.g2_tau)
+
+
+def _checked_layout(srs: SRS, k: int) -> Layout:
+    try:
+        layout = Layout(k)
+    except UnsupportedDomainError as error:
+        raise ProvingKeyError(str(error)) from None
+    if srs.n_powers < layout.srs_powers:
+        raise ProvingKeyError(
+            f"the SRS has {srs.n_powers} G1 powers; a 2^{k}-row domain needs "
+            f"{layout.srs_powers} (make one with `zkmeter srs new --log-size {k}`)"
+        )
+    return layout

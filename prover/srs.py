@@ -33,6 +33,7 @@ import gmpy2
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
 from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg, normalize
 
+from prover import native
 from prover.g1 import (
     affine_add,
     batch_to_affine,
@@ -44,11 +45,15 @@ from prover.g1 import (
 from prover.msm import _split, fork_map, msm
 from verifier.constants import P, R
 from verifier.curve import (
+    G1_BYTES,
+    G1_GENERATOR_AFFINE,
+    G2_BYTES,
     G1Affine,
     G2Point,
     InvalidPointError,
     g1_from_affine,
     g1_from_bytes,
+    g1_is_on_curve_affine,
     g1_to_bytes,
     g2_from_bytes,
     g2_from_coefficients,
@@ -60,15 +65,7 @@ from verifier.transcript import keccak256
 
 SRS_MAGIC: Final[bytes] = b"ZKMSRS01"
 LAGRANGE_MAGIC: Final[bytes] = b"ZKMLAG01"
-G1_BYTES: Final[int] = 64
-G2_BYTES: Final[int] = 128
 CHECKSUM_BYTES: Final[int] = 32
-
-G1_GENERATOR: Final[G1Affine] = (1, 2)
-
-# Extra powers beyond 2^K that `srs new` writes, so a domain of size 2^K can commit to
-# polynomials a little above degree 2^K - 1 (blinding terms, quotient chunks).
-DEFAULT_EXTRA_POWERS: Final[int] = 8
 
 _JACOBIAN_INFINITY: Final[tuple[Any, Any, Any]] = (gmpy2.mpz(1), gmpy2.mpz(1), gmpy2.mpz(0))
 
@@ -146,8 +143,8 @@ class SRS:
         instead of the G1 FFT) and cached like any other (see ``lagrange_basis``).
         """
         srs, tau = insecure_development_with_tau(n_powers, seed, progress)
-        for log_size in lagrange_log_sizes:
-            remember_lagrange_basis(srs, log_size, lagrange_basis_from_tau(tau, log_size))
+        for k in lagrange_log_sizes:
+            remember_lagrange_basis(srs, k, lagrange_basis_from_tau(tau, k))
         return srs
 
     # ---- files ------------------------------------------------------------------------------
@@ -231,14 +228,14 @@ class SRS:
           (Schwartz–Zippel), so ``P_i = t^i G1`` for all ``i`` except with probability
           ``(n - 2) / R``.
         """
-        if tuple(self.g1_powers[0]) != G1_GENERATOR:
+        if tuple(self.g1_powers[0]) != G1_GENERATOR_AFFINE:
             raise SRSError("G1 power 0 is not the G1 generator (1, 2)")
         if not eq(self.g2_one, G2):
             raise SRSError("[1]_2 is not the G2 generator of EIP-197")
         for i, pt in enumerate(self.g1_powers):
             if pt[0] == 0 and pt[1] == 0:
                 raise SRSError(f"G1 power {i} is the point at infinity")
-            if check_points and not _g1_on_curve(pt):
+            if check_points and not g1_is_on_curve_affine(pt):
                 raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
         if is_inf(self.g2_tau):
             raise SRSError("[tau]_2 is the point at infinity (tau = 0)")
@@ -276,7 +273,7 @@ def insecure_development_with_tau(
         digest = keccak256(b"zkmeter.insecure-srs.v1" + seed.to_bytes(32, "big", signed=True))
         tau = int.from_bytes(digest, "big") % (R - 1) + 1
     scalars = powers(tau, n_powers)
-    g1_powers = fixed_base_multiples(G1_GENERATOR, scalars, progress=progress)
+    g1_powers = fixed_base_multiples(G1_GENERATOR_AFFINE, scalars, progress=progress)
     return SRS(g1_powers, G2, multiply(G2, tau)), tau
 
 
@@ -307,11 +304,21 @@ def fixed_base_multiples(
     for ``1 <= d < 2^w`` (Jacobian, then one batch conversion to affine); then each
     ``s = sum_j d_j 2^(w j)`` costs at most ``m`` mixed additions ``sum_j T[j][d_j]`` and no
     doubling. Results are converted to affine in chunks with one inversion per chunk.
+
+    On the native backend, multiples of the generator are arkworks' fixed-base
+    ``batch_mul`` (``prover.native.generator_multiples``).
     """
     reduced = [int(s) % R for s in scalars]
     total = len(reduced)
     if total == 0:
         return []
+    if tuple(base) == G1_GENERATOR_AFFINE and native.use_native():
+        out_native = native.g1_from_buffer(
+            native.generator_multiples(native.scalars_to_buffer(reduced))
+        )
+        if progress is not None:
+            progress(total, total)
+        return out_native
     w = _window_bits(total)
     mask = (1 << w) - 1
     n_windows = math.ceil(R.bit_length() / w)
@@ -361,19 +368,19 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "zkmeter"
 
 
-def lagrange_cache_path(srs: SRS, log_size: int) -> Path:
+def lagrange_cache_path(srs: SRS, k: int) -> Path:
     """Where ``lagrange_basis(srs, log_size)`` is cached on disk."""
-    return cache_dir() / f"lagrange-{srs.digest.hex()}-{log_size}.bin"
+    return cache_dir() / f"lagrange-{srs.digest.hex()}-{k}.bin"
 
 
-def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
+def lagrange_basis_from_tau(tau: int, k: int) -> list[G1Affine]:
     """[L_i(tau)]_1 when tau is known: L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i)).
 
     N scalars from one batch inversion, then N fixed-base multiplications of [1]_1. Only a
     development SRS knows tau; a ceremony SRS goes through ``lagrange_basis``'s G1 FFT.
     """
-    n = 1 << log_size
-    omega = root_of_unity(log_size)
+    n = 1 << k
+    omega = root_of_unity(k)
     vanishing = (pow(tau, n, R) - 1) % R
     if vanishing == 0:  # tau in H: L_i(tau) is a unit vector
         index = next(i for i in range(n) if pow(omega, i, R) == tau % R)
@@ -382,21 +389,21 @@ def lagrange_basis_from_tau(tau: int, log_size: int) -> list[G1Affine]:
         omegas = powers(omega, n)
         inverses = batch_inverse([n * (tau - w) % R for w in omegas])
         scalars = [w * vanishing % R * inv % R for w, inv in zip(omegas, inverses, strict=True)]
-    return fixed_base_multiples(G1_GENERATOR, scalars)
+    return fixed_base_multiples(G1_GENERATOR_AFFINE, scalars)
 
 
-def remember_lagrange_basis(srs: SRS, log_size: int, points: list[G1Affine]) -> None:
+def remember_lagrange_basis(srs: SRS, k: int, points: list[G1Affine]) -> None:
     """Put a Lagrange basis computed elsewhere into the memory and disk caches."""
-    _LAGRANGE_MEMO[(srs.digest, log_size)] = points
+    _LAGRANGE_MEMO[(srs.digest, k)] = points
     try:
-        _write_lagrange_file(lagrange_cache_path(srs, log_size), srs.digest, log_size, points)
+        _write_lagrange_file(lagrange_cache_path(srs, k), srs.digest, k, points)
     except OSError as exc:
         warnings.warn(f"cannot write Lagrange cache: {exc}", stacklevel=2)
 
 
 def lagrange_basis(
     srs: SRS,
-    log_size: int,
+    k: int,
     use_disk_cache: bool = True,
     progress: ProgressCallback | None = None,
     processes: int = 1,
@@ -409,33 +416,34 @@ def lagrange_basis(
     ``([L_i(tau)]_1)_i`` is the inverse DFT over G1 of ``([tau^j]_1)_j`` (j < N). It is computed
     with a radix-2 FFT whose butterflies multiply group elements by twiddles
     (``(N/2) log2 N`` scalar multiplications, GLV-accelerated), then scaled by ``1/N``;
-    ``processes > 1`` spreads each stage's multiplications over forked workers. Cached in
-    memory (by ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
+    ``processes > 1`` spreads each stage's multiplications over forked workers. On the native
+    backend the FFT is arkworks' (``prover.native.lagrange_basis``). Cached in memory (by
+    ``(srs.digest, log_size)``) and on disk (``lagrange_cache_path``).
     """
-    n = 1 << log_size
-    if log_size < 0 or n > len(srs.g1_powers):
-        raise SRSError(
-            f"domain of size 2^{log_size} needs {n} G1 powers, the SRS has {srs.n_powers}"
-        )
-    key = (srs.digest, log_size)
+    n = 1 << k
+    if k < 0 or n > len(srs.g1_powers):
+        raise SRSError(f"domain of size 2^{k} needs {n} G1 powers, the SRS has {srs.n_powers}")
+    key = (srs.digest, k)
     cached = _LAGRANGE_MEMO.get(key)
     if cached is not None:
         return cached
-    path = lagrange_cache_path(srs, log_size)
+    path = lagrange_cache_path(srs, k)
     points: list[G1Affine] | None = None
     if use_disk_cache and path.exists():
         try:
-            points = _read_lagrange_file(path, srs.digest, log_size)
+            points = _read_lagrange_file(path, srs.digest, k)
         except SRSError as exc:
             warnings.warn(f"ignoring bad Lagrange cache file {path}: {exc}", stacklevel=2)
             points = None
     if points is None:
-        points = _inverse_dft_g1(
-            srs.g1_powers[:n], log_size, progress=progress, processes=processes
-        )
+        if native.use_native():
+            handle = native.lagrange_basis(native.g1_bases(srs.g1_powers[:n]), k)
+            points = native.g1_from_buffer(handle.to_affine_bytes())
+        else:
+            points = _inverse_dft_g1(srs.g1_powers[:n], k, progress=progress, processes=processes)
         if use_disk_cache:
             try:
-                _write_lagrange_file(path, srs.digest, log_size, points)
+                _write_lagrange_file(path, srs.digest, k, points)
             except OSError as exc:
                 warnings.warn(f"cannot write Lagrange cache {path}: {exc}", stacklevel=2)
     _LAGRANGE_MEMO[key] = points
@@ -444,7 +452,7 @@ def lagrange_basis(
 
 def _inverse_dft_g1(
     values: Sequence[G1Affine],
-    log_size: int,
+    k: int,
     progress: ProgressCallback | None = None,
     processes: int = 1,
 ) -> list[G1Affine]:
@@ -453,14 +461,14 @@ def _inverse_dft_g1(
 
     The scalar multiplications ``w·b`` of a stage are independent; with ``processes > 1`` they
     are dealt to forked workers (``prover.msm.fork_map``)."""
-    n = 1 << log_size
+    n = 1 << k
     if n == 1:
         return [(int(values[0][0]), int(values[0][1]))]
-    omega_inv = pow(root_of_unity(log_size), -1, R)
+    omega_inv = pow(root_of_unity(k), -1, R)
     pts: list[Any] = [None] * n
     for i in range(n):
-        pts[_bit_reverse(i, log_size)] = (gmpy2.mpz(values[i][0]), gmpy2.mpz(values[i][1]))
-    total_mults = (n // 2) * log_size + n
+        pts[_bit_reverse(i, k)] = (gmpy2.mpz(values[i][0]), gmpy2.mpz(values[i][1]))
+    total_mults = (n // 2) * k + n
     done = 0
     half = 1
     while half < n:
@@ -580,11 +588,11 @@ def _bit_reverse(i: int, bits: int) -> int:
     return int(format(i, f"0{bits}b")[::-1], 2) if bits else 0
 
 
-def _write_lagrange_file(path: Path, digest: bytes, log_size: int, points: list[G1Affine]) -> None:
+def _write_lagrange_file(path: Path, digest: bytes, k: int, points: list[G1Affine]) -> None:
     body = (
         LAGRANGE_MAGIC
         + digest
-        + struct.pack(">II", log_size, len(points))
+        + struct.pack(">II", k, len(points))
         + b"".join(g1_to_bytes(p) for p in points)
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -593,10 +601,10 @@ def _write_lagrange_file(path: Path, digest: bytes, log_size: int, points: list[
     tmp.replace(path)
 
 
-def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affine]:
+def _read_lagrange_file(path: Path, digest: bytes, k: int) -> list[G1Affine]:
     data = path.read_bytes()
     header = len(LAGRANGE_MAGIC) + 32 + 8
-    n = 1 << log_size
+    n = 1 << k
     if len(data) != header + n * G1_BYTES + CHECKSUM_BYTES:
         raise SRSError(f"Lagrange cache has {len(data)} bytes, expected {header + n * 64 + 32}")
     body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
@@ -607,8 +615,8 @@ def _read_lagrange_file(path: Path, digest: bytes, log_size: int) -> list[G1Affi
     if data[len(LAGRANGE_MAGIC) : len(LAGRANGE_MAGIC) + 32] != digest:
         raise SRSError("Lagrange cache belongs to another SRS")
     got_log, got_n = struct.unpack(">II", data[header - 8 : header])
-    if (got_log, got_n) != (log_size, n):
-        raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{log_size}")
+    if (got_log, got_n) != (k, n):
+        raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{k}")
     points: list[G1Affine] = []
     for i in range(n):
         try:
@@ -764,10 +772,3 @@ def _g2_normalized(q: G2Point) -> G2Point:
         return q
     x, y = normalize(q)
     return (x, y, FQ2.one())
-
-
-def _g1_on_curve(pt: G1Affine) -> bool:
-    x, y = int(pt[0]), int(pt[1])
-    if x == 0 and y == 0:
-        return True
-    return 0 <= x < P and 0 <= y < P and (y * y - x * x * x - 3) % P == 0

@@ -57,13 +57,13 @@ def smallest_log_size(row_count: int) -> int:
     """The smallest supported log2 domain size that holds ``row_count`` rows."""
     if row_count < 1:
         raise BatchError("an empty batch cannot be proven: give at least one receipt")
-    log_size = max(MIN_LOG_SIZE, (row_count - 1).bit_length())
-    if log_size > MAX_LOG_SIZE:
+    k = max(MIN_LOG_SIZE, (row_count - 1).bit_length())
+    if k > MAX_LOG_SIZE:
         raise BatchError(
             f"{row_count} receipts exceed the largest domain (2^{MAX_LOG_SIZE} rows); "
             "split the batch"
         )
-    return log_size
+    return k
 
 
 def check_rows(rows: Sequence[UsageRow]) -> list[UsageRow]:
@@ -113,7 +113,7 @@ def aggregates_of(ordered: Sequence[UsageRow]) -> tuple[Aggregate, ...]:
     return tuple(result)
 
 
-def build_witness(rows: Sequence[UsageRow], log_size: int | None = None) -> Witness:
+def build_witness(rows: Sequence[UsageRow], k: int | None = None) -> Witness:
     """Round-1 columns for ``rows`` on a domain of 2^log_size rows (smallest fit if None).
 
     key[i], nonce[i]: the i-th sorted row, 0 on padding rows; q[i] = 1 on the n real rows;
@@ -122,9 +122,9 @@ def build_witness(rows: Sequence[UsageRow], log_size: int | None = None) -> Witn
     counted too, since the range lookup runs over every row).
     """
     ordered = check_rows(rows)
-    if log_size is None:
-        log_size = smallest_log_size(len(ordered))
-    layout = Layout(log_size)
+    if k is None:
+        k = smallest_log_size(len(ordered))
+    layout = Layout(k)
     n, size = len(ordered), layout.size
     if n > layout.max_rows:
         raise BatchError(f"{n} receipts do not fit a domain of {layout.max_rows} rows")

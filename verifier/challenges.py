@@ -38,7 +38,7 @@ def absorb_public_inputs(transcript: Transcript, vk: VerificationKey, public: Pu
     """Step 1: the public inputs, the domain size and the verification key."""
     header = public.header
     transcript.absorb_words(
-        [header.chain_id, header.settlement, header.operator, header.batch_seq, public.log_size]
+        [header.chain_id, header.settlement, header.operator, header.batch_seq, public.k]
     )
     transcript.absorb_g1(vk.table_commitment)
     transcript.absorb_words(vk.g2_tau_words())

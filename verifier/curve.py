@@ -34,6 +34,7 @@ from py_ecc.optimized_bn128.optimized_curve import (
 )
 from py_ecc.optimized_bn128.optimized_pairing import final_exponentiate, pairing
 
+from verifier import backend
 from verifier.constants import WORD_BYTES, P, R
 
 # py_ecc ships no type information: its field elements are opaque here.
@@ -66,7 +67,7 @@ def _check_g1_affine(xy: G1Affine) -> None:
     x, y = xy
     if not (0 <= x < P and 0 <= y < P):
         raise InvalidPointError("G1 point: coordinate not in [0, P)")
-    if not (x == 0 and y == 0) and (y * y - x * x * x - 3) % P != 0:
+    if not g1_is_on_curve_affine(xy):
         raise InvalidPointError("G1 point: not on the curve y^2 = x^3 + 3")
 
 
@@ -165,6 +166,33 @@ def g2_from_bytes(data: bytes) -> G2Point:
 
 def pairing_product_is_one(pairs: Sequence[tuple[G1Point, G2Point]]) -> bool:
     """True iff prod_i e(P_i, Q_i) = 1 in GT, what the EIP-197 precompile checks.
+
+    On the native backend (``verifier.backend``): arkworks' multi-pairing on the EIP-196/197
+    encodings of the points (``pairing_product_is_one_native``); otherwise py_ecc
+    (``pairing_product_is_one_py_ecc``, the reference).  Off-curve points raise
+    InvalidPointError either way."""
+    if backend.use_native():
+        return pairing_product_is_one_native(pairs)
+    return pairing_product_is_one_py_ecc(pairs)
+
+
+def pairing_product_is_one_native(pairs: Sequence[tuple[G1Point, G2Point]]) -> bool:
+    """``pairing_product_is_one`` on ``zkmeter_native`` (arkworks' ``Bn254::multi_pairing``:
+    one multi-Miller loop, one final exponentiation).  The points are normalised and encoded
+    (EIP-196 / EIP-197) and decoded again natively with the curve checks and, for G2, the
+    subgroup check, so this is stricter than the py_ecc path, never looser."""
+    import zkmeter_native
+
+    g1 = b"".join(g1_to_bytes(g1_to_affine(p1)) for p1, _ in pairs)
+    g2 = b"".join(g2_to_bytes(q2) for _, q2 in pairs)
+    try:
+        return bool(zkmeter_native.pairing_product_is_one(g1, g2))
+    except ValueError as exc:
+        raise InvalidPointError(f"pairing: {exc}") from exc
+
+
+def pairing_product_is_one_py_ecc(pairs: Sequence[tuple[G1Point, G2Point]]) -> bool:
+    """``pairing_product_is_one`` with py_ecc's optimized_bn128 pairing.
 
     Computes the Miller loop of each pair without the final exponentiation, multiplies the
     results, and raises the product to (p^12 - 1) / R once: one final exponentiation in all

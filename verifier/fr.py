@@ -19,6 +19,19 @@ class NonCanonicalScalarError(ValueError):
     """A byte string does not encode a canonical element of Fr (wrong length or value >= R)."""
 
 
+class ScalarOutOfRangeError(NonCanonicalScalarError):
+    """A scalar given as an integer (a point, value, challenge or transcript input) is not a
+    canonical element of Fr: not an int, or not in [0, R)."""
+
+
+def check_scalar(value: int, name: str = "scalar") -> None:
+    """Raise ``ScalarOutOfRangeError`` unless ``value`` is an int in [0, R)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScalarOutOfRangeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < R:
+        raise ScalarOutOfRangeError(f"{name} = {value} is not in [0, R)")
+
+
 def inverse(a: int) -> Fr:
     """Return ``a^(-1) mod R``; raise ``ZeroDivisionError`` if ``a ≡ 0 (mod R)``."""
     a %= R
@@ -69,17 +82,18 @@ def powers(x: int, n: int) -> list[Fr]:
     return out
 
 
-def root_of_unity(log_size: int) -> Fr:
+def root_of_unity(k: int) -> Fr:
     """Return the primitive ``2^log_size``-th root of unity ``ROOT_OF_UNITY_2_28^(2^(28 - k))``.
 
     These roots are compatible: ``root_of_unity(k + 1)^2 == root_of_unity(k)``. Raises
-    ``ValueError`` unless ``0 <= log_size <= TWO_ADICITY`` (28: ``R - 1 = 2^28 * odd``).
+    ``ValueError`` unless ``0 <= k <= TWO_ADICITY`` (28: ``R - 1 = 2^28 * odd``).
     """
-    if not 0 <= log_size <= TWO_ADICITY:
+    if not 0 <= k <= TWO_ADICITY:
         raise ValueError(
-            f"root_of_unity: log_size must be in 0..{TWO_ADICITY} (2-adicity of Fr), got {log_size}"
+            f"root_of_unity: k (log2 of the order) must be in 0..{TWO_ADICITY} "
+            f"(2-adicity of Fr), got {k}"
         )
-    return pow(ROOT_OF_UNITY_2_28, 1 << (TWO_ADICITY - log_size), R)
+    return pow(ROOT_OF_UNITY_2_28, 1 << (TWO_ADICITY - k), R)
 
 
 def fr_to_bytes(a: int) -> bytes:

@@ -33,13 +33,13 @@ class VerificationKeyError(ValueError):
 
 @dataclass(frozen=True)
 class VerificationKey:
-    log_size: int
+    k: int
     table_commitment: G1Affine  # [T(tau)]_1
     g2_tau: G2Point  # [tau]_2
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.log_size)
+        return Layout(self.k)
 
     def g2_tau_words(self) -> list[int]:
         """[tau]_2 as the four EIP-197 words (x_im, x_re, y_im, y_re)."""
@@ -49,7 +49,7 @@ class VerificationKey:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": VK_FORMAT,
-            "log_domain_size": self.log_size,
+            "log_domain_size": self.k,
             "table_commitment": "0x" + g1_to_bytes(self.table_commitment).hex(),
             "g2_tau": "0x" + g2_to_bytes(self.g2_tau).hex(),
         }
@@ -59,13 +59,13 @@ class VerificationKey:
         if data.get("format") != VK_FORMAT:
             raise VerificationKeyError(f"not a zkmeter verification key (format {VK_FORMAT!r})")
         try:
-            log_size = int(data["log_domain_size"])
+            k = int(data["log_domain_size"])
             table = bytes.fromhex(str(data["table_commitment"]).removeprefix("0x"))
             tau = bytes.fromhex(str(data["g2_tau"]).removeprefix("0x"))
         except (KeyError, ValueError) as error:
             raise VerificationKeyError(f"verification key field unreadable: {error}") from None
         try:
-            return cls(log_size, g1_from_bytes(table), g2_from_bytes(tau))
+            return cls(k, g1_from_bytes(table), g2_from_bytes(tau))
         except InvalidPointError as error:
             raise VerificationKeyError(f"verification key point invalid: {error}") from None
 

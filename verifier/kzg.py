@@ -38,13 +38,12 @@ from verifier.curve import (
     G2Point,
     InvalidPointError,
     g1_from_affine,
+    g1_is_on_curve_affine,
     g1_to_affine,
     g2_is_in_subgroup,
     pairing_product_is_one,
 )
-from verifier.fr import NonCanonicalScalarError
-
-_G1_ONE: G1Affine = (1, 2)
+from verifier.fr import check_scalar
 
 
 class KZGError(ValueError):
@@ -57,10 +56,6 @@ class InvalidG1PointError(KZGError, InvalidPointError):
 
 class InvalidG2PointError(KZGError, InvalidPointError):
     """A G2 input of the verifier key is not on the twist or not in the order-R subgroup."""
-
-
-class ScalarOutOfRangeError(KZGError, NonCanonicalScalarError):
-    """A scalar input (point, value or challenge) is not in [0, R)."""
 
 
 class ClaimCountError(KZGError):
@@ -95,20 +90,10 @@ def check_g1(point: G1Affine, name: str = "point") -> None:
         x, y = int(x), int(y)
     except (TypeError, ValueError) as exc:
         raise InvalidG1PointError(f"{name} coordinates must be integers") from exc
-    if x == 0 and y == 0:
-        return
     if not (0 <= x < P and 0 <= y < P):
         raise InvalidG1PointError(f"{name} has a coordinate outside [0, P)")
-    if (y * y - x * x * x - 3) % P != 0:
+    if not g1_is_on_curve_affine((x, y)):
         raise InvalidG1PointError(f"{name} = ({x}, {y}) is not on the curve y^2 = x^3 + 3")
-
-
-def check_scalar(value: int, name: str = "scalar") -> None:
-    """Raise ``ScalarOutOfRangeError`` unless ``value`` is an int in [0, R)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScalarOutOfRangeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 0 <= value < R:
-        raise ScalarOutOfRangeError(f"{name} = {value} is not in [0, R)")
 
 
 def verify_opening(

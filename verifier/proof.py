@@ -19,10 +19,9 @@ from typing import Any
 
 from circuits.constants import WORD_BYTES, R
 from circuits.usage_batch import QUOTIENT_CHUNKS, Layout
-from verifier.curve import G1Affine, InvalidPointError, g1_from_bytes, g1_to_bytes
+from verifier.curve import G1_BYTES, G1Affine, InvalidPointError, g1_from_bytes, g1_to_bytes
 
 QUOTIENT_COLUMNS: tuple[str, ...] = tuple(f"t_{i}" for i in range(QUOTIENT_CHUNKS))
-G1_BYTES = 2 * WORD_BYTES
 
 
 class MalformedProofError(ValueError):
@@ -31,7 +30,7 @@ class MalformedProofError(ValueError):
 
 @dataclass(frozen=True)
 class Proof:
-    log_size: int
+    k: int
     commitments: dict[str, G1Affine]  # [c(tau)]_1 for every witness column and t_0, t_1, t_2
     evals_zeta: dict[str, int]  # c(zeta) for layout.opened_at_zeta
     evals_omega_zeta: dict[str, int]  # c(omega * zeta) for layout.opened_at_omega_zeta
@@ -40,7 +39,7 @@ class Proof:
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.log_size)
+        return Layout(self.k)
 
     def commitment_order(self) -> tuple[str, ...]:
         layout = self.layout
@@ -57,13 +56,13 @@ class Proof:
         return b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, log_size: int, data: bytes) -> Proof:
+    def from_bytes(cls, k: int, data: bytes) -> Proof:
         """Decode and validate: exact length, every point on the curve, every scalar < R."""
-        layout = Layout(log_size)
+        layout = Layout(k)
         expected = proof_size(layout)
         if len(data) != expected:
             raise MalformedProofError(
-                f"proof has {len(data)} bytes; a 2^{log_size}-row proof has {expected}"
+                f"proof has {len(data)} bytes; a 2^{k}-row proof has {expected}"
             )
         offset = 0
 
@@ -92,15 +91,15 @@ class Proof:
         }
         w_zeta = point("opening proof W_zeta")
         w_omega_zeta = point("opening proof W_omega_zeta")
-        return cls(log_size, commitments, evals_zeta, evals_omega_zeta, w_zeta, w_omega_zeta)
+        return cls(k, commitments, evals_zeta, evals_omega_zeta, w_zeta, w_omega_zeta)
 
     def to_json(self) -> dict[str, Any]:
-        return {"log_domain_size": self.log_size, "bytes": "0x" + self.to_bytes().hex()}
+        return {"log_domain_size": self.k, "bytes": "0x" + self.to_bytes().hex()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Proof:
         try:
-            log_size = int(data["log_domain_size"])
+            k = int(data["log_domain_size"])
             text = str(data["bytes"])
         except KeyError as missing:
             raise MalformedProofError(f"proof JSON is missing field {missing}") from None
@@ -110,7 +109,7 @@ class Proof:
             raw = bytes.fromhex(text[2:])
         except ValueError:
             raise MalformedProofError("proof bytes are not valid hex") from None
-        return cls.from_bytes(log_size, raw)
+        return cls.from_bytes(k, raw)
 
 
 def proof_size(layout: Layout) -> int:

@@ -26,8 +26,8 @@ def parse_proof_file(data: object) -> tuple[PublicInputs, Proof]:
     except (KeyError, TypeError, ValueError, PublicInputError) as error:
         raise MalformedProofError(f"public inputs unreadable: {error}") from None
     proof = Proof.from_json(data.get("proof", {}))
-    if proof.log_size != public.log_size:
+    if proof.k != public.k:
         raise MalformedProofError(
-            f"proof is for 2^{proof.log_size} rows but its public inputs say 2^{public.log_size}"
+            f"proof is for 2^{proof.k} rows but its public inputs say 2^{public.k}"
         )
     return public, proof

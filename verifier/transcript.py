@@ -31,7 +31,7 @@ from eth_hash.auto import keccak
 
 from verifier.constants import WORD_BYTES, R
 from verifier.curve import G1Affine
-from verifier.fr import NonCanonicalScalarError
+from verifier.fr import check_scalar
 
 DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v1"
 
@@ -44,10 +44,6 @@ class TranscriptError(ValueError):
 
 class WordOutOfRangeError(TranscriptError):
     """A value absorbed as a word is negative or does not fit in 256 bits."""
-
-
-class ScalarOutOfRangeError(TranscriptError, NonCanonicalScalarError):
-    """A value absorbed as a scalar is not a canonical element of Fr (0 <= x < R)."""
 
 
 def keccak256(data: bytes) -> bytes:
@@ -65,10 +61,7 @@ def _word_bytes(value: int) -> bytes:
 
 
 def _scalar_bytes(x: int) -> bytes:
-    if isinstance(x, bool) or not isinstance(x, int):
-        raise ScalarOutOfRangeError(f"scalar must be an int, got {type(x).__name__}")
-    if not 0 <= x < R:
-        raise ScalarOutOfRangeError(f"scalar {x} is not in [0, R)")
+    check_scalar(x, "scalar")
     return x.to_bytes(WORD_BYTES, "big")
 
 

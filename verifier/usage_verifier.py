@@ -49,7 +49,7 @@ class Verdict:
     message: str
 
 
-def aggregate_sum(public: PublicInputs, gamma: int, delta: int) -> int:
+def public_sum(public: PublicInputs, gamma: int, delta: int) -> int:
     """A = sum over aggregates of (count + delta*tokens + delta^2*firstNonce + delta^3)
     / (gamma - key), in Fr.  Raises ZeroDivisionError if gamma equals a key."""
     delta2 = delta * delta % R
@@ -68,13 +68,13 @@ def gate_inputs(
 ) -> tuple[dict[str, int], int]:
     """The values the folded gates take at zeta, and Z_H(zeta)."""
     layout = proof.layout
-    domain = Domain(layout.log_size)
+    domain = Domain(layout.k)
     zeta = challenges.zeta
     vanishing = domain.vanishing_at(zeta)
     if vanishing == 0:
         raise VerificationError("zeta", "zeta lies in the domain H")
     try:
-        public_sum = aggregate_sum(public, challenges.gamma, challenges.delta)
+        A = public_sum(public, challenges.gamma, challenges.delta)
     except ZeroDivisionError:
         raise VerificationError("public sum", "gamma equals a channel key") from None
     values = dict(proof.evals_zeta)
@@ -84,7 +84,7 @@ def gate_inputs(
         gamma=challenges.gamma,
         delta=challenges.delta,
         alpha=challenges.alpha,
-        A_over_N=public_sum * domain.size_inv % R,
+        A_over_N=A * domain.size_inv % R,
         L0=domain.lagrange_first_at(zeta),
         X_minus_last=(zeta - domain.omega_inv) % R,  # omega^(N-1) = omega^-1
     )
@@ -97,10 +97,10 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
         check_public_inputs(public)
     except (PublicInputError, ValueError) as error:
         raise VerificationError("public inputs", str(error)) from None
-    if not public.log_size == proof.log_size == vk.log_size:
+    if not public.k == proof.k == vk.k:
         raise VerificationError(
             "domain size",
-            f"public inputs say 2^{public.log_size}, proof 2^{proof.log_size}, key 2^{vk.log_size}",
+            f"public inputs say 2^{public.k}, proof 2^{proof.k}, key 2^{vk.k}",
         )
     try:
         for point in [*proof.commitments.values(), proof.w_zeta, proof.w_omega_zeta]:
@@ -136,7 +136,7 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
     claims_omega_zeta = [
         (commitments[name], proof.evals_omega_zeta[name]) for name in layout.opened_at_omega_zeta
     ]
-    omega_zeta = Domain(layout.log_size).omega * zeta % R
+    omega_zeta = Domain(layout.k).omega * zeta % R
     accepted = verify_batch_two_points(
         KZGVerifierKey(G1_GENERATOR_AFFINE, G2_GENERATOR, vk.g2_tau),
         claims_zeta,

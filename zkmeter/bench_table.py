@@ -3,7 +3,9 @@
 Every comparison sets our implementation against the baseline the issue names, measured in
 the same run: galois for the NTT, py_ecc multiply-and-add for the MSM (timed at 2^10 points
 and scaled linearly to n, since py_ecc at 2^16 points takes minutes), a single process for
-two processes, 254-bit scalars for 32-bit scalars.
+two processes, 254-bit scalars for 32-bit scalars; and for the native core
+(``benches/bench_native.py``) the pure-Python code, py_ecc, and arkworks' own MSM timed inside
+Rust in the same benchmark (its median read from ``extra_info``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ class Comparison:
     ours: str
     baseline: str
     baseline_scale: float = 1.0  # multiply the baseline's median by this (linear scaling)
+    # When set, the baseline is this extra_info field of the ``ours`` benchmark (a timing
+    # taken inside the same benchmark, e.g. arkworks' MSM in Rust) and ``baseline`` is unused.
+    baseline_field: str | None = None
 
 
 def _comparisons() -> list[Comparison]:
@@ -41,34 +46,80 @@ def _comparisons() -> list[Comparison]:
                 f"test_ntt[{n}-galois]",
             )
         )
-    for log_n in range(10, 17):
-        n = 1 << log_n
+    for k in range(10, 17):
+        n = 1 << k
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 254-bit vs py_ecc (scaled)",
+                f"MSM 2^{k} 254-bit vs py_ecc (scaled)",
                 f"test_msm_pippenger[n{n}-b254-p1]",
                 PY_ECC_MSM,
                 n / 1024,
             )
         )
-    for log_n in (12, 14, 16):
-        n = 1 << log_n
+    for k in (12, 14, 16):
+        n = 1 << k
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 32-bit vs 254-bit",
+                f"MSM 2^{k} 32-bit vs 254-bit",
                 f"test_msm_pippenger[n{n}-b32-p1]",
                 f"test_msm_pippenger[n{n}-b254-p1]",
             )
         )
         rows.append(
             Comparison(
-                f"MSM 2^{log_n} 254-bit, 2 processes vs 1",
+                f"MSM 2^{k} 254-bit, 2 processes vs 1",
                 f"test_msm_pippenger[n{n}-b254-p2]",
                 f"test_msm_pippenger[n{n}-b254-p1]",
             )
         )
     rows.append(
         Comparison("G1 add: Jacobian mpz vs py_ecc", "test_g1_add_jacobian", "test_g1_add_py_ecc")
+    )
+    rows += _native_comparisons()
+    return rows
+
+
+def _native_comparisons() -> list[Comparison]:
+    """benches/bench_native.py: the native core against arkworks-in-Rust and pure Python."""
+    rows = []
+    for k in (16, 20):
+        rows.append(
+            Comparison(
+                f"native MSM 2^{k} binding vs arkworks in Rust",
+                f"test_msm_native_vs_arkworks[n{1 << k}]",
+                "",
+                baseline_field="arkworks_median",
+            )
+        )
+    rows.append(
+        Comparison(
+            "native MSM 2^16 vs Python Pippenger (2 proc)",
+            "test_msm_native_vs_arkworks[n65536]",
+            "test_msm_python_2_processes",
+        )
+    )
+    for k in (16, 20):
+        n = 1 << k
+        rows.append(
+            Comparison(
+                f"native NTT 2^{k} vs Python NTT",
+                f"test_ntt_native[n{n}]",
+                f"test_ntt_python[n{n}]",
+            )
+        )
+        rows.append(
+            Comparison(
+                f"native NTT 2^{k} from int list vs Python NTT",
+                f"test_ntt_native_from_ints[n{n}]",
+                f"test_ntt_python[n{n}]",
+            )
+        )
+    rows.append(
+        Comparison(
+            "pairing check, 2 pairs: native vs py_ecc",
+            "test_pairing_check[native]",
+            "test_pairing_check[py_ecc]",
+        )
     )
     return rows
 
@@ -100,11 +151,20 @@ def render_table(report: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: |",
     ]
     for row in _comparisons():
-        ours, base = benches.get(row.ours), benches.get(row.baseline)
-        if ours is None or base is None:
+        ours = benches.get(row.ours)
+        if ours is None:
             continue
+        if row.baseline_field is not None:
+            base_value = ours.get("extra_info", {}).get(row.baseline_field)
+            if base_value is None:
+                continue
+            base_s = float(base_value) * row.baseline_scale
+        else:
+            base = benches.get(row.baseline)
+            if base is None:
+                continue
+            base_s = float(base["stats"]["median"]) * row.baseline_scale
         ours_s = float(ours["stats"]["median"])
-        base_s = float(base["stats"]["median"]) * row.baseline_scale
         lines.append(
             f"| {row.label} | {_seconds(ours_s)} | {_seconds(base_s)} | {base_s / ours_s:.1f}x |"
         )

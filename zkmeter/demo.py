@@ -18,12 +18,13 @@ from decimal import Decimal
 
 from eth_utils.crypto import keccak
 
+from channels.payer import PayerChannel
+from channels.receipts import ReceiptDomain, recover_signer
 from circuits.public_inputs import BatchHeader
+from circuits.usage_batch import Layout
 from contracts.client import ChainClient, Deployment, SignedState
-from prover.payer import PayerChannel
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
-from prover.receipts import ReceiptDomain, recover_signer
 from prover.srs import SRS, InsecureSRSWarning
 from prover.witness import UsageRow
 from verifier.keys import VerificationKey
@@ -59,10 +60,14 @@ def run_demo(say: Callable[[str], None] = print, client: ChainClient | None = No
     say("1. Development SRS and proving key for 2^8-row batches (INSECURE, demo only)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        srs = SRS.insecure_development((1 << LOG_SIZE) + 8, lagrange_log_sizes=(LOG_SIZE,))
+        srs = SRS.insecure_development(Layout(LOG_SIZE).srs_powers, lagrange_log_sizes=(LOG_SIZE,))
     pk = ProvingKey.build(srs, LOG_SIZE)
 
-    where = "embedded chain (py-evm)" if client is None else f"chain {client.chain_id}"
+    where = (
+        "embedded chain (py-evm)"
+        if client is None or client.is_embedded
+        else f"chain {client.chain_id}"
+    )
     say(f"2. Deploying on the {where}: OPEN, ModelRegistry, UsageSettlement, UsageVerifier")
     client = client or ChainClient.embedded()
     admin, creator, payer, operator = client.accounts[:4]

@@ -1,6 +1,6 @@
 """`zkmeter bench throughput`: zkmeter against circom + snarkjs on the same receipts.
 
-For each batch size, one seeded honest batch (`benches.peers.snarkjs_peer.example_batch`) is
+For each batch size, one seeded honest batch (`zkmeter.peers.snarkjs_peer.example_batch`) is
 proven by zkmeter's prover (2 processes) and by the circom peer with Groth16 and PLONK, in
 the same run. Per system: prove seconds, verify seconds (off-chain), proof bytes (the
 calldata its on-chain verifier takes), the gas of one verifying transaction on the embedded
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from circuits.public_inputs import BatchHeader
+from circuits.usage_batch import Layout
 from contracts.client import ChainClient
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
@@ -63,8 +64,8 @@ def transaction_gas(client: ChainClient, contract: Any, function: str, *args: An
 def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
     batch_rows, _aggregates, header_json = peer_batch
     usage = [UsageRow(r["payer"], r["model_id"], r["nonce"], r["tokens"]) for r in batch_rows]
-    log_size = smallest_log_size(len(usage))
-    pk = _proving_key(log_size)
+    k = smallest_log_size(len(usage))
+    pk = _proving_key(k)
     header = BatchHeader(
         header_json["chain_id"],
         header_json["settlement"],
@@ -103,13 +104,11 @@ def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
 
 
 @cache
-def _proving_key(log_size: int) -> ProvingKey:
+def _proving_key(k: int) -> ProvingKey:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InsecureSRSWarning)
-        srs = SRS.insecure_development(
-            (1 << log_size) + 8, seed=log_size, lagrange_log_sizes=(log_size,)
-        )
-    return ProvingKey.build(srs, log_size)
+        srs = SRS.insecure_development(Layout(k).srs_powers, seed=k, lagrange_log_sizes=(k,))
+    return ProvingKey.build(srs, k)
 
 
 def peer_feasible(peer: Any, rows: int, protocol: str, max_ptau_power: int) -> str:
@@ -173,7 +172,7 @@ def run_throughput(
     advance: Callable[[str], None] = lambda _label: None,
 ) -> list[Measurement]:
     """Measure every system at every size; ``advance`` is called before each task."""
-    from benches.peers import snarkjs_peer as peer
+    from zkmeter.peers import snarkjs_peer as peer
 
     results: list[Measurement] = []
     for rows in sizes:

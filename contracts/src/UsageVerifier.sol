@@ -7,7 +7,7 @@ import {Aggregate, IUsageVerifier} from "./IUsageVerifier.sol";
 /// @notice Mirrors `verifier/usage_verifier.py` step for step (docs/PROTOCOL.md §7):
 ///   1. decode the proof: exact length, every point on BN254, every evaluation below R;
 ///   2. check the public inputs exactly as `circuits.public_inputs.check_public_inputs`;
-///   3. replay the keccak256 transcript (docs/TRANSCRIPT.md): beta, gamma, delta, alpha, zeta, v, u;
+///   3. replay the keccak256 transcript (docs/PROTOCOL.md §5): beta, gamma, delta, alpha, zeta, v, u;
 ///   4. the public sum A = sum_c (count + delta*tokens + delta^2*firstNonce + delta^3)/(gamma - key);
 ///   5. G(zeta) = sum_i alpha^i gate_i(zeta) (generated code, `_gatesAtZeta`) and
 ///      t(zeta) = G(zeta) / Z_H(zeta), computed here, never read from the proof;
@@ -110,14 +110,28 @@ abstract contract UsageVerifier is IUsageVerifier {
     /// A BN254 precompile failed on validated input (cannot happen on a conforming chain).
     error PrecompileFailed();
 
+    /// Where a proof's parts start, in bytes (PROTOCOL §8). The generated verifier computes
+    /// them once, from the column layout in circuits/usage_batch.py (contracts/codegen.py),
+    /// and passes them here: the base contract does no offset arithmetic of its own.
+    struct ProofLayout {
+        uint256 round1Count; // round-1 commitments
+        uint256 witnessCount; // round-1 + round-2 commitments
+        uint256 round2; // the first round-2 commitment
+        uint256 quotient; // [t_0]_1
+        uint256 evalsZeta; // the first evaluation at zeta
+        uint256 evalsOmegaZeta; // the first evaluation at omega * zeta
+        uint256 wZeta; // [W_zeta]_1
+        uint256 wOmegaZeta; // [W_omega_zeta]_1
+        uint256 length; // bytes in a proof
+    }
+
     constructor(
         uint8 logN,
         uint256[2] memory tableCommitment,
         uint256[4] memory g2Tau,
         uint8 minLogN,
         uint8 maxLogN,
-        uint256 round1Count,
-        uint256 round2Count
+        ProofLayout memory layout
     ) {
         if (logN < minLogN || logN > maxLogN) revert UnsupportedDomainSize(logN, minLogN, maxLogN);
         if (!_onCurve(tableCommitment[0], tableCommitment[1])) revert InvalidTableCommitment();
@@ -138,19 +152,15 @@ abstract contract UsageVerifier is IUsageVerifier {
         VK_G2_TAU_Y_IM = g2Tau[2];
         VK_G2_TAU_Y_RE = g2Tau[3];
 
-        uint256 witness = round1Count + round2Count;
-        PROOF_ROUND1_COUNT = round1Count;
-        PROOF_WITNESS_COUNT = witness;
-        PROOF_ROUND2 = 64 * round1Count;
-        PROOF_QUOTIENT = 64 * witness;
-        uint256 evalsZeta = 64 * (witness + QUOTIENT_CHUNKS);
-        PROOF_EVALS_ZETA = evalsZeta;
-        uint256 evalsOmegaZeta = evalsZeta + 32 * (witness + 1);
-        PROOF_EVALS_OMEGA_ZETA = evalsOmegaZeta;
-        uint256 wZeta = evalsOmegaZeta + 32 * SHIFTED_COUNT;
-        PROOF_W_ZETA = wZeta;
-        PROOF_W_OMEGA_ZETA = wZeta + 64;
-        PROOF_LENGTH = wZeta + 128;
+        PROOF_ROUND1_COUNT = layout.round1Count;
+        PROOF_WITNESS_COUNT = layout.witnessCount;
+        PROOF_ROUND2 = layout.round2;
+        PROOF_QUOTIENT = layout.quotient;
+        PROOF_EVALS_ZETA = layout.evalsZeta;
+        PROOF_EVALS_OMEGA_ZETA = layout.evalsOmegaZeta;
+        PROOF_W_ZETA = layout.wZeta;
+        PROOF_W_OMEGA_ZETA = layout.wOmegaZeta;
+        PROOF_LENGTH = layout.length;
     }
 
     // ---------------------------------------------------------------- IUsageVerifier
@@ -338,7 +348,7 @@ abstract contract UsageVerifier is IUsageVerifier {
 
     // ---------------------------------------------------------------- step 3: transcript
 
-    /// [beta, gamma, delta, alpha, zeta, v, u, final state] (docs/TRANSCRIPT.md): each challenge is
+    /// [beta, gamma, delta, alpha, zeta, v, u, final state] (docs/PROTOCOL.md §5): each challenge is
     /// keccak256(state || pending words) mod R and the digest becomes the state.
     function _challenges(
         uint256 chainId,

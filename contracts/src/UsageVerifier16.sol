@@ -57,7 +57,22 @@ contract UsageVerifier16 is UsageVerifier {
     /// @param g2Tau [tau]_2 in EIP-197 order (x_im, x_re, y_im, y_re)
     constructor(uint8 logN, uint256[2] memory tableCommitment, uint256[4] memory g2Tau)
         UsageVerifier(
-            logN, tableCommitment, g2Tau, MIN_LOG_N, MAX_LOG_N, ROUND1_COUNT, ROUND2_COUNT
+            logN,
+            tableCommitment,
+            g2Tau,
+            MIN_LOG_N,
+            MAX_LOG_N,
+            ProofLayout({
+                round1Count: ROUND1_COUNT,
+                witnessCount: ROUND1_COUNT + ROUND2_COUNT,
+                round2: PROOF_ROUND1_END,
+                quotient: PROOF_COMMIT_T_0,
+                evalsZeta: PROOF_EVAL_KEY,
+                evalsOmegaZeta: PROOF_EVAL_KEY_NEXT,
+                wZeta: PROOF_COMMIT_W_ZETA,
+                wOmegaZeta: PROOF_COMMIT_W_OMEGA_ZETA,
+                length: PROOF_SIZE
+            })
         )
     {}
 

@@ -1,7 +1,7 @@
 """Regenerate tests/vectors/transcript.json from verifier.transcript.
 
 Run from the repository root: ``python -m tests.vectors.gen_transcript``. The vectors are
-also checked independently of the Transcript class by tests/test_transcript.py.
+also checked independently of the Transcript class by tests/verifier/test_transcript.py.
 """
 
 from __future__ import annotations

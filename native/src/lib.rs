@@ -1,0 +1,67 @@
+//! `zkmeter_native`: zkmeter's native arithmetic core, arkworks on BN254 bound to Python.
+//!
+//! An implementation detail of the `prover` and `verifier` packages (see `prover/native.py`,
+//! the typed Python front): every function here binds an arkworks routine and adds only the
+//! byte encodings and checks at the boundary.
+//!
+//! * `scalars`  – scalar buffers (32-byte little-endian canonical words), batch inversion
+//! * `points`   – EIP-196 G1 / EIP-197 G2 encodings with curve and subgroup checks
+//! * `msm`      – the `G1Bases` handle, MSM (full-width and small scalars), arkworks timing
+//! * `ntt`      – NTT / inverse / coset NTT on the radix-2 domains of docs/PROTOCOL.md
+//! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
+//! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
+//! * `pairing`  – the EIP-197 pairing-product check
+//!
+//! Heavy work runs with the GIL released, in a per-process rayon pool (`pool`). Errors are
+//! Python exceptions (`ValueError` for bad input, `ZeroDivisionError` for inverting zero),
+//! never panics.
+
+pub mod buffers;
+pub mod error;
+pub mod g1fft;
+pub mod kzg;
+pub mod msm;
+pub mod ntt;
+pub mod pairing;
+pub mod points;
+pub mod pool;
+pub mod scalars;
+
+use pyo3::prelude::*;
+
+/// `num_threads() -> int`: the worker threads of this process's pool (`RAYON_NUM_THREADS`,
+/// else the CPU count).
+#[pyfunction]
+fn num_threads() -> PyResult<usize> {
+    Ok(pool::num_threads()?)
+}
+
+#[pymodule]
+fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SCALAR_BYTES", scalars::SCALAR_BYTES)?;
+    m.add("G1_BYTES", points::G1_BYTES)?;
+    m.add("G2_BYTES", points::G2_BYTES)?;
+    m.add("MAX_K", ntt::MAX_K)?;
+    m.add_class::<msm::G1Bases>()?;
+    m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(scalars::batch_inverse, m)?)?;
+    m.add_function(wrap_pyfunction!(scalars::scalars_check, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::g1_msm, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::g1_msm_u64, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::arkworks_msm_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::g1_generator_multiples, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::py_ntt, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::py_intt, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::py_coset_ntt, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::py_coset_intt, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::root_of_unity, m)?)?;
+    m.add_function(wrap_pyfunction!(g1fft::g1_lagrange_basis, m)?)?;
+    m.add_function(wrap_pyfunction!(kzg::poly_evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(kzg::poly_divide_by_linear, m)?)?;
+    m.add_function(wrap_pyfunction!(kzg::kzg_commit, m)?)?;
+    m.add_function(wrap_pyfunction!(kzg::kzg_open, m)?)?;
+    m.add_function(wrap_pyfunction!(pairing::pairing_product_is_one, m)?)?;
+    m.add_function(wrap_pyfunction!(pairing::g2_check, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,262 @@
+//! G1 multi-scalar multiplication `sum_i s_i P_i` over bases kept native.
+//!
+//! The MSM itself is arkworks' `VariableBaseMSM` (ark-ec `scalar_mul::variable_base`):
+//! `msm_bigint` for full-width scalars (it splits the scalars by size, and runs signed-digit
+//! Pippenger (Pippenger 1976; the bucket method of Bernstein, Doumen, Lange, Oosterwijk 2012)
+//! on the wide ones, in parallel on rayon), and `msm_u1/u8/u16/u32/u64` when every scalar is
+//! known to fit in that many bits. Bases are decoded and checked once into a `G1Bases`
+//! handle (the SRS, the Lagrange basis) and reused by every call.
+
+use std::time::Instant;
+
+use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_ec::{CurveGroup, PrimeGroup, ScalarMul, VariableBaseMSM};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::{self, new_bytes};
+use crate::error::{Error, Result};
+use crate::points::{decode_g1s, encode_g1s, g1_to_array, G1_BYTES};
+use crate::scalars::{decode_ints, decode_scalars, decode_u64s, run, ScalarInt};
+
+/// Affine G1 points decoded once (EIP-196 words, on-curve checked) for many MSMs.
+///
+/// `G1Bases.from_affine_bytes(buf)` takes `64 n` bytes: `n` points `x || y`, 32-byte
+/// big-endian words, `(0, 0)` for infinity. `to_affine_bytes()` gives them back.
+#[pyclass(frozen, module = "zkmeter_native")]
+pub struct G1Bases {
+    pub points: Vec<G1Affine>,
+}
+
+#[pymethods]
+impl G1Bases {
+    /// Decode and check `64 n` bytes of EIP-196 points (`ValueError` naming the first bad
+    /// point).
+    #[staticmethod]
+    fn from_affine_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let input = buffers::read(data, "bases")?;
+        let bytes = input.as_slice();
+        let points = run(py, || decode_g1s(bytes, "bases"))?;
+        Ok(Self { points })
+    }
+
+    /// The points as `64 n` bytes of EIP-196 words.
+    fn to_affine_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let points = &self.points;
+        new_bytes(py, points.len() * G1_BYTES, |out| encode_g1s(points, out))
+    }
+
+    /// A new handle holding points `start .. stop` (Python slice bounds, clamped).
+    fn slice(&self, start: usize, stop: usize) -> Self {
+        let stop = stop.min(self.points.len());
+        let start = start.min(stop);
+        Self {
+            points: self.points[start..stop].to_vec(),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.points.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("G1Bases(n={})", self.points.len())
+    }
+}
+
+fn check_count(n: usize, bases: usize, what: &str) -> Result<()> {
+    if n > bases {
+        return Err(Error::Length(format!(
+            "{what}: {n} scalars for {bases} bases (at most one scalar per base)"
+        )));
+    }
+    Ok(())
+}
+
+/// `sum_i s_i P_i` for canonical integers `s_i` over the first `scalars.len()` bases.
+pub fn msm_ints(bases: &[G1Affine], scalars: &[ScalarInt]) -> Result<G1Affine> {
+    check_count(scalars.len(), bases.len(), "scalars")?;
+    Ok(G1Projective::msm_bigint(&bases[..scalars.len()], scalars).into_affine())
+}
+
+/// `sum_i v_i P_i` for small unsigned `v_i`: arkworks' `msm_u1/u8/u16/u32/u64`, chosen by the
+/// largest value (each is documented faster than `msm_bigint` for scalars of that size).
+pub fn msm_small(bases: &[G1Affine], values: &[u64]) -> Result<G1Affine> {
+    check_count(values.len(), bases.len(), "values")?;
+    let bases = &bases[..values.len()];
+    let max = values.iter().copied().max().unwrap_or(0);
+    let sum = if max <= 1 {
+        let bits: Vec<bool> = values.iter().map(|v| *v == 1).collect();
+        G1Projective::msm_u1(bases, &bits)
+    } else if max <= u64::from(u8::MAX) {
+        let v: Vec<u8> = values.iter().map(|v| *v as u8).collect();
+        G1Projective::msm_u8(bases, &v)
+    } else if max <= u64::from(u16::MAX) {
+        let v: Vec<u16> = values.iter().map(|v| *v as u16).collect();
+        G1Projective::msm_u16(bases, &v)
+    } else if max <= u64::from(u32::MAX) {
+        let v: Vec<u32> = values.iter().map(|v| *v as u32).collect();
+        G1Projective::msm_u32(bases, &v)
+    } else {
+        G1Projective::msm_u64(bases, values)
+    };
+    Ok(sum.into_affine())
+}
+
+fn point_bytes<'py>(py: Python<'py>, p: &G1Affine) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &g1_to_array(p))
+}
+
+/// `g1_msm(bases, scalars) -> bytes`: `sum_i s_i P_i` as a 64-byte EIP-196 point, over the
+/// first `n` bases for `n` scalar words (`32 n` bytes, little-endian canonical).
+#[pyfunction]
+pub fn g1_msm<'py>(
+    py: Python<'py>,
+    bases: &Bound<'py, G1Bases>,
+    scalars: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let points = &bases.get().points;
+    let input = buffers::read(scalars, "scalars")?;
+    let bytes = input.as_slice();
+    let sum = run(py, || msm_ints(points, &decode_ints(bytes, "scalars")?))?;
+    Ok(point_bytes(py, &sum))
+}
+
+/// `g1_msm_u64(bases, values) -> bytes`: `sum_i v_i P_i` for `n` small values given as `8 n`
+/// bytes of little-endian `u64` words (e.g. a NumPy `uint64` column viewed as `uint8`).
+#[pyfunction]
+pub fn g1_msm_u64<'py>(
+    py: Python<'py>,
+    bases: &Bound<'py, G1Bases>,
+    values: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let points = &bases.get().points;
+    let input = buffers::read(values, "values")?;
+    let bytes = input.as_slice();
+    let sum = run(py, || msm_small(points, &decode_u64s(bytes, "values")?))?;
+    Ok(point_bytes(py, &sum))
+}
+
+/// `arkworks_msm_seconds(bases, scalars, repeats) -> list[float]`: wall-clock seconds of
+/// `repeats` calls of arkworks' `G1Projective::msm_bigint` timed inside Rust, on scalars
+/// decoded beforehand: the baseline the binding's overhead is measured against.
+#[pyfunction]
+pub fn arkworks_msm_seconds(
+    py: Python<'_>,
+    bases: &Bound<'_, G1Bases>,
+    scalars: &Bound<'_, PyAny>,
+    repeats: usize,
+) -> PyResult<Vec<f64>> {
+    let points = &bases.get().points;
+    let input = buffers::read(scalars, "scalars")?;
+    let bytes = input.as_slice();
+    run(py, || {
+        let ints = decode_ints(bytes, "scalars")?;
+        check_count(ints.len(), points.len(), "scalars")?;
+        let sub = &points[..ints.len()];
+        Ok((0..repeats)
+            .map(|_| {
+                let start = Instant::now();
+                let sum = G1Projective::msm_bigint(sub, &ints);
+                let seconds = start.elapsed().as_secs_f64();
+                let _ = std::hint::black_box(sum);
+                seconds
+            })
+            .collect())
+    })
+}
+
+/// `g1_generator_multiples(scalars) -> bytes`: `[s_i G1]` for a scalar buffer, as `64 n`
+/// bytes: arkworks' fixed-base `batch_mul` (a window table of the generator, then one
+/// batch normalisation). For SRS generation and benchmark bases.
+#[pyfunction]
+pub fn g1_generator_multiples<'py>(
+    py: Python<'py>,
+    scalars: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let input = buffers::read(scalars, "scalars")?;
+    let bytes = input.as_slice();
+    let points = run(py, || {
+        let xs: Vec<Fr> = decode_scalars(bytes, "scalars")?;
+        Ok(G1Projective::generator().batch_mul(&xs))
+    })?;
+    let points_ref = &points;
+    new_bytes(py, points.len() * G1_BYTES, |out| {
+        encode_g1s(points_ref, out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::AffineRepr;
+    use ark_ff::{PrimeField, UniformRand};
+    use ark_std::rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn naive(bases: &[G1Affine], scalars: &[Fr]) -> G1Affine {
+        bases
+            .iter()
+            .zip(scalars)
+            .map(|(p, s)| *p * s)
+            .sum::<G1Projective>()
+            .into_affine()
+    }
+
+    fn random_bases(n: usize, rng: &mut StdRng) -> Vec<G1Affine> {
+        let mut points: Vec<G1Affine> = (0..n)
+            .map(|_| G1Projective::rand(rng).into_affine())
+            .collect();
+        if n > 3 {
+            points[1] = G1Affine::identity(); // infinity among the bases
+            points[3] = points[2]; // a repeated base
+        }
+        points
+    }
+
+    #[test]
+    fn msm_ints_matches_naive_sum_including_edge_scalars() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let bases = random_bases(200, &mut rng);
+        let mut xs: Vec<Fr> = (0..200).map(|_| Fr::rand(&mut rng)).collect();
+        xs[0] = Fr::from(0u64);
+        xs[4] = -Fr::from(1u64); // R - 1
+        xs[5] = Fr::from(1u64);
+        let ints: Vec<ScalarInt> = xs.iter().map(|x| x.into_bigint()).collect();
+        assert_eq!(msm_ints(&bases, &ints).unwrap(), naive(&bases, &xs));
+        // A prefix of the bases: 7 scalars use the first 7 points.
+        assert_eq!(
+            msm_ints(&bases, &ints[..7]).unwrap(),
+            naive(&bases[..7], &xs[..7])
+        );
+        assert!(msm_ints(&bases, &[]).unwrap().is_zero());
+        assert!(matches!(
+            msm_ints(&bases[..2], &ints[..3]),
+            Err(Error::Length(_))
+        ));
+    }
+
+    #[test]
+    fn msm_small_matches_naive_sum_at_every_width() {
+        let mut rng = StdRng::seed_from_u64(6);
+        let bases = random_bases(300, &mut rng);
+        for bits in [1u32, 8, 16, 32, 64] {
+            let values: Vec<u64> = (0..300)
+                .map(|_| {
+                    let v: u64 = rng.gen();
+                    if bits == 64 {
+                        v
+                    } else {
+                        v % (1u64 << bits)
+                    }
+                })
+                .collect();
+            let xs: Vec<Fr> = values.iter().map(|v| Fr::from(*v)).collect();
+            assert_eq!(
+                msm_small(&bases, &values).unwrap(),
+                naive(&bases, &xs),
+                "{bits} bits"
+            );
+        }
+        assert!(msm_small(&bases, &[0, 0, 0]).unwrap().is_zero());
+    }
+}

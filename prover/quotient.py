@@ -1,0 +1,147 @@
+"""Round 3 of the prover: the quotient t = G / Z_H, as PROTOCOL §6 step 4 computes it.
+
+    deg t <= 2N + 7 < 3N (`Layout.quotient_degree_bound`), so t is fixed by its values on the
+    three cosets s_c H, s_c = COSET_SHIFT * omega_4N^c (c = 0, 1, 2). On each coset:
+    1. columns on the coset (`evaluate_on_coset`): scale coefficient j by s_c^j, fold modulo
+       X^N - 1 (omega^N = 1), NTT of size N;
+    2. gates (`quotient_on_coset`): the folded constraint G = sum_i alpha^i gate_i evaluated
+       pointwise, divided by the constant Z_H(s_c omega^i) = s_c^N - 1; an inverse NTT and the
+       undoing of the shift give F_c[j] = sum_m t_(j + mN) (s_c^N)^m;
+    3. unfolding (`unfold`): per j, a 3 x 3 Vandermonde solve in the nodes s_c^N gives t's
+       coefficients;
+    4. split and blind (`split_quotient`): t = t_0 + X^N t_1 + X^2N t_2 with
+       t_0 = t[0:N] + rho_0 X^N, t_1 = t[N:2N] - rho_0 + rho_1 X^N, t_2 = t[2N:] - rho_1.
+
+s_c^N = COSET_SHIFT^N * iota^c with iota a primitive 4th root of unity, never 1, so no coset
+meets H and the division by Z_H is by a non-zero constant.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gmpy2
+
+from circuits.constants import COSET_SHIFT, R
+from circuits.usage_batch import EXTENSION_FACTOR_LOG, Layout
+from prover.ntt import intt, ntt
+from prover.timings import ProofTimings
+from verifier.domain import Domain
+from verifier.fr import batch_inverse, powers, root_of_unity
+
+
+def coset_shifts(k: int, count: int) -> list[int]:
+    """s_c = COSET_SHIFT * omega_4N^c for c < count (N = 2^k)."""
+    omega_4n = root_of_unity(k + EXTENSION_FACTOR_LOG)
+    return [COSET_SHIFT * pow(omega_4n, c, R) % R for c in range(count)]
+
+
+def evaluate_on_coset(coeffs: Sequence[Any], shift_powers: Sequence[Any], k: int) -> list[Any]:
+    """p(shift * omega^i), i < N, for p of any degree: scale c_j by shift^j (the powers are
+    shared by every column of the coset), fold the coefficients modulo X^N - 1
+    (omega^N = 1), and take an NTT of size N (which reduces its inputs mod R)."""
+    n = 1 << k
+    scaled = [c * p for c, p in zip(coeffs, shift_powers, strict=False)]
+    head = scaled[:n]
+    head.extend([0] * (n - len(head)))
+    for j in range(n, len(scaled)):
+        head[j - n] += scaled[j]
+    return ntt(head, k)
+
+
+def quotient_on_coset(
+    layout: Layout,
+    coeffs: Mapping[str, Sequence[Any]],
+    scalars: Mapping[str, int],
+    shift: int,
+    timings: ProofTimings,
+) -> list[Any]:
+    """F[j] = sum_m t_(j + mN) (shift^N)^m: the quotient's coefficients folded on the coset
+    shift * H (steps 1 and 2 above). `coeffs` holds every witness column and T; `scalars`
+    the challenges and A_over_N."""
+    n, k = layout.size, layout.k
+    with timings.measure("ntt"):
+        longest = max(len(coeffs[name]) for name in layout.witness_columns)
+        shift_powers = [gmpy2.mpz(p) for p in powers(shift, longest)]
+        on_coset = {
+            name: evaluate_on_coset(coeffs[name], shift_powers, k)
+            for name in (*layout.witness_columns, "T")
+        }
+    with timings.measure("gates"):
+        domain = Domain(k)
+        shift_n = pow(shift, n, R)
+        points = [shift * w % R for w in domain.elements()]
+        on_coset["X_minus_last"] = [(x - domain.omega_inv) % R for x in points]
+        first_scale = (shift_n - 1) * pow(n, -1, R) % R  # L_0(X) = (X^N - 1) / (N (X - 1))
+        on_coset["L0"] = [first_scale * inv % R for inv in batch_inverse([x - 1 for x in points])]
+        compiled = layout.compiled()
+        arguments: list[Any] = []
+        for parameter in compiled.parameters:
+            if parameter in scalars:
+                arguments.append(itertools.repeat(scalars[parameter]))
+            elif parameter.endswith("_next"):
+                base = on_coset[parameter.removesuffix("_next")]
+                arguments.append(itertools.chain(base[1:], base[:1]))
+            else:
+                arguments.append(on_coset[parameter])
+        z_inv = pow(shift_n - 1, -1, R)
+        quotient = [compiled.function(*args) * z_inv % R for args in zip(*arguments, strict=False)]
+    with timings.measure("ntt"):
+        folded = intt(quotient, k)
+        shift_inv = pow(shift, -1, R)
+        scale = 1
+        for j in range(n):
+            folded[j] = folded[j] * scale % R
+            scale = scale * shift_inv % R
+    return folded
+
+
+def unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:
+    """Coefficients t_0 .. t_(3N-1) from F_c[j] = sum_m t_(j + mN) nodes[c]^m (c, m < 3):
+    per j, the 3 x 3 Vandermonde system in the nodes, solved with its precomputed inverse."""
+    size = len(nodes)
+    vandermonde = [[pow(node, m, R) for m in range(size)] for node in nodes]
+    inverse = matrix_inverse(vandermonde)
+    t: list[Any] = [0] * (size * n)
+    for m in range(size):
+        row = inverse[m]
+        for j in range(n):
+            t[m * n + j] = sum(row[k] * folded[k][j] for k in range(size)) % R
+    return t
+
+
+def split_quotient(t: Sequence[Any], n: int, bound: int, rho: Sequence[int]) -> list[list[Any]]:
+    """[t_0, t_1, t_2] (step 4 above): each of degree <= N, and t_0 + X^N t_1 + X^2N t_2 = t."""
+    return [
+        [*t[:n], rho[0]],
+        [(t[n] - rho[0]) % R, *t[n + 1 : 2 * n], rho[1]],
+        [(t[2 * n] - rho[1]) % R, *t[2 * n + 1 : bound + 1]],
+    ]
+
+
+def matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:
+    """Gauss-Jordan inverse over Fr of a small invertible matrix."""
+    size = len(matrix)
+    rows = [[*row, *(int(i == j) for j in range(size))] for i, row in enumerate(matrix)]
+    for col in range(size):
+        pivot = next(r for r in range(col, size) if rows[r][col] % R)
+        rows[col], rows[pivot] = rows[pivot], rows[col]
+        inv = pow(rows[col][col], -1, R)
+        rows[col] = [v * inv % R for v in rows[col]]
+        for r in range(size):
+            if r != col and rows[r][col]:
+                factor = rows[r][col]
+                rows[r] = [(a - factor * b) % R for a, b in zip(rows[r], rows[col], strict=True)]
+    return [row[size:] for row in rows]
+
+
+__all__ = [
+    "coset_shifts",
+    "evaluate_on_coset",
+    "matrix_inverse",
+    "quotient_on_coset",
+    "split_quotient",
+    "unfold",
+]

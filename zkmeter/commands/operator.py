@@ -1,0 +1,227 @@
+"""Operators: the prover daemon, and settling a proof file by hand."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from zkmeter.commands.options import (
+    EXISTING_FILE,
+    client_for,
+    deployment_option,
+    keystore_option,
+    load_srs,
+    proving_key_for,
+    rpc_option,
+    run_chain,
+    signing_key,
+)
+from zkmeter.commands.payer import DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from contracts.client import ChainClient
+
+
+#: TOML keys of the daemon's config file and their types (flags given override them).
+CONFIG_KEYS: dict[str, type] = {
+    "rpc_url": str,
+    "deployment": str,
+    "srs": str,
+    "db": str,
+    "archive": str,
+    "host": str,
+    "port": int,
+    "log_size": int,
+    "max_rows": int,
+    "max_age": float,
+    "confirmations": int,
+    "prove_processes": int,
+    "escrow_ttl": float,
+}
+
+
+def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The TOML file's settings (top level or a [daemon] table) overridden by given flags."""
+    settings: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError) as error:
+            raise click.ClickException(f"cannot read config {path}: {error}") from None
+        data = data.get("daemon", data)
+        for key, value in data.items():
+            if key not in CONFIG_KEYS:
+                raise click.ClickException(f"config {path}: unknown setting {key!r}")
+            if key in ("private_key", "password"):
+                raise click.ClickException("keys never go in the config file")
+            settings[key] = CONFIG_KEYS[key](value)
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    for required in ("rpc_url", "deployment", "srs"):
+        if required not in settings:
+            raise click.ClickException(f"missing --{required.replace('_', '-')} (flag or config)")
+    return settings
+
+
+@click.command()
+@click.option("--config", "config_path", type=EXISTING_FILE, help="TOML config file.")
+@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="JSON-RPC URL of the node.")
+@click.option("--deployment", envvar="ZKMETER_DEPLOYMENT", help="Deployment file.")
+@click.option("--srs", help="SRS file (covers 2^log-size rows).")
+@click.option("--db", help="Database URL, sqlite:///PATH (default sqlite:///zkmeter-operator.db).")
+@click.option("--archive", help="Directory to archive each batch in.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help=f"Port (default {DEFAULT_PORT}).")
+@click.option("--log-size", type=click.IntRange(8, 20), help="Batch domain 2^k (default 8).")
+@click.option("--max-rows", type=click.IntRange(1), help="Receipts per batch (default 2^k).")
+@click.option("--max-age", type=float, help="Seconds before a partial batch is cut (60).")
+@click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait (default 0).")
+@click.option("--prove-processes", type=click.IntRange(1), help="Prover workers (default 1).")
+@click.option(
+    "--escrow-ttl", type=click.FloatRange(0), help="Seconds an escrow read is reused (1.0)."
+)
+@keystore_option
+def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> None:
+    """Run the operator's prover daemon: admit receipts over HTTP, batch, prove, settle."""
+    from eth_account import Account
+
+    from contracts.client import ChainClient, ChainError, Deployment
+    from operator_service.config import DaemonConfig
+    from operator_service.http import serve
+    from operator_service.jsonlog import configure_json_logging
+    from operator_service.pipeline import Operator
+    from operator_service.store import ReceiptStore, StoreError
+
+    settings = load_daemon_config(config_path, flags)
+    configure_json_logging()
+    key = signing_key(keystore)
+    try:
+        store = ReceiptStore(settings.get("db", "sqlite:///zkmeter-operator.db"))
+        client = ChainClient.connect(settings["rpc_url"], key)
+        client.use(Deployment.load(settings["deployment"]))
+    except (StoreError, ChainError, OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    k = settings.get("log_size", 8)
+    if client.deployment is None or k not in client.deployment.verifiers:
+        raise click.ClickException(f"the settlement contract has no verifier for 2^{k}")
+    pk = proving_key_for(load_srs(Path(settings["srs"])), k)
+    config = DaemonConfig(
+        k=k,
+        max_rows=settings.get("max_rows"),
+        max_age=settings.get("max_age", 60.0),
+        confirmations=settings.get("confirmations", 0),
+        prove_processes=settings.get("prove_processes", 1),
+        escrow_ttl=settings.get("escrow_ttl", 1.0),
+        archive=Path(settings["archive"]) if "archive" in settings else None,
+    )
+    operator = Operator(client, Account.from_key(key), store, pk, config)
+    del key
+    serve(operator, settings.get("host", "127.0.0.1"), settings.get("port", DEFAULT_PORT))
+
+
+@click.command("settle")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--receipts",
+    "receipts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The batch's signed receipts (the file that was proven): each channel's last receipt "
+    "is the payer's consent the contract checks.",
+)
+@rpc_option
+@keystore_option
+@deployment_option
+def settle(
+    proof_file: Path, receipts_file: Path, rpc_url: str, keystore: Path | None, deployment: Path
+) -> None:
+    """Submit PROOF_FILE (zkmeter prove) for settlement, signed by the batch's operator.
+
+    Checked before anything is sent: the proof file's chain, settlement contract and batch
+    number match this chain and the operator's next batch, the signing key is the operator's,
+    and every channel's last receipt in --receipts is signed and ends exactly where the chain's
+    channel plus the proof's totals end. The settlement is then dry-run (eth_call) and sent;
+    the contract checks each payer's signature and the proof, all or nothing.
+    """
+    from verifier.proof import MalformedProofError
+    from verifier.proof_file import parse_proof_file
+
+    try:
+        public, proof = parse_proof_file(json.loads(proof_file.read_text()))
+    except (json.JSONDecodeError, MalformedProofError) as exc:
+        raise click.ClickException(f"{proof_file}: {exc}") from exc
+    client = client_for(rpc_url, keystore, deployment)
+    operator = client.default_account
+    header = public.header
+    expected = {
+        "chain id": (header.chain_id, client.chain_id),
+        "settlement": (header.settlement, int(deploymentaddress_argument(client), 16)),
+        "operator": (header.operator, int(operator.address, 16)),
+        "batch number": (header.batch_seq, run_chain(client.next_batch_seq, operator.address)),
+    }
+    for what, (in_file, on_chain) in expected.items():
+        if in_file != on_chain:
+            raise click.ClickException(
+                f"{proof_file}: {what} is {in_file:#x} in the proof but {on_chain:#x} here"
+                if what in ("settlement", "operator")
+                else f"{proof_file}: {what} is {in_file} in the proof but {on_chain} here"
+            )
+    states = _consent(client, public, receipts_file, operator.address)
+    receipt = run_chain(
+        client.settle,
+        operator,
+        header.batch_seq,
+        public.k,
+        public.aggregates,
+        states,
+        proof.to_bytes(),
+    )
+    tokens = sum(a.tokens for a in public.aggregates)
+    click.echo(
+        f"settled batch {header.batch_seq}: {len(public.aggregates)} channel(s), {tokens} tokens, "
+        f"{receipt['gasUsed']:,} gas, tx {receipt['transactionHash'].hex()}"
+    )
+
+
+def _consent(client: ChainClient, public: Any, receipts_file: Path, operator: str) -> list[Any]:
+    """The signed state ending each aggregate's run, from the receipts file, checked against
+    the chain's channel and the proof's totals."""
+    from channels.receipts import ReceiptError, SignedReceipt, latest_receipts
+    from circuits.public_inputs import address_hex
+    from contracts.client import SignedState
+
+    try:
+        data = json.loads(receipts_file.read_text())
+        items = data["receipts"]
+        receipts = [SignedReceipt.from_json(item, operator=operator) for item in items]
+    except (json.JSONDecodeError, KeyError, TypeError, ReceiptError) as exc:
+        raise click.ClickException(f"{receipts_file}: {exc}") from exc
+    latest = latest_receipts(receipts)
+    states = []
+    for a in public.aggregates:
+        payer = address_hex(a.payer)
+        r = latest.get((a.payer, a.model_id))
+        if r is None:
+            raise click.ClickException(
+                f"{receipts_file}: no signed receipt of payer {payer} for model {a.model_id}"
+            )
+        settled = run_chain(client.channel, payer, operator, a.model_id)
+        end = (settled.nonce + a.count, settled.cumulative_tokens + a.tokens)
+        if (r.nonce, r.cumulative_tokens) != end:
+            raise click.ClickException(
+                f"{receipts_file}: the last receipt of payer {payer}, model {a.model_id} is at "
+                f"nonce {r.nonce}, cumulative {r.cumulative_tokens}, but the chain's channel plus "
+                f"this proof end at nonce {end[0]}, cumulative {end[1]}"
+            )
+        states.append(SignedState.of(r))
+    return states
+
+
+def deploymentaddress_argument(client: ChainClient) -> str:
+    """The settlement contract the client is using (set by `client_for(..., deployment)`)."""
+    if client.deployment is None:
+        raise click.ClickException("no deployment loaded")
+    return client.deployment.settlement
