@@ -17,13 +17,14 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gmpy2
 
 from circuits.constants import R
 from circuits.public_inputs import BatchHeader, PublicInputs
 from circuits.usage_batch import QUOTIENT_CHUNKS
+from prover import native
 from prover.kzg import (
     add_points,
     blinded_coefficients,
@@ -43,6 +44,9 @@ from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
+
+if TYPE_CHECKING:
+    from prover.native_prover import NativeRounds
 
 Progress = Callable[[str], None]
 Randomness = Callable[[], int]
@@ -115,7 +119,23 @@ def prove_witness(
     """
     timings = timings or ProofTimings()
     start = time.perf_counter() if started is None else started
-    rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings, self_check)
+    rounds: _Rounds | NativeRounds
+    if native.use_native():
+        # Columns stay in the native core; no worker processes (arkworks runs on rayon).
+        from prover.native_prover import NativeRounds
+
+        rounds = NativeRounds(
+            pk,
+            public,
+            witness,
+            randomness,
+            progress or (lambda _message: None),
+            timings,
+            self_check,
+            ProverError,
+        )
+    else:
+        rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings, self_check)
     proof = rounds.run()
     timings.total = time.perf_counter() - start
     timings.seconds["other"] = timings.total - sum(
