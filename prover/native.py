@@ -82,10 +82,12 @@ __all__ = [
     "g1_bases",
     "g1_from_buffer",
     "g1_to_buffer",
+    "gates_on_coset",
     "generator_multiples",
     "intt",
     "intt_column",
     "lagrange_basis",
+    "lagrange_from_tau",
     "logup_round2",
     "msm",
     "msm_column",
@@ -97,6 +99,8 @@ __all__ = [
     "open_at",
     "open_combination",
     "pairing_product_is_one",
+    "powers_of_tau",
+    "ptau_points",
     "quotient_on_coset",
     "quotient_unfold",
     "scalar_from_word",
@@ -269,6 +273,11 @@ def bases_for(points: Any) -> G1Bases:
     cached = getattr(points, _HANDLE_ATTRIBUTE, None)
     if cached is not None:
         return cached
+    raw = getattr(points, "raw", None)  # prover.srs.G1Points: EIP-196 bytes already
+    if isinstance(raw, bytes):
+        handle = core.G1Bases.from_affine_bytes(raw)
+        object.__setattr__(points, _HANDLE_ATTRIBUTE, handle)
+        return handle
     xs, ys = getattr(points, "xs", None), getattr(points, "ys", None)
     if xs is None or ys is None:
         return g1_bases(points)
@@ -566,3 +575,24 @@ def quotient_unfold(
         scalars_to_buffer(rho, reduce=True),
     )
     return bool(excess), list(chunks)
+
+
+# ------------------------------------------------------------------------- SRS set-up
+
+
+def powers_of_tau(tau: int, n: int) -> bytes:
+    """``[tau^i]_1`` for ``i < n`` as ``64 n`` bytes of EIP-196 points (a development SRS)."""
+    return bytes(_core().g1_powers_of_tau(scalar_to_word(tau), n))
+
+
+def lagrange_from_tau(tau: int, k: int) -> bytes:
+    """``[L_i(tau)]_1`` for ``i < 2^k`` with ``L_i(tau) = omega^i (tau^N - 1)/(N (tau -
+    omega^i))``, as EIP-196 bytes: ``N`` fixed-base multiplications when tau is known."""
+    return bytes(_core().g1_lagrange_from_tau(scalar_to_word(tau), k))
+
+
+def ptau_points(data: BufferLike) -> bytes:
+    """G1 points of a snarkjs ``.ptau`` section (coordinates little-endian in Montgomery form
+    ``x 2^256 mod P``) as EIP-196 bytes; ``ValueError`` for a coordinate ``>= P`` or a point
+    off the curve."""
+    return bytes(_core().ptau_g1_points(data))

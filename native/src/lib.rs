@@ -11,6 +11,7 @@
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
 //! * `pairing`  – the EIP-197 pairing-product check
+//! * `setup`    – development powers of tau, Lagrange bases from a known tau, `.ptau` points
 //! * `column`   – the `FrVec` handle: columns and polynomials kept native through the rounds
 //! * `rounds`   – round 2 (logUp helpers, running sum), the gate program on cosets, the
 //!   quotient's unfolding and split
@@ -31,6 +32,7 @@ pub mod points;
 pub mod pool;
 pub mod rounds;
 pub mod scalars;
+pub mod setup;
 
 use pyo3::prelude::*;
 
@@ -50,6 +52,9 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_K", ntt::MAX_K)?;
     m.add_class::<msm::G1Bases>()?;
     m.add_class::<column::FrVec>()?;
+    m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_intt, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_blind, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm, m)?)?;
