@@ -111,3 +111,22 @@ def quotient_unfold(
 def g1_powers_of_tau(tau: BufferLike, n: int) -> bytes: ...
 def g1_lagrange_from_tau(tau: BufferLike, k: int) -> bytes: ...
 def ptau_g1_points(data: BufferLike) -> bytes: ...
+def suffix_bases(bases: G1Bases) -> tuple[G1Bases, bytes]: ...
+def commit_round2_structured(
+    lagrange: G1Bases,
+    suffix: G1Bases,
+    suffix_total: BufferLike,
+    key: FrVec,
+    q: FrVec,
+    s: FrVec,
+    nonce: FrVec,
+    limbs: list[FrVec],
+    limb_bits: int,
+    h_table: FrVec,
+    h_agg: FrVec,
+    phi: FrVec,
+    beta: BufferLike,
+    gamma: BufferLike,
+    delta: BufferLike,
+    a_over_n: BufferLike,
+) -> tuple[bytes, bytes, str]: ...

@@ -103,12 +103,14 @@ __all__ = [
     "ptau_points",
     "quotient_on_coset",
     "quotient_unfold",
+    "round2_commitments",
     "scalar_from_word",
     "scalar_to_word",
     "scalars_from_buffer",
     "scalars_from_buffer_mpz",
     "scalars_to_buffer",
     "small_values_to_buffer",
+    "suffix_bases",
     "unavailable_reason",
     "use_backend",
     "use_native",
@@ -596,3 +598,45 @@ def ptau_points(data: BufferLike) -> bytes:
     ``x 2^256 mod P``) as EIP-196 bytes; ``ValueError`` for a coordinate ``>= P`` or a point
     off the curve."""
     return bytes(_core().ptau_g1_points(data))
+
+
+def suffix_bases(bases: G1Bases) -> tuple[G1Bases, G1Affine]:
+    """The suffix sums ``S_j = sum_(i > j) P_i`` of a basis (a handle) and ``sum_j S_j``."""
+    handle, total = _core().suffix_bases(bases)
+    return handle, _g1_point(total)
+
+
+def round2_commitments(
+    lagrange: G1Bases,
+    suffix: tuple[G1Bases, G1Affine],
+    round1: dict[str, FrVec],
+    limb_names: Sequence[str],
+    limb_bits: int,
+    round2: dict[str, FrVec],
+    challenges: tuple[int, int, int],
+    A_over_N: int,
+) -> tuple[G1Affine, G1Affine, str]:
+    """``[h_agg]`` and ``[phi]`` over the Lagrange basis, by runs of keys and buckets of limb
+    values where the columns allow (``native/src/structured.rs``), else by full MSMs of the
+    values: the same points either way. The third value says which way each went."""
+    beta, gamma, delta = challenges
+    suffix_handle, suffix_total = suffix
+    agg, phi, how = _core().commit_round2_structured(
+        lagrange,
+        suffix_handle,
+        g1_to_buffer([suffix_total]),
+        round1["key"],
+        round1["q"],
+        round1["s"],
+        round1["nonce"],
+        [round1[name] for name in limb_names],
+        limb_bits,
+        round2["h_table"],
+        round2["h_agg"],
+        round2["phi"],
+        scalar_to_word(beta),
+        scalar_to_word(gamma),
+        scalar_to_word(delta),
+        scalar_to_word(A_over_N),
+    )
+    return _g1_point(agg), _g1_point(phi), str(how)

@@ -8,7 +8,9 @@ does the arithmetic on whole columns:
 
     round 1  columns -> FrVec; commitments by runs / small-scalar MSMs over the Lagrange
              basis, plus the blinding's few monomial terms; inverse NTT and blinding
-    round 2  logUp helpers and running sum (``native.logup_round2``), full MSMs
+    round 2  logUp helpers and running sum (``native.logup_round2``); [h_agg] by runs of
+             keys and [phi] over the suffix sums of the basis by buckets of limb values
+             (``native.round2_commitments``), [h_range_j] and [h_table] by MSMs
     round 3  per coset: columns on the coset, the gate program generated from the
              expression tree (``Layout.vector_program``), division by Z_H, inverse NTT;
              then the Vandermonde unfold and the split (``native.quotient_unfold``)
@@ -79,8 +81,10 @@ class NativeRounds:
             }
         self.coeffs: dict[str, Any] = {"T": _table_coefficients(pk)}
         self.commitments: dict[str, G1Affine] = {}
+        self.unblinded: dict[str, G1Affine] = {}  # commitments computed with their column
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0
+        self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
 
     def run(self) -> Proof:
         absorb_public_inputs(self.transcript, self.pk.vk, self.public)
@@ -120,7 +124,9 @@ class NativeRounds:
         for name in names:
             r = blinding[name]
             with self.timings.measure("msm"):
-                commitment = native.msm_column(self.lagrange, self.values[name])
+                commitment = self.unblinded.get(name) or native.msm_column(
+                    self.lagrange, self.values[name]
+                )
                 blind_part = blinding_commitment(self.pk.srs.g1_powers, n, r)
             with self.timings.measure("ntt"):
                 self.coeffs[name] = native.blind(native.intt_column(self.values[name], k), n, r)
@@ -153,6 +159,18 @@ class NativeRounds:
         for name, column in zip(layout.range_helper_columns, h_range, strict=True):
             values[name] = column
         values["h_table"], values["h_agg"], values["phi"] = h_table, h_agg, phi
+        with self.timings.measure("msm"):
+            agg, running, self.structure = native.round2_commitments(
+                self.lagrange,
+                _suffix(self.pk, self.lagrange),
+                values,
+                layout.limb_columns,
+                layout.limb_bits,
+                values,
+                (beta, gamma, delta),
+                A_over_N,
+            )
+        self.unblinded["h_agg"], self.unblinded["phi"] = agg, running
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
         """t from its folded values on three cosets (PROTOCOL §6 step 4), natively."""
@@ -276,6 +294,11 @@ def _table_values(pk: ProvingKey) -> Any:
 def _table_coefficients(pk: ProvingKey) -> Any:
     """T's coefficients as a native column, made once per proving key."""
     return _cached(pk, "coeffs", lambda: native.column(pk.table_coeffs))
+
+
+def _suffix(pk: ProvingKey, lagrange: Any) -> Any:
+    """The suffix sums of the Lagrange basis (``[phi]``'s bases), made once per key."""
+    return _cached(pk, "suffix", lambda: native.suffix_bases(lagrange))
 
 
 def _cached(pk: ProvingKey, what: str, make: Any) -> Any:

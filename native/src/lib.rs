@@ -11,6 +11,7 @@
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
 //! * `pairing`  – the EIP-197 pairing-product check
+//! * `structured` – `[h_agg]` and `[phi]` by runs of keys and buckets of limbs, not full MSMs
 //! * `setup`    – development powers of tau, Lagrange bases from a known tau, `.ptau` points
 //! * `column`   – the `FrVec` handle: columns and polynomials kept native through the rounds
 //! * `rounds`   – round 2 (logUp helpers, running sum), the gate program on cosets, the
@@ -33,6 +34,7 @@ pub mod pool;
 pub mod rounds;
 pub mod scalars;
 pub mod setup;
+pub mod structured;
 
 use pyo3::prelude::*;
 
@@ -53,6 +55,8 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<msm::G1Bases>()?;
     m.add_class::<column::FrVec>()?;
     m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(structured::suffix_bases, m)?)?;
+    m.add_function(wrap_pyfunction!(structured::commit_round2_structured, m)?)?;
     m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
     m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_intt, m)?)?;

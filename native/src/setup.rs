@@ -13,7 +13,7 @@
 //!   on the curve; all zeros is infinity.
 
 use ark_bn254::{Fq, Fr, G1Affine, G1Projective};
-use ark_ec::{AffineRepr as _, PrimeGroup, ScalarMul};
+use ark_ec::{PrimeGroup, ScalarMul};
 use ark_ff::{BigInt, Field, PrimeField, Zero};
 use ark_poly::EvaluationDomain;
 use pyo3::prelude::*;

@@ -263,3 +263,58 @@ def test_native_srs_set_up_matches_python() -> None:
         reference = lagrange_basis_from_tau(tau, 4)
     assert list(basis) == list(reference)
     assert basis != lagrange_basis_from_tau(tau + 1, 4)  # negative twin
+
+
+@pytest.mark.parametrize("cheat", [False, True], ids=["honest", "limb_out_of_table"])
+def test_round2_commitments_by_structure_equal_the_full_msms(cheat: bool) -> None:
+    """[h_agg] by runs of keys and [phi] by buckets of limbs over the suffix bases are the
+    full-width MSMs of the values; a limb outside the table makes [phi] fall back to the
+    values (and the points still agree)."""
+    from verifier.usage_verifier import public_sum
+
+    k = 10  # N = 4 * 2^8: [phi] by buckets pays from here (PHI_MIN_ROWS_PER_BUCKET)
+    pk = proving_key(k)
+    witness = build_witness(random_rows(seeded(11), channels=4, max_calls=50), k)
+    layout = witness.layout
+    columns = dict(witness.columns)
+    if cheat:
+        columns["limb_1"] = [
+            v + (1 << layout.limb_bits) if i == 2 else v for i, v in enumerate(columns["limb_1"])
+        ]
+    round1 = {name: native.column(columns[name]) for name in layout.round1_columns}
+    beta, gamma, delta = (1 << 240) + 5, (1 << 241) + 7, 12345
+    from circuits.public_inputs import PublicInputs
+    from tests.support.proofs import HEADER
+
+    A_over_N = (
+        public_sum(PublicInputs(HEADER, k, witness.aggregates), gamma, delta)
+        * pow(layout.size, -1, R)
+        % R
+    )
+    _h_range, h_table, h_agg, phi, _closing = native.logup_round2(
+        [round1[name] for name in layout.limb_columns],
+        round1["m"],
+        native.column(pk.table_values),
+        round1["key"],
+        round1["nonce"],
+        round1["q"],
+        round1["s"],
+        layout.limb_bits,
+        (beta, gamma, delta),
+        A_over_N,
+    )
+    lagrange = native.bases_for(pk.lagrange_points)
+    agg, running, how = native.round2_commitments(
+        lagrange,
+        native.suffix_bases(lagrange),
+        round1,
+        layout.limb_columns,
+        layout.limb_bits,
+        {"h_table": h_table, "h_agg": h_agg, "phi": phi},
+        (beta, gamma, delta),
+        A_over_N,
+    )
+    assert how == ("h_agg: runs, phi: values" if cheat else "h_agg: runs, phi: runs")
+    assert agg == native.msm_full(lagrange, h_agg)
+    assert running == native.msm_full(lagrange, phi)
+    assert running != native.msm_full(lagrange, h_agg)  # negative twin
