@@ -37,7 +37,13 @@ from prover.ntt import evaluate, intt
 from prover.proving_key import ProvingKey
 from prover.quotient import coset_shifts, quotient_on_coset, split_quotient, unfold
 from prover.timings import ProofTimings
-from prover.witness import UsageRow, Witness, build_witness
+from prover.witness import (
+    UsageArrays,
+    UsageRow,
+    Witness,
+    build_witness,
+    build_witness_from_arrays,
+)
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
 from verifier.fr import batch_inverse
@@ -72,7 +78,7 @@ class ProvingResult:
 def prove_batch(
     pk: ProvingKey,
     header: BatchHeader,
-    rows: Sequence[UsageRow],
+    rows: Sequence[UsageRow] | UsageArrays,
     *,
     processes: int = 2,
     randomness: Randomness = secure_randomness,
@@ -80,12 +86,16 @@ def prove_batch(
 ) -> ProvingResult:
     """Prove that ``rows`` add up to their per-channel aggregates (PROTOCOL §2).
 
-    Rows are validated and sorted first (BatchError names any row that cannot be proven).
+    Rows are validated and sorted first (BatchError names any row that cannot be proven);
+    ``UsageArrays`` (receipts as NumPy columns) are laid out without a loop over them.
     """
     timings = ProofTimings()
     start = time.perf_counter()
     with timings.measure("witness"):
-        witness = build_witness(rows, pk.layout.k)
+        if isinstance(rows, UsageArrays):
+            witness = build_witness_from_arrays(rows, pk.layout.k)
+        else:
+            witness = build_witness(rows, pk.layout.k)
     public = PublicInputs(header, pk.layout.k, witness.aggregates)
     return prove_witness(
         pk,

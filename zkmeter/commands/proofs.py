@@ -11,12 +11,17 @@ from pathlib import Path
 
 import click
 
-from channels.receipts_file import ReceiptsFileError, load_receipts
+from channels.receipts_file import (
+    ReceiptsFileError,
+    is_columns_file,
+    load_receipts,
+    load_receipts_columns,
+)
 from circuits.public_inputs import Aggregate, BatchHeader, PublicInputError, PublicInputs
 from circuits.usage_batch import SRS_HEADROOM
 from prover.prover import prove_batch
 from prover.srs import SRS, InsecureSRSWarning, SRSError, import_ptau
-from prover.witness import BatchError, smallest_log_size
+from prover.witness import BatchError, UsageArrays, UsageRow, smallest_log_size
 from verifier.keys import VerificationKey, VerificationKeyError
 from verifier.proof import MalformedProofError, Proof
 from verifier.proof_file import parse_proof_file, proof_file_json
@@ -133,9 +138,16 @@ def info(path: Path) -> None:
     help="Processes for the MSMs.",
 )
 def prove(receipts: Path, srs_path: Path, output: Path, k: int | None, processes: int) -> None:
-    """Prove what the receipts in RECEIPTS add up to per channel; write a proof file."""
+    """Prove what the receipts in RECEIPTS add up to per channel; write a proof file.
+
+    RECEIPTS is a receipts file (JSON) or its compact columns form (`zkmeter receipts
+    pack`), which loads 2^20 receipts in a second or two."""
+    rows: list[UsageRow] | UsageArrays
     try:
-        header, rows, _raw = load_receipts(receipts)
+        if is_columns_file(receipts):  # the compact file of `zkmeter receipts pack`
+            header, rows = load_receipts_columns(receipts)
+        else:
+            header, rows, _raw = load_receipts(receipts)
         k = k or smallest_log_size(len(rows))
     except (ReceiptsFileError, BatchError) as error:
         raise click.ClickException(f"{receipts}: {error}") from None
