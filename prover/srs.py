@@ -757,6 +757,9 @@ PTAU_MAGIC: Final[bytes] = b"ptau"
 _PTAU_SECTION_HEADER: Final[int] = 1
 _PTAU_SECTION_TAU_G1: Final[int] = 2
 _PTAU_SECTION_TAU_G2: Final[int] = 3
+# After `snarkjs powersoftau prepare phase2`: [L_i(tau)]_1 for every domain 2^p,
+# p = 0..power+1, one after the other (2^p points each: the 2^k block starts at point 2^k - 1).
+_PTAU_SECTION_LAGRANGE_G1: Final[int] = 12
 # ffjavascript stores field elements little-endian in Montgomery form x * 2^256 mod P.
 _MONTGOMERY_R_INV: Final[int] = pow(1 << 256, -1, P)
 
@@ -765,6 +768,7 @@ def import_ptau(
     path: str | os.PathLike[str],
     max_powers: int | None = None,
     check_pairing: bool = True,
+    lagrange_log_sizes: Sequence[int] = (),
 ) -> SRS:
     """The SRS held by a snarkjs ``.ptau`` file (its tauG1 powers and ``[1]_2``, ``[tau]_2``).
 
@@ -776,16 +780,30 @@ def import_ptau(
     ``x.c0, x.c1, y.c0, y.c1`` (``c0`` the real part), each coordinate 32 bytes
     little-endian in Montgomery form (``x·2^256 mod P``); all zeros is infinity.
     Takes the first ``max_powers`` G1 powers (all of them if None).
+
+    For each ``k`` in ``lagrange_log_sizes`` the Lagrange basis ``[L_i(tau)]_1`` of the
+    domain 2^k is read from section 12 (written by ``snarkjs powersoftau prepare phase2``:
+    the bases of every domain 2^p, p = 0..power+1, in turn; the 2^k block starts at point
+    2^k - 1) and put in the Lagrange cache (``remember_lagrange_basis``), so no G1 FFT is
+    needed; without that section the basis is left to ``lagrange_basis`` (the G1 FFT).
+    snarkjs' domains are ours (generator 5, the same 2^28-th root of unity): tested
+    against the G1 FFT of the same powers.
     """
     try:
         with open(path, "rb") as fh:
-            return _import_ptau_stream(fh, str(path), max_powers, check_pairing)
+            return _import_ptau_stream(
+                fh, str(path), max_powers, check_pairing, tuple(lagrange_log_sizes)
+            )
     except OSError as exc:
         raise SRSError(f"cannot read ptau file {path}: {exc.strerror}") from exc
 
 
 def _import_ptau_stream(
-    fh: BinaryIO, path: str, max_powers: int | None, check_pairing: bool
+    fh: BinaryIO,
+    path: str,
+    max_powers: int | None,
+    check_pairing: bool,
+    lagrange_log_sizes: tuple[int, ...] = (),
 ) -> SRS:
     """Read only the section table and the needed points (ceremony files are gigabytes)."""
     size = fh.seek(0, os.SEEK_END)
@@ -863,6 +881,25 @@ def _import_ptau_stream(
             raise SRSError(f"{path}: tauG2 point {i} is not a valid point: {exc}") from exc
     srs = SRS(g1_powers, g2s[0], g2s[1])
     srs.validate(check_pairing=check_pairing, check_points=False)
+    if lagrange_log_sizes and _PTAU_SECTION_LAGRANGE_G1 in sections:
+        lpos, llen = sections[_PTAU_SECTION_LAGRANGE_G1]
+        expected = ((1 << (power + 2)) - 1) * 64  # domains 2^0 .. 2^(power+1)
+        if llen != expected:
+            raise SRSError(
+                f"{path}: Lagrange section has {llen} bytes, power {power} needs {expected}"
+            )
+        for k in lagrange_log_sizes:
+            if not 0 <= k <= power + 1 or (1 << k) > len(g1_powers):
+                raise SRSError(f"{path}: no Lagrange basis of 2^{k} for these powers")
+            block = read_at(lpos + ((1 << k) - 1) * 64, (1 << k) * 64)
+            if native.use_native():
+                try:
+                    basis: Sequence[G1Affine] = G1Points(native.ptau_points(block))
+                except ValueError as exc:
+                    raise SRSError(f"{path}: Lagrange basis 2^{k}: {exc}") from exc
+            else:
+                basis = _ptau_g1_python(block, 1 << k, path)
+            remember_lagrange_basis(srs, k, basis)
     return srs
 
 

@@ -92,10 +92,19 @@ def new(k: int, output: Path, seed: int | None) -> None:
 @click.option(
     "--max-powers", type=click.IntRange(2), default=None, help="Keep only the first N G1 powers."
 )
-def import_(ptau: Path, output: Path, max_powers: int | None) -> None:
+@click.option(
+    "--log-size",
+    "-k",
+    "lagrange_k",
+    type=click.IntRange(8, 20),
+    multiple=True,
+    help="Take the Lagrange basis of 2^K rows from the file's prepared (phase 2) section into "
+    "the cache (repeatable; no G1 FFT later).",
+)
+def import_(ptau: Path, output: Path, max_powers: int | None, lagrange_k: tuple[int, ...]) -> None:
     """Import the powers of tau of a snarkjs .ptau file (validated) into an SRS file."""
     try:
-        value = import_ptau(ptau, max_powers=max_powers)
+        value = import_ptau(ptau, max_powers=max_powers, lagrange_log_sizes=lagrange_k)
     except SRSError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
