@@ -229,6 +229,7 @@ class SRS:
         instead of the G1 FFT) and cached like any other (see ``lagrange_basis``).
         """
         srs, tau = insecure_development_with_tau(n_powers, seed, progress)
+        _remember_validated(srs.digest)  # made from a known tau: consistent by construction
         for k in lagrange_log_sizes:
             remember_lagrange_basis(srs, k, lagrange_basis_from_tau(tau, k))
         return srs
