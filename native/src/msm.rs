@@ -142,7 +142,12 @@ pub fn g1_msm<'py>(
     let bytes = input.as_slice();
     let n = bytes.len() / crate::scalars::SCALAR_BYTES;
     let sum = if n <= DIRECT_BELOW {
-        py.detach(|| msm_ints(points, &crate::scalars::decode_ints_serial(bytes, "scalars")?))?
+        py.detach(|| {
+            msm_ints(
+                points,
+                &crate::scalars::decode_ints_serial(bytes, "scalars")?,
+            )
+        })?
     } else {
         run(py, || msm_ints(points, &decode_ints(bytes, "scalars")?))?
     };

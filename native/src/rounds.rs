@@ -91,7 +91,12 @@ pub fn compute_round2(inp: &Round2Inputs<'_>) -> Result<Round2> {
             .for_each(|(i, c)| *c += h[i] * (two_beta - a[i] - b[i]));
         h_range.push(h);
     }
-    let h_table: Vec<Fr> = inp.m.par_iter().zip(&inv_table).map(|(m, i)| *m * i).collect();
+    let h_table: Vec<Fr> = inp
+        .m
+        .par_iter()
+        .zip(&inv_table)
+        .map(|(m, i)| *m * i)
+        .collect();
     let delta2 = inp.delta.square();
     let delta3 = delta2 * inp.delta;
     let h_agg: Vec<Fr> = (0..n)
@@ -194,7 +199,9 @@ impl GateProgram {
     ) -> Result<Self> {
         let bad = |m: String| Error::Domain(format!("gate program: {m}"));
         if sources.len() % 2 != 0 || code.len() % 4 != 0 {
-            return Err(bad("sources come in pairs, instructions in quadruples".into()));
+            return Err(bad(
+                "sources come in pairs, instructions in quadruples".into()
+            ));
         }
         let inputs = sources.len() / 2;
         if inputs > registers || output >= registers {
@@ -228,7 +235,9 @@ impl GateProgram {
         for q in code.chunks_exact(4) {
             let (dst, a, b) = (q[1] as usize, q[2] as usize, q[3] as usize);
             if dst < inputs || dst >= registers || a >= registers || b >= registers {
-                return Err(bad(format!("instruction {q:?} outside {registers} registers")));
+                return Err(bad(format!(
+                    "instruction {q:?} outside {registers} registers"
+                )));
             }
             let op = match q[0] as u32 {
                 OP_ADD => Op::Add(dst, a, b),
@@ -282,7 +291,9 @@ impl GateProgram {
         let dom = domain(k)?;
         let n = dom.size();
         if columns.iter().any(|c| c.len() != n) {
-            return Err(Error::Length(format!("every coset column needs {n} values")));
+            return Err(Error::Length(format!(
+                "every coset column needs {n} values"
+            )));
         }
         let points: Vec<Fr> = powers(dom.group_gen(), n)
             .into_par_iter()
@@ -387,7 +398,9 @@ pub fn quotient_unfold(
         .into_par_iter()
         .map(|idx| {
             let (m, j) = (idx / n, idx % n);
-            (0..size).map(|c| inverse[m * size + c] * folded[c][j]).sum()
+            (0..size)
+                .map(|c| inverse[m * size + c] * folded[c][j])
+                .sum()
         })
         .collect();
     let excess = t[bound + 1..].par_iter().any(|x| !x.is_zero());
@@ -448,8 +461,13 @@ pub fn logup_round2<'py>(
     let out = run(py, || logup_round2_checked(&inputs))?;
     let closing = crate::scalars::scalars_to_bytes(py, &[out.closing])?;
     Ok((
-        out.h_range.into_iter().map(|values| FrVec { values }).collect(),
-        FrVec { values: out.h_table },
+        out.h_range
+            .into_iter()
+            .map(|values| FrVec { values })
+            .collect(),
+        FrVec {
+            values: out.h_table,
+        },
         FrVec { values: out.h_agg },
         FrVec { values: out.phi },
         closing,
@@ -555,7 +573,10 @@ pub fn py_quotient_unfold<'py>(
     rho: &Bound<'py, PyAny>,
 ) -> PyResult<(bool, Vec<FrVec>)> {
     let f: Vec<&[Fr]> = folded.iter().map(|c| c.get().values.as_slice()).collect();
-    let (inv_in, rho_in) = (buffers::read(inverse, "inverse")?, buffers::read(rho, "rho")?);
+    let (inv_in, rho_in) = (
+        buffers::read(inverse, "inverse")?,
+        buffers::read(rho, "rho")?,
+    );
     let (inv_b, rho_b) = (inv_in.as_slice(), rho_in.as_slice());
     let (excess, chunks) = run(py, || {
         quotient_unfold(

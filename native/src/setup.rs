@@ -180,7 +180,10 @@ mod tests {
         let decoded = decode_ptau_g1s(&data, "pts").unwrap();
         assert_eq!(decoded, vec![p, G1Affine::identity()]);
         data[0] ^= 1;
-        assert!(matches!(decode_ptau_g1s(&data, "pts"), Err(Error::OffCurve(_))));
+        assert!(matches!(
+            decode_ptau_g1s(&data, "pts"),
+            Err(Error::OffCurve(_))
+        ));
         data[..32].copy_from_slice(&Fq::MODULUS.to_bytes_le());
         assert!(matches!(
             decode_ptau_g1s(&data, "pts"),

@@ -88,7 +88,10 @@ fn aggregate_rows(inp: &AggregateInputs<'_>) -> Option<Vec<(bool, bool, u64, u64
 
 /// `sum_i h_agg_i P_i` by runs of the key (see the module note); `None` when the columns
 /// lack the structure (then the caller commits the values).
-pub fn aggregate_commitment(bases: &[G1Affine], inp: &AggregateInputs<'_>) -> Result<Option<G1Affine>> {
+pub fn aggregate_commitment(
+    bases: &[G1Affine],
+    inp: &AggregateInputs<'_>,
+) -> Result<Option<G1Affine>> {
     let n = inp.key.len();
     if bases.len() < n {
         return Err(Error::Length(format!("{n} rows for {} bases", bases.len())));
@@ -131,7 +134,10 @@ pub fn aggregate_commitment(bases: &[G1Affine], inp: &AggregateInputs<'_>) -> Re
             [q_sum, x_sum, u_sum, s_sum]
         })
         .collect();
-    let mut inv: Vec<Fr> = key_runs.iter().map(|&(s, _)| inp.gamma - inp.key[s]).collect();
+    let mut inv: Vec<Fr> = key_runs
+        .iter()
+        .map(|&(s, _)| inp.gamma - inp.key[s])
+        .collect();
     batch_inverse_in_place(&mut inv, "gamma - key")?;
     let delta2 = inp.delta.square();
     let weights = [Fr::ONE, inp.delta, delta2, delta2 * inp.delta];
@@ -140,7 +146,10 @@ pub fn aggregate_commitment(bases: &[G1Affine], inp: &AggregateInputs<'_>) -> Re
         .iter()
         .flat_map(|x| weights.iter().map(move |w| *x * w))
         .collect();
-    Ok(Some(msm_full(&G1Projective::normalize_batch(&points), &scalars)?))
+    Ok(Some(msm_full(
+        &G1Projective::normalize_batch(&points),
+        &scalars,
+    )?))
 }
 
 /// `[sum_(i > j) P_i for j < n]`: suffix sums (the last is the point at infinity), in
@@ -218,7 +227,10 @@ pub fn running_sum_commitment(
     let agg = &inp.aggregate;
     let n = agg.key.len();
     if suffix.len() < n {
-        return Err(Error::Length(format!("{n} rows for {} suffix bases", suffix.len())));
+        return Err(Error::Length(format!(
+            "{n} rows for {} suffix bases",
+            suffix.len()
+        )));
     }
     let buckets = 1usize << agg.limb_bits;
     if n < PHI_MIN_ROWS_PER_BUCKET * buckets {
@@ -240,7 +252,9 @@ pub fn running_sum_commitment(
     let Some(agg_part) = aggregate_commitment(suffix, agg)? else {
         return Ok(None);
     };
-    let mut inv_table: Vec<Fr> = (0..buckets as u64).map(|t| inp.beta - Fr::from(t)).collect();
+    let mut inv_table: Vec<Fr> = (0..buckets as u64)
+        .map(|t| inp.beta - Fr::from(t))
+        .collect();
     batch_inverse_in_place(&mut inv_table, "beta - t")?;
     let sums = bucket_sums(&suffix[..n], &values, buckets);
     let mut total: G1Projective = agg_part.into();
@@ -274,7 +288,10 @@ pub fn suffix_bases<'py>(
             .into_affine();
         Ok((suffix, total))
     })?;
-    Ok((G1Bases { points: suffix }, PyBytes::new(py, &g1_to_array(&total))))
+    Ok((
+        G1Bases { points: suffix },
+        PyBytes::new(py, &g1_to_array(&total)),
+    ))
 }
 
 /// `commit_round2_structured(lagrange, suffix, suffix_total, key, q, s, nonce, limbs,
