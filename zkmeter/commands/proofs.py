@@ -144,7 +144,7 @@ def info(path: Path) -> None:
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    help="Processes for the MSMs.",
+    help="Worker processes of the pure-Python prover (the native one uses its thread pool).",
 )
 def prove(receipts: Path, srs_path: Path, output: Path, k: int | None, processes: int) -> None:
     """Prove what the receipts in RECEIPTS add up to per channel; write a proof file.
