@@ -15,15 +15,22 @@ nothing is proven until the whole file has been read.
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import numpy as np
 
 from channels.receipts import SignedReceipt
 from circuits.public_inputs import BatchHeader, PublicInputError
-from prover.witness import BatchError, UsageRow
+from prover.witness import BatchError, UsageArrays, UsageRow
+from verifier.transcript import keccak256
 
 RECEIPTS_FORMAT = "zkmeter-receipts-v2"
+#: The compact columns file (PROTOCOL §8): what `zkmeter prove` reads fastest.
+COLUMNS_MAGIC: Final[bytes] = b"ZKMRCP01"
+COLUMNS_FORMAT: Final[str] = "zkmeter-receipts-columns-v1"
 
 
 class ReceiptsFileError(ValueError):
@@ -118,6 +125,66 @@ def parse_receipts(data: Any) -> tuple[BatchHeader, list[UsageRow], list[dict[st
     return header, rows, receipts
 
 
+def is_columns_file(path: Path) -> bool:
+    """Whether ``path`` starts with the compact columns file's magic."""
+    with open(path, "rb") as fh:
+        return fh.read(len(COLUMNS_MAGIC)) == COLUMNS_MAGIC
+
+
+def receipts_columns_bytes(header: BatchHeader, arrays: UsageArrays) -> bytes:
+    """The compact receipts file (PROTOCOL §8): magic, a big-endian uint32 length and the
+    header as JSON, then little-endian uint64 columns ``payer`` (3 words a receipt: bits
+    0-63, 64-127, 128-159), ``model_id``, ``nonce``, ``tokens``, then keccak256 of all of it."""
+    meta = json.dumps({"format": COLUMNS_FORMAT, **header.to_json(), "count": len(arrays)})
+    body = (
+        COLUMNS_MAGIC
+        + struct.pack(">I", len(meta))
+        + meta.encode()
+        + b"".join(
+            np.ascontiguousarray(a, dtype="<u8").tobytes()
+            for a in (arrays.payer, arrays.model_id, arrays.nonce, arrays.tokens)
+        )
+    )
+    return body + keccak256(body)
+
+
+def parse_receipts_columns(data: bytes) -> tuple[BatchHeader, UsageArrays]:
+    """The batch header and the receipt columns of a compact receipts file."""
+    head = len(COLUMNS_MAGIC) + 4
+    if len(data) < head + 32 or data[: len(COLUMNS_MAGIC)] != COLUMNS_MAGIC:
+        raise ReceiptsFileError("not a compact receipts file (bad magic or too short)")
+    if keccak256(data[:-32]) != data[-32:]:
+        raise ReceiptsFileError("compact receipts file: checksum mismatch (corrupted?)")
+    (length,) = struct.unpack(">I", data[len(COLUMNS_MAGIC) : head])
+    try:
+        meta = json.loads(data[head : head + length])
+        header = BatchHeader.from_json(meta)
+        count = int(meta["count"])
+    except (ValueError, KeyError, TypeError, PublicInputError) as error:
+        raise ReceiptsFileError(f"compact receipts file header: {error}") from None
+    if meta.get("format") != COLUMNS_FORMAT:
+        raise ReceiptsFileError(f"compact receipts file: format {meta.get('format')!r}")
+    words = np.frombuffer(
+        data, dtype="<u8", offset=head + length, count=(len(data) - 32 - head - length) // 8
+    )
+    if len(words) != 6 * count or (len(data) - 32 - head - length) % 8:
+        raise ReceiptsFileError(f"compact receipts file: {len(words)} words for {count} receipts")
+    payer = words[: 3 * count].reshape(count, 3)
+    model_id, nonce, tokens = (words[(3 + j) * count : (4 + j) * count] for j in range(3))
+    try:
+        arrays = UsageArrays(
+            *(np.asarray(a, dtype=np.uint64) for a in (payer, model_id, nonce, tokens))
+        )
+    except BatchError as error:
+        raise ReceiptsFileError(str(error)) from None
+    return header, arrays
+
+
+def load_receipts_columns(path: Path) -> tuple[BatchHeader, UsageArrays]:
+    """``parse_receipts_columns`` of a file."""
+    return parse_receipts_columns(path.read_bytes())
+
+
 def load_receipts(path: Path) -> tuple[BatchHeader, list[UsageRow], list[dict[str, Any]]]:
     try:
         data = json.loads(path.read_text())
@@ -127,10 +194,16 @@ def load_receipts(path: Path) -> tuple[BatchHeader, list[UsageRow], list[dict[st
 
 
 __all__ = [
+    "COLUMNS_FORMAT",
+    "COLUMNS_MAGIC",
     "RECEIPTS_FORMAT",
     "BatchError",
     "ReceiptsFileError",
+    "is_columns_file",
     "load_receipts",
+    "load_receipts_columns",
     "parse_receipts",
+    "parse_receipts_columns",
+    "receipts_columns_bytes",
     "receipts_file_json",
 ]

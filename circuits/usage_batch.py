@@ -35,7 +35,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
-from circuits.expr import Col, CompiledGates, Expr, Gate, Scalar, compile_gates
+from circuits.expr import (
+    Col,
+    CompiledGates,
+    Expr,
+    Gate,
+    Scalar,
+    VectorProgram,
+    compile_gates,
+    compile_vector_program,
+)
 
 MIN_LOG_SIZE: Final[int] = 8
 MAX_LOG_SIZE: Final[int] = 20
@@ -167,6 +176,10 @@ class Layout:
     def compiled(self) -> CompiledGates:
         return _compiled(self.k)
 
+    def vector_program(self) -> VectorProgram:
+        """The folded gates as the register program the native prover runs on cosets."""
+        return _vector_program(self.k)
+
     def column_degrees(self) -> dict[str, int]:
         """Degree of each polynomial the gates refer to, blinding included."""
         n = self.size
@@ -238,3 +251,8 @@ def _gates(k: int) -> list[Gate]:
 @cache
 def _compiled(k: int) -> CompiledGates:
     return compile_gates(_gates(k))
+
+
+@cache
+def _vector_program(k: int) -> VectorProgram:
+    return compile_vector_program(_gates(k))

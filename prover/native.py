@@ -52,14 +52,16 @@ from verifier.curve import G1Affine
 from verifier.fr import NonCanonicalScalarError
 
 if TYPE_CHECKING:
-    from zkmeter_native import G1Bases
+    from zkmeter_native import FrVec, G1Bases
 else:
     G1Bases = Any
+    FrVec = Any
 
 __all__ = [
     "G1_BYTES",
     "G2_BYTES",
     "SCALAR_BYTES",
+    "FrVec",
     "G1Bases",
     "NativeUnavailableError",
     "ScalarBuffer",
@@ -67,31 +69,48 @@ __all__ = [
     "available",
     "bases_for",
     "batch_inverse",
+    "blind",
     "check_scalars",
+    "column",
+    "column_ints",
     "commit_monomial",
     "coset_intt",
     "coset_ntt",
     "divide_by_linear",
     "evaluate",
+    "evaluate_column",
     "g1_bases",
     "g1_from_buffer",
     "g1_to_buffer",
+    "gates_on_coset",
     "generator_multiples",
     "intt",
+    "intt_column",
     "lagrange_basis",
+    "lagrange_from_tau",
+    "logup_round2",
     "msm",
+    "msm_column",
+    "msm_full",
     "msm_ints",
     "msm_small",
     "ntt",
     "num_threads",
     "open_at",
+    "open_combination",
     "pairing_product_is_one",
+    "powers_of_tau",
+    "ptau_points",
+    "quotient_on_coset",
+    "quotient_unfold",
+    "round2_commitments",
     "scalar_from_word",
     "scalar_to_word",
     "scalars_from_buffer",
     "scalars_from_buffer_mpz",
     "scalars_to_buffer",
     "small_values_to_buffer",
+    "suffix_bases",
     "unavailable_reason",
     "use_backend",
     "use_native",
@@ -256,6 +275,11 @@ def bases_for(points: Any) -> G1Bases:
     cached = getattr(points, _HANDLE_ATTRIBUTE, None)
     if cached is not None:
         return cached
+    raw = getattr(points, "raw", None)  # prover.srs.G1Points: EIP-196 bytes already
+    if isinstance(raw, bytes):
+        handle = core.G1Bases.from_affine_bytes(raw)
+        object.__setattr__(points, _HANDLE_ATTRIBUTE, handle)
+        return handle
     xs, ys = getattr(points, "xs", None), getattr(points, "ys", None)
     if xs is None or ys is None:
         return g1_bases(points)
@@ -386,3 +410,233 @@ def pairing_product_is_one(pairs: Sequence[tuple[G1Affine, bytes]]) -> bool:
     g1 = g1_to_buffer(a for a, _ in pairs)
     g2 = b"".join(bytes(b) for _, b in pairs)
     return bool(_core().pairing_product_is_one(g1, g2))
+
+
+# ------------------------------------------------------------- columns kept native (FrVec)
+
+
+def column(values: Any) -> FrVec:
+    """A native column (``FrVec``) from a NumPy integer array, a list of ints or a scalar
+    buffer. Values below 2^64 cross as 8-byte words (no Python loop for an array); any other
+    int (a cheating witness's ``R - 1``, a channel key) is reduced mod R and crosses as a
+    32-byte word."""
+    core = _core()
+    if isinstance(values, core.FrVec):
+        return values
+    if isinstance(values, bytes | bytearray | memoryview):
+        return core.FrVec.from_words(values)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        if values.dtype.kind == "u" or not values.size or int(values.min()) >= 0:
+            return core.FrVec.from_u64(np.ascontiguousarray(values, dtype="<u8").view(np.uint8))
+        values = values.tolist()
+    try:
+        small = np.array(values, dtype="<u8")
+    except (OverflowError, TypeError, ValueError):
+        return core.FrVec.from_words(scalars_to_buffer(values, reduce=True))
+    return core.FrVec.from_u64(small.view(np.uint8))
+
+
+def column_ints(values: FrVec) -> list[int]:
+    """The Python ints of a native column."""
+    return scalars_from_buffer(values.to_words())
+
+
+def intt_column(values: FrVec, k: int) -> FrVec:
+    """The ``N`` coefficients of the interpolant of ``values`` on ``H`` (``N = 2^k``)."""
+    return _core().fr_intt(values, k)
+
+
+def blind(coeffs: FrVec, n: int, r: Sequence[int]) -> FrVec:
+    """The coefficients of ``c(X) + r(X)(X^N - 1)`` (PROTOCOL §6 step 2)."""
+    return _core().fr_blind(coeffs, n, scalars_to_buffer(r, reduce=True))
+
+
+def msm_full(bases: G1Bases, scalars: FrVec) -> G1Affine:
+    """``sum_i s_i P_i`` with full-width scalars (arkworks' ``msm_bigint``)."""
+    return _g1_point(_core().fr_msm(bases, scalars))
+
+
+def msm_column(bases: G1Bases, values: FrVec) -> G1Affine:
+    """``sum_i c_i P_i`` for a witness column, computed by runs of equal values or by
+    small-scalar MSMs where the values allow (the same point as ``msm_full``)."""
+    return _g1_point(_core().fr_msm_column(bases, values))
+
+
+def evaluate_column(coeffs: FrVec, z: int) -> int:
+    """``p(z)`` for a polynomial held natively."""
+    return scalar_from_word(_core().fr_evaluate(coeffs, scalar_to_word(z)))
+
+
+def open_combination(
+    srs: G1Bases, polys: Sequence[FrVec], weights: Sequence[int], z: int
+) -> G1Affine:
+    """``[(P(X) - P(z))/(X - z)]_1`` for ``P = sum_k weights[k] polys[k]`` (GWC19 §3)."""
+    return _g1_point(
+        _core().fr_open(
+            srs, list(polys), scalars_to_buffer(weights, reduce=True), scalar_to_word(z)
+        )
+    )
+
+
+def logup_round2(
+    limbs: Sequence[FrVec],
+    m: FrVec,
+    table: FrVec,
+    key: FrVec,
+    nonce: FrVec,
+    q: FrVec,
+    s: FrVec,
+    limb_bits: int,
+    challenges: tuple[int, int, int],
+    A_over_N: int,
+) -> tuple[list[FrVec], FrVec, FrVec, FrVec, int]:
+    """The round-2 columns ``(h_range_j, h_table, h_agg, phi)`` and the running sum's closing
+    value (PROTOCOL §3), every denominator inverted by batch inversion; ``ZeroDivisionError``
+    if a challenge meets a limb, table value or key."""
+    beta, gamma, delta = challenges
+    h_range, h_table, h_agg, phi, closing = _core().logup_round2(
+        list(limbs),
+        m,
+        table,
+        key,
+        nonce,
+        q,
+        s,
+        limb_bits,
+        scalar_to_word(beta),
+        scalar_to_word(gamma),
+        scalar_to_word(delta),
+        scalar_to_word(A_over_N),
+    )
+    return list(h_range), h_table, h_agg, phi, scalar_from_word(closing)
+
+
+def quotient_on_coset(
+    coeffs: Sequence[FrVec],
+    sources: Sequence[tuple[int, int]],
+    scalars: Sequence[int],
+    code: Sequence[tuple[int, int, int, int]],
+    registers: int,
+    output: int,
+    k: int,
+    shift: int,
+) -> FrVec:
+    """``F[j] = sum_m t_(j+mN) (shift^N)^m``: the folded gates on the coset ``shift H``,
+    evaluated by the register program ``code`` (``circuits.expr.VectorProgram``), divided by
+    ``Z_H`` and brought back to coefficients (``prover.quotient.quotient_on_coset``)."""
+    return _core().quotient_on_coset(
+        list(coeffs),
+        np.asarray(sources, dtype="<u8").reshape(-1).view(np.uint8),
+        scalars_to_buffer(scalars, reduce=True),
+        np.asarray(code, dtype="<u8").reshape(-1).view(np.uint8),
+        registers,
+        output,
+        k,
+        scalar_to_word(shift),
+    )
+
+
+def gates_on_coset(
+    columns: Sequence[FrVec],
+    sources: Sequence[tuple[int, int]],
+    scalars: Sequence[int],
+    code: Sequence[tuple[int, int, int, int]],
+    registers: int,
+    output: int,
+    k: int,
+    shift: int,
+) -> FrVec:
+    """The register program alone on columns already on the coset ``shift H``."""
+    return _core().gates_on_coset(
+        list(columns),
+        np.asarray(sources, dtype="<u8").reshape(-1).view(np.uint8),
+        scalars_to_buffer(scalars, reduce=True),
+        np.asarray(code, dtype="<u8").reshape(-1).view(np.uint8),
+        registers,
+        output,
+        k,
+        scalar_to_word(shift),
+    )
+
+
+def quotient_unfold(
+    folded: Sequence[FrVec],
+    inverse: Sequence[Sequence[int]],
+    n: int,
+    bound: int,
+    rho: Sequence[int],
+) -> tuple[bool, list[FrVec]]:
+    """``t`` from the three folded quotients (``inverse`` the Vandermonde inverse in the
+    nodes ``s_c^N``), whether ``t`` has a term above ``bound``, and its blinded chunks."""
+    flat = [x for row in inverse for x in row]
+    excess, chunks = _core().quotient_unfold(
+        list(folded),
+        scalars_to_buffer(flat, reduce=True),
+        n,
+        bound,
+        scalars_to_buffer(rho, reduce=True),
+    )
+    return bool(excess), list(chunks)
+
+
+# ------------------------------------------------------------------------- SRS set-up
+
+
+def powers_of_tau(tau: int, n: int) -> bytes:
+    """``[tau^i]_1`` for ``i < n`` as ``64 n`` bytes of EIP-196 points (a development SRS)."""
+    return bytes(_core().g1_powers_of_tau(scalar_to_word(tau), n))
+
+
+def lagrange_from_tau(tau: int, k: int) -> bytes:
+    """``[L_i(tau)]_1`` for ``i < 2^k`` with ``L_i(tau) = omega^i (tau^N - 1)/(N (tau -
+    omega^i))``, as EIP-196 bytes: ``N`` fixed-base multiplications when tau is known."""
+    return bytes(_core().g1_lagrange_from_tau(scalar_to_word(tau), k))
+
+
+def ptau_points(data: BufferLike) -> bytes:
+    """G1 points of a snarkjs ``.ptau`` section (coordinates little-endian in Montgomery form
+    ``x 2^256 mod P``) as EIP-196 bytes; ``ValueError`` for a coordinate ``>= P`` or a point
+    off the curve."""
+    return bytes(_core().ptau_g1_points(data))
+
+
+def suffix_bases(bases: G1Bases) -> tuple[G1Bases, G1Affine]:
+    """The suffix sums ``S_j = sum_(i > j) P_i`` of a basis (a handle) and ``sum_j S_j``."""
+    handle, total = _core().suffix_bases(bases)
+    return handle, _g1_point(total)
+
+
+def round2_commitments(
+    lagrange: G1Bases,
+    suffix: tuple[G1Bases, G1Affine],
+    round1: dict[str, FrVec],
+    limb_names: Sequence[str],
+    limb_bits: int,
+    round2: dict[str, FrVec],
+    challenges: tuple[int, int, int],
+    A_over_N: int,
+) -> tuple[G1Affine, G1Affine, str]:
+    """``[h_agg]`` and ``[phi]`` over the Lagrange basis, by runs of keys and buckets of limb
+    values where the columns allow (``native/src/structured.rs``), else by full MSMs of the
+    values: the same points either way. The third value says which way each went."""
+    beta, gamma, delta = challenges
+    suffix_handle, suffix_total = suffix
+    agg, phi, how = _core().commit_round2_structured(
+        lagrange,
+        suffix_handle,
+        g1_to_buffer([suffix_total]),
+        round1["key"],
+        round1["q"],
+        round1["s"],
+        round1["nonce"],
+        [round1[name] for name in limb_names],
+        limb_bits,
+        round2["h_table"],
+        round2["h_agg"],
+        round2["phi"],
+        scalar_to_word(beta),
+        scalar_to_word(gamma),
+        scalar_to_word(delta),
+        scalar_to_word(A_over_N),
+    )
+    return _g1_point(agg), _g1_point(phi), str(how)

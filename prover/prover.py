@@ -17,13 +17,14 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gmpy2
 
 from circuits.constants import R
 from circuits.public_inputs import BatchHeader, PublicInputs
 from circuits.usage_batch import QUOTIENT_CHUNKS
+from prover import native
 from prover.kzg import (
     add_points,
     blinded_coefficients,
@@ -36,13 +37,22 @@ from prover.ntt import evaluate, intt
 from prover.proving_key import ProvingKey
 from prover.quotient import coset_shifts, quotient_on_coset, split_quotient, unfold
 from prover.timings import ProofTimings
-from prover.witness import UsageRow, Witness, build_witness
+from prover.witness import (
+    UsageArrays,
+    UsageRow,
+    Witness,
+    build_witness,
+    build_witness_from_arrays,
+)
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
 from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
+
+if TYPE_CHECKING:
+    from prover.native_prover import NativeRounds
 
 Progress = Callable[[str], None]
 Randomness = Callable[[], int]
@@ -68,7 +78,7 @@ class ProvingResult:
 def prove_batch(
     pk: ProvingKey,
     header: BatchHeader,
-    rows: Sequence[UsageRow],
+    rows: Sequence[UsageRow] | UsageArrays,
     *,
     processes: int = 2,
     randomness: Randomness = secure_randomness,
@@ -76,12 +86,16 @@ def prove_batch(
 ) -> ProvingResult:
     """Prove that ``rows`` add up to their per-channel aggregates (PROTOCOL §2).
 
-    Rows are validated and sorted first (BatchError names any row that cannot be proven).
+    Rows are validated and sorted first (BatchError names any row that cannot be proven);
+    ``UsageArrays`` (receipts as NumPy columns) are laid out without a loop over them.
     """
     timings = ProofTimings()
     start = time.perf_counter()
     with timings.measure("witness"):
-        witness = build_witness(rows, pk.layout.k)
+        if isinstance(rows, UsageArrays):
+            witness = build_witness_from_arrays(rows, pk.layout.k)
+        else:
+            witness = build_witness(rows, pk.layout.k)
     public = PublicInputs(header, pk.layout.k, witness.aggregates)
     return prove_witness(
         pk,
@@ -115,7 +129,23 @@ def prove_witness(
     """
     timings = timings or ProofTimings()
     start = time.perf_counter() if started is None else started
-    rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings, self_check)
+    rounds: _Rounds | NativeRounds
+    if native.use_native():
+        # Columns stay in the native core; no worker processes (arkworks runs on rayon).
+        from prover.native_prover import NativeRounds
+
+        rounds = NativeRounds(
+            pk,
+            public,
+            witness,
+            randomness,
+            progress or (lambda _message: None),
+            timings,
+            self_check,
+            ProverError,
+        )
+    else:
+        rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings, self_check)
     proof = rounds.run()
     timings.total = time.perf_counter() - start
     timings.seconds["other"] = timings.total - sum(

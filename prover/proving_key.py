@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from circuits.usage_batch import Layout, UnsupportedDomainError
+from prover import native
 from prover.kzg import commit_lagrange, commit_monomial
 from prover.msm import prepare_bases
 from prover.ntt import intt
@@ -27,8 +28,8 @@ class ProvingKeyError(ValueError):
 class ProvingKey:
     layout: Layout
     srs: SRS
-    lagrange_points: Any  # prepared bases [L_i(tau)]_1, i < N
-    monomial_points: Any  # prepared bases [tau^i]_1, i < Layout.srs_powers
+    lagrange_points: Any  # [L_i(tau)]_1, i < N: G1Points (native) or prepared Bases
+    monomial_points: Any  # [tau^i]_1, i < Layout.srs_powers, likewise
     table_values: list[int]
     table_coeffs: list[int]
     vk: VerificationKey
@@ -36,11 +37,17 @@ class ProvingKey:
     @classmethod
     def build(cls, srs: SRS, k: int, progress: ProgressCallback | None = None) -> ProvingKey:
         layout = _checked_layout(srs, k)
-        lagrange = prepare_bases(lagrange_basis(srs, k, progress=progress))
-        monomial = prepare_bases(srs.g1_powers[: layout.srs_powers])
+        lagrange: Any = lagrange_basis(srs, k, progress=progress)
+        monomial: Any = srs.g1_powers[: layout.srs_powers]
         table_values = layout.table_values()
         table_coeffs = [int(c) for c in intt(table_values, k)]
-        table_commitment = commit_lagrange(table_values, lagrange)
+        if native.use_native():
+            # The bases stay bytes with a native handle (prover.srs.G1Points); T's values are
+            # below 2^16: a small-scalar MSM.
+            table_commitment = native.msm_small(native.bases_for(lagrange), table_values)
+        else:
+            lagrange, monomial = prepare_bases(lagrange), prepare_bases(monomial)
+            table_commitment = commit_lagrange(table_values, lagrange)
         vk = VerificationKey(k, table_commitment, srs.g2_tau)
         return cls(layout, srs, lagrange, monomial, table_values, table_coeffs, vk)
 

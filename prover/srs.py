@@ -24,14 +24,15 @@ import os
 import secrets
 import struct
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, overload
 
 import gmpy2
+import numpy as np
 from py_ecc.fields import optimized_bn128_FQ2 as FQ2
-from py_ecc.optimized_bn128.optimized_curve import G2, eq, is_inf, multiply, neg, normalize
+from py_ecc.optimized_bn128.optimized_curve import G2, add, eq, is_inf, multiply, neg, normalize
 
 from prover import native
 from prover.g1 import (
@@ -82,6 +83,91 @@ class InsecureSRSWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------------------------
+# Points stored as bytes
+
+
+class G1Points(Sequence[G1Affine]):
+    """Affine G1 points held as their EIP-196 encoding (``64 n`` bytes), decoded on access.
+
+    What an SRS or a Lagrange basis of 2^20 points is kept as: 64 MiB of bytes instead of a
+    million Python tuples. Indexing decodes one point, slicing (step 1) gives another
+    ``G1Points`` over the same bytes, iteration decodes them all. The native core reads
+    ``raw`` in one call (``prover.native.bases_for`` keeps the decoded handle on the object,
+    so bases cross the boundary once). Points are not checked here: an SRS checks them when
+    it is loaded (``SRS.from_bytes``), a computed basis is correct by construction.
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) % G1_BYTES:
+            raise SRSError(f"{len(raw)} bytes is not a whole number of 64-byte G1 points")
+        self.raw = bytes(raw)
+
+    def __len__(self) -> int:
+        return len(self.raw) // G1_BYTES
+
+    @overload
+    def __getitem__(self, index: int) -> G1Affine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> G1Points: ...
+
+    def __getitem__(self, index: int | slice) -> G1Affine | G1Points:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return G1Points(b"".join(g1_to_bytes(self[i]) for i in range(start, stop, step)))
+            return G1Points(self.raw[start * G1_BYTES : max(start, stop) * G1_BYTES])
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"point {index} of {n}")
+        at = index * G1_BYTES
+        return (
+            int.from_bytes(self.raw[at : at + 32], "big"),
+            int.from_bytes(self.raw[at + 32 : at + G1_BYTES], "big"),
+        )
+
+    def __iter__(self) -> Iterator[G1Affine]:
+        raw, from_bytes = self.raw, int.from_bytes
+        for at in range(0, len(raw), G1_BYTES):
+            yield (from_bytes(raw[at : at + 32], "big"), from_bytes(raw[at + 32 : at + 64], "big"))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, G1Points):
+            return self.raw == other.raw
+        if isinstance(other, Sequence):
+            return len(other) == len(self) and all(
+                tuple(a) == tuple(b) for a, b in zip(self, other, strict=True)
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"G1Points(n={len(self)})"
+
+
+def g1_points_bytes(points: Sequence[G1Affine]) -> bytes:
+    """The EIP-196 bytes of points (no copy for ``G1Points``)."""
+    if isinstance(points, G1Points):
+        return points.raw
+    return b"".join(g1_to_bytes(p) for p in points)
+
+
+def infinity_index(points: Sequence[G1Affine]) -> int | None:
+    """The index of the first point at infinity (64 zero bytes), or None."""
+    if isinstance(points, G1Points):
+        rows = np.frombuffer(points.raw, dtype=np.uint8).reshape(-1, G1_BYTES)
+        zero = np.flatnonzero(~rows.any(axis=1))
+        return int(zero[0]) if zero.size else None
+    for i, pt in enumerate(points):
+        if pt[0] == 0 and pt[1] == 0:
+            return i
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 # The SRS value
 
 
@@ -96,7 +182,7 @@ class SRS:
     to Z = 1 and computes the digest. Two SRSs are equal iff their digests are (hashable).
     """
 
-    g1_powers: list[G1Affine]
+    g1_powers: Sequence[G1Affine]  # a list, or G1Points (bytes) for large SRSs
     g2_one: G2Point
     g2_tau: G2Point
     digest: bytes = field(init=False, repr=False)
@@ -143,6 +229,7 @@ class SRS:
         instead of the G1 FFT) and cached like any other (see ``lagrange_basis``).
         """
         srs, tau = insecure_development_with_tau(n_powers, seed, progress)
+        _remember_validated(srs.digest)  # made from a known tau: consistent by construction
         for k in lagrange_log_sizes:
             remember_lagrange_basis(srs, k, lagrange_basis_from_tau(tau, k))
         return srs
@@ -181,13 +268,24 @@ class SRS:
         body, checksum = data[:-CHECKSUM_BYTES], data[-CHECKSUM_BYTES:]
         if keccak256(body) != checksum:
             raise SRSError("SRS checksum mismatch: the file is corrupted or was modified")
-        g1_powers: list[G1Affine] = []
-        for i in range(count):
-            off = header + i * G1_BYTES
+        g1_powers: Sequence[G1Affine]
+        if native.use_native():
+            # One native pass decodes and checks every point (coordinates < P, on the curve);
+            # the handle is kept on the points for the proving key's MSMs.
+            g1_powers = G1Points(data[header : header + count * G1_BYTES])
             try:
-                g1_powers.append(g1_from_bytes(data[off : off + G1_BYTES]))
-            except InvalidPointError as exc:
-                raise SRSError(f"G1 power {i} is not a valid point: {exc}") from exc
+                native.bases_for(g1_powers)
+            except ValueError as exc:
+                raise SRSError(f"a G1 power is not a valid point: {exc}") from exc
+        else:
+            g1_list: list[G1Affine] = []
+            for i in range(count):
+                off = header + i * G1_BYTES
+                try:
+                    g1_list.append(g1_from_bytes(data[off : off + G1_BYTES]))
+                except InvalidPointError as exc:
+                    raise SRSError(f"G1 power {i} is not a valid point: {exc}") from exc
+            g1_powers = g1_list
         off = header + count * G1_BYTES
         g2s = []
         for name in ("[1]_2", "[tau]_2"):
@@ -232,25 +330,39 @@ class SRS:
             raise SRSError("G1 power 0 is not the G1 generator (1, 2)")
         if not eq(self.g2_one, G2):
             raise SRSError("[1]_2 is not the G2 generator of EIP-197")
-        for i, pt in enumerate(self.g1_powers):
-            if pt[0] == 0 and pt[1] == 0:
-                raise SRSError(f"G1 power {i} is the point at infinity")
-            if check_points and not g1_is_on_curve_affine(pt):
-                raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
+        at_infinity = infinity_index(self.g1_powers)
+        if at_infinity is not None:
+            raise SRSError(f"G1 power {at_infinity} is the point at infinity")
+        if check_points:
+            if isinstance(self.g1_powers, G1Points) and native.use_native():
+                try:
+                    native.bases_for(self.g1_powers)
+                except ValueError as exc:
+                    raise SRSError(f"a G1 power is not on the curve: {exc}") from exc
+            else:
+                for i, pt in enumerate(self.g1_powers):
+                    if not g1_is_on_curve_affine(pt):
+                        raise SRSError(f"G1 power {i} is not on the curve y^2 = x^3 + 3")
         if is_inf(self.g2_tau):
             raise SRSError("[tau]_2 is the point at infinity (tau = 0)")
-        if check_pairing:
+        if check_pairing and not _validated_before(self.digest):
             rho = 1 + secrets.randbelow(R - 1)
             n = len(self.g1_powers)
-            rho_powers = powers(rho, n - 1)
-            A = msm(self.g1_powers[1:], rho_powers)
-            B = msm(self.g1_powers[:-1], rho_powers)
-            pairs = [(g1_from_affine(A), self.g2_one), (neg(g1_from_affine(B)), self.g2_tau)]
+            # A = sum_(i < n-1) rho^i P_(i+1); B = sum_(i < n-1) rho^i P_i is then
+            # P_0 + rho A - rho^(n-1) P_(n-1): one MSM instead of two.
+            A = msm(self.g1_powers[1:], powers(rho, n - 1))
+            rho_top = pow(rho, n - 1, R)
+            B = add(
+                add(g1_from_affine(self.g1_powers[0]), multiply(g1_from_affine(A), rho)),
+                neg(multiply(g1_from_affine(self.g1_powers[n - 1]), rho_top)),
+            )
+            pairs = [(g1_from_affine(A), self.g2_one), (neg(B), self.g2_tau)]
             if not pairing_product_is_one(pairs):
                 raise SRSError(
                     "the G1 powers are not successive powers of the tau of [tau]_2 "
                     "(pairing check e(A, [1]_2) = e(B, [tau]_2) failed)"
                 )
+            _remember_validated(self.digest)
 
 
 def insecure_development_with_tau(
@@ -272,8 +384,14 @@ def insecure_development_with_tau(
     else:
         digest = keccak256(b"zkmeter.insecure-srs.v1" + seed.to_bytes(32, "big", signed=True))
         tau = int.from_bytes(digest, "big") % (R - 1) + 1
-    scalars = powers(tau, n_powers)
-    g1_powers = fixed_base_multiples(G1_GENERATOR_AFFINE, scalars, progress=progress)
+    g1_powers: Sequence[G1Affine]
+    if native.use_native():
+        g1_powers = G1Points(native.powers_of_tau(tau, n_powers))
+        if progress is not None:
+            progress(n_powers, n_powers)
+    else:
+        scalars = powers(tau, n_powers)
+        g1_powers = fixed_base_multiples(G1_GENERATOR_AFFINE, scalars, progress=progress)
     return SRS(g1_powers, G2, multiply(G2, tau)), tau
 
 
@@ -359,7 +477,7 @@ def fixed_base_multiples(
 # Lagrange basis
 
 
-_LAGRANGE_MEMO: dict[tuple[bytes, int], list[G1Affine]] = {}
+_LAGRANGE_MEMO: dict[tuple[bytes, int], Sequence[G1Affine]] = {}
 
 
 def cache_dir() -> Path:
@@ -373,12 +491,15 @@ def lagrange_cache_path(srs: SRS, k: int) -> Path:
     return cache_dir() / f"lagrange-{srs.digest.hex()}-{k}.bin"
 
 
-def lagrange_basis_from_tau(tau: int, k: int) -> list[G1Affine]:
+def lagrange_basis_from_tau(tau: int, k: int) -> Sequence[G1Affine]:
     """[L_i(tau)]_1 when tau is known: L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i)).
 
-    N scalars from one batch inversion, then N fixed-base multiplications of [1]_1. Only a
-    development SRS knows tau; a ceremony SRS goes through ``lagrange_basis``'s G1 FFT.
+    N scalars from one batch inversion, then N fixed-base multiplications of [1]_1 (natively:
+    ``prover.native.lagrange_from_tau``). Only a development SRS knows tau; a ceremony SRS
+    takes its basis from the ptau file's Lagrange section or ``lagrange_basis``'s G1 FFT.
     """
+    if native.use_native():
+        return G1Points(native.lagrange_from_tau(tau, k))
     n = 1 << k
     omega = root_of_unity(k)
     vanishing = (pow(tau, n, R) - 1) % R
@@ -392,7 +513,7 @@ def lagrange_basis_from_tau(tau: int, k: int) -> list[G1Affine]:
     return fixed_base_multiples(G1_GENERATOR_AFFINE, scalars)
 
 
-def remember_lagrange_basis(srs: SRS, k: int, points: list[G1Affine]) -> None:
+def remember_lagrange_basis(srs: SRS, k: int, points: Sequence[G1Affine]) -> None:
     """Put a Lagrange basis computed elsewhere into the memory and disk caches."""
     _LAGRANGE_MEMO[(srs.digest, k)] = points
     try:
@@ -407,7 +528,7 @@ def lagrange_basis(
     use_disk_cache: bool = True,
     progress: ProgressCallback | None = None,
     processes: int = 1,
-) -> list[G1Affine]:
+) -> Sequence[G1Affine]:
     """``[L_i(tau)]_1`` for ``i < N = 2^log_size``, ``L_i`` the Lagrange polynomials of the
     subgroup ``H = <omega>`` (``omega = verifier.fr.root_of_unity(log_size)``):
     ``L_i(omega^j) = [i = j]``.
@@ -428,7 +549,7 @@ def lagrange_basis(
     if cached is not None:
         return cached
     path = lagrange_cache_path(srs, k)
-    points: list[G1Affine] | None = None
+    points: Sequence[G1Affine] | None = None
     if use_disk_cache and path.exists():
         try:
             points = _read_lagrange_file(path, srs.digest, k)
@@ -437,8 +558,8 @@ def lagrange_basis(
             points = None
     if points is None:
         if native.use_native():
-            handle = native.lagrange_basis(native.g1_bases(srs.g1_powers[:n]), k)
-            points = native.g1_from_buffer(handle.to_affine_bytes())
+            handle = native.lagrange_basis(native.bases_for(srs.g1_powers[:n]), k)
+            points = G1Points(handle.to_affine_bytes())
         else:
             points = _inverse_dft_g1(srs.g1_powers[:n], k, progress=progress, processes=processes)
         if use_disk_cache:
@@ -588,20 +709,15 @@ def _bit_reverse(i: int, bits: int) -> int:
     return int(format(i, f"0{bits}b")[::-1], 2) if bits else 0
 
 
-def _write_lagrange_file(path: Path, digest: bytes, k: int, points: list[G1Affine]) -> None:
-    body = (
-        LAGRANGE_MAGIC
-        + digest
-        + struct.pack(">II", k, len(points))
-        + b"".join(g1_to_bytes(p) for p in points)
-    )
+def _write_lagrange_file(path: Path, digest: bytes, k: int, points: Sequence[G1Affine]) -> None:
+    body = LAGRANGE_MAGIC + digest + struct.pack(">II", k, len(points)) + g1_points_bytes(points)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_bytes(body + keccak256(body))
     tmp.replace(path)
 
 
-def _read_lagrange_file(path: Path, digest: bytes, k: int) -> list[G1Affine]:
+def _read_lagrange_file(path: Path, digest: bytes, k: int) -> Sequence[G1Affine]:
     data = path.read_bytes()
     header = len(LAGRANGE_MAGIC) + 32 + 8
     n = 1 << k
@@ -617,6 +733,13 @@ def _read_lagrange_file(path: Path, digest: bytes, k: int) -> list[G1Affine]:
     got_log, got_n = struct.unpack(">II", data[header - 8 : header])
     if (got_log, got_n) != (k, n):
         raise SRSError(f"Lagrange cache is for 2^{got_log} ({got_n} points), wanted 2^{k}")
+    if native.use_native():
+        raw = G1Points(data[header : header + n * G1_BYTES])
+        try:
+            native.bases_for(raw)  # decodes and checks every point once, kept for the MSMs
+        except ValueError as exc:
+            raise SRSError(f"Lagrange cache has an invalid point: {exc}") from exc
+        return raw
     points: list[G1Affine] = []
     for i in range(n):
         try:
@@ -635,6 +758,9 @@ PTAU_MAGIC: Final[bytes] = b"ptau"
 _PTAU_SECTION_HEADER: Final[int] = 1
 _PTAU_SECTION_TAU_G1: Final[int] = 2
 _PTAU_SECTION_TAU_G2: Final[int] = 3
+# After `snarkjs powersoftau prepare phase2`: [L_i(tau)]_1 for every domain 2^p,
+# p = 0..power+1, one after the other (2^p points each: the 2^k block starts at point 2^k - 1).
+_PTAU_SECTION_LAGRANGE_G1: Final[int] = 12
 # ffjavascript stores field elements little-endian in Montgomery form x * 2^256 mod P.
 _MONTGOMERY_R_INV: Final[int] = pow(1 << 256, -1, P)
 
@@ -643,6 +769,7 @@ def import_ptau(
     path: str | os.PathLike[str],
     max_powers: int | None = None,
     check_pairing: bool = True,
+    lagrange_log_sizes: Sequence[int] = (),
 ) -> SRS:
     """The SRS held by a snarkjs ``.ptau`` file (its tauG1 powers and ``[1]_2``, ``[tau]_2``).
 
@@ -654,16 +781,30 @@ def import_ptau(
     ``x.c0, x.c1, y.c0, y.c1`` (``c0`` the real part), each coordinate 32 bytes
     little-endian in Montgomery form (``x·2^256 mod P``); all zeros is infinity.
     Takes the first ``max_powers`` G1 powers (all of them if None).
+
+    For each ``k`` in ``lagrange_log_sizes`` the Lagrange basis ``[L_i(tau)]_1`` of the
+    domain 2^k is read from section 12 (written by ``snarkjs powersoftau prepare phase2``:
+    the bases of every domain 2^p, p = 0..power+1, in turn; the 2^k block starts at point
+    2^k - 1) and put in the Lagrange cache (``remember_lagrange_basis``), so no G1 FFT is
+    needed; without that section the basis is left to ``lagrange_basis`` (the G1 FFT).
+    snarkjs' domains are ours (generator 5, the same 2^28-th root of unity): tested
+    against the G1 FFT of the same powers.
     """
     try:
         with open(path, "rb") as fh:
-            return _import_ptau_stream(fh, str(path), max_powers, check_pairing)
+            return _import_ptau_stream(
+                fh, str(path), max_powers, check_pairing, tuple(lagrange_log_sizes)
+            )
     except OSError as exc:
         raise SRSError(f"cannot read ptau file {path}: {exc.strerror}") from exc
 
 
 def _import_ptau_stream(
-    fh: BinaryIO, path: str, max_powers: int | None, check_pairing: bool
+    fh: BinaryIO,
+    path: str,
+    max_powers: int | None,
+    check_pairing: bool,
+    lagrange_log_sizes: tuple[int, ...] = (),
 ) -> SRS:
     """Read only the section table and the needed points (ceremony files are gigabytes)."""
     size = fh.seek(0, os.SEEK_END)
@@ -721,15 +862,14 @@ def _import_ptau_stream(
     if not 2 <= count <= n_g1:
         raise SRSError(f"{path}: asked for {count} powers, the file has {n_g1} (need >= 2)")
     g1_data = read_at(g1pos, count * 64)
-    g1_powers: list[G1Affine] = []
-    for i in range(count):
-        off = 64 * i
-        x = _from_montgomery_le(g1_data[off : off + 32])
-        y = _from_montgomery_le(g1_data[off + 32 : off + 64])
+    g1_powers: Sequence[G1Affine]
+    if native.use_native():
         try:
-            g1_powers.append(g1_from_bytes(x.to_bytes(32, "big") + y.to_bytes(32, "big")))
-        except InvalidPointError as exc:
-            raise SRSError(f"{path}: tauG1 point {i} is not a valid point: {exc}") from exc
+            g1_powers = G1Points(native.ptau_points(g1_data))
+        except ValueError as exc:
+            raise SRSError(f"{path}: tauG1: {exc}") from exc
+    else:
+        g1_powers = _ptau_g1_python(g1_data, count, path)
     g2_data = read_at(g2pos, 256)
     g2s = []
     for i in range(2):
@@ -742,7 +882,40 @@ def _import_ptau_stream(
             raise SRSError(f"{path}: tauG2 point {i} is not a valid point: {exc}") from exc
     srs = SRS(g1_powers, g2s[0], g2s[1])
     srs.validate(check_pairing=check_pairing, check_points=False)
+    if lagrange_log_sizes and _PTAU_SECTION_LAGRANGE_G1 in sections:
+        lpos, llen = sections[_PTAU_SECTION_LAGRANGE_G1]
+        expected = ((1 << (power + 2)) - 1) * 64  # domains 2^0 .. 2^(power+1)
+        if llen != expected:
+            raise SRSError(
+                f"{path}: Lagrange section has {llen} bytes, power {power} needs {expected}"
+            )
+        for k in lagrange_log_sizes:
+            if not 0 <= k <= power + 1 or (1 << k) > len(g1_powers):
+                raise SRSError(f"{path}: no Lagrange basis of 2^{k} for these powers")
+            block = read_at(lpos + ((1 << k) - 1) * 64, (1 << k) * 64)
+            if native.use_native():
+                try:
+                    basis: Sequence[G1Affine] = G1Points(native.ptau_points(block))
+                except ValueError as exc:
+                    raise SRSError(f"{path}: Lagrange basis 2^{k}: {exc}") from exc
+            else:
+                basis = _ptau_g1_python(block, 1 << k, path)
+            remember_lagrange_basis(srs, k, basis)
     return srs
+
+
+def _ptau_g1_python(g1_data: bytes, count: int, path: str) -> list[G1Affine]:
+    """The pure-Python decoding of ``count`` ptau G1 points (the native one's reference)."""
+    points: list[G1Affine] = []
+    for i in range(count):
+        off = 64 * i
+        x = _from_montgomery_le(g1_data[off : off + 32])
+        y = _from_montgomery_le(g1_data[off + 32 : off + 64])
+        try:
+            points.append(g1_from_bytes(x.to_bytes(32, "big") + y.to_bytes(32, "big")))
+        except InvalidPointError as exc:
+            raise SRSError(f"{path}: tauG1 point {i} is not a valid point: {exc}") from exc
+    return points
 
 
 def _from_montgomery_le(b: bytes) -> int:
@@ -760,10 +933,29 @@ def _encode_srs_body(g1_powers: Sequence[G1Affine], g2_one: G2Point, g2_tau: G2P
     return (
         SRS_MAGIC
         + struct.pack(">I", len(g1_powers))
-        + b"".join(g1_to_bytes(p) for p in g1_powers)
+        + g1_points_bytes(g1_powers)
         + g2_to_bytes(g2_one)
         + g2_to_bytes(g2_tau)
     )
+
+
+def _validated_path(digest: bytes) -> Path:
+    return cache_dir() / f"srs-validated-{digest.hex()}"
+
+
+def _validated_before(digest: bytes) -> bool:
+    """Whether an SRS of this digest passed the pairing check on this machine before (a
+    marker in ``cache_dir()``; an SRS's digest is the keccak256 of its whole encoding)."""
+    return _validated_path(digest).exists()
+
+
+def _remember_validated(digest: bytes) -> None:
+    try:
+        path = _validated_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("passed SRS.validate's pairing check\n")
+    except OSError as exc:
+        warnings.warn(f"cannot record the SRS check in the cache: {exc}", stacklevel=3)
 
 
 def _g2_normalized(q: G2Point) -> G2Point:

@@ -116,6 +116,13 @@ def _native_comparisons() -> list[Comparison]:
         )
     rows.append(
         Comparison(
+            "prove 2^10 rows: native rounds vs Python rounds (2 proc)",
+            "test_prove_backend[native]",
+            "test_prove_backend[python]",
+        )
+    )
+    rows.append(
+        Comparison(
             "pairing check, 2 pairs: native vs py_ecc",
             "test_pairing_check[native]",
             "test_pairing_check[py_ecc]",

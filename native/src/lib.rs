@@ -11,12 +11,18 @@
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
 //! * `pairing`  – the EIP-197 pairing-product check
+//! * `structured` – `[h_agg]` and `[phi]` by runs of keys and buckets of limbs, not full MSMs
+//! * `setup`    – development powers of tau, Lagrange bases from a known tau, `.ptau` points
+//! * `column`   – the `FrVec` handle: columns and polynomials kept native through the rounds
+//! * `rounds`   – round 2 (logUp helpers, running sum), the gate program on cosets, the
+//!   quotient's unfolding and split
 //!
 //! Heavy work runs with the GIL released, in a per-process rayon pool (`pool`). Errors are
 //! Python exceptions (`ValueError` for bad input, `ZeroDivisionError` for inverting zero),
 //! never panics.
 
 pub mod buffers;
+pub mod column;
 pub mod error;
 pub mod g1fft;
 pub mod kzg;
@@ -25,7 +31,10 @@ pub mod ntt;
 pub mod pairing;
 pub mod points;
 pub mod pool;
+pub mod rounds;
 pub mod scalars;
+pub mod setup;
+pub mod structured;
 
 use pyo3::prelude::*;
 
@@ -44,6 +53,22 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("G2_BYTES", points::G2_BYTES)?;
     m.add("MAX_K", ntt::MAX_K)?;
     m.add_class::<msm::G1Bases>()?;
+    m.add_class::<column::FrVec>()?;
+    m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(structured::suffix_bases, m)?)?;
+    m.add_function(wrap_pyfunction!(structured::commit_round2_structured, m)?)?;
+    m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_intt, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_blind, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_msm, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_msm_column, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_open, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::logup_round2, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::py_quotient_on_coset, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::gates_on_coset, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::py_quotient_unfold, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::batch_inverse, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::scalars_check, m)?)?;

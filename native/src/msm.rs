@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use ark_bn254::{Fr, G1Affine, G1Projective};
-use ark_ec::{CurveGroup, PrimeGroup, ScalarMul, VariableBaseMSM};
+use ark_ec::{AffineRepr, CurveGroup, PrimeGroup, ScalarMul, VariableBaseMSM};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -36,7 +36,11 @@ impl G1Bases {
     fn from_affine_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let input = buffers::read(data, "bases")?;
         let bytes = input.as_slice();
-        let points = run(py, || decode_g1s(bytes, "bases"))?;
+        let points = if inline(bytes.len() / G1_BYTES) {
+            py.detach(|| decode_g1s(bytes, "bases"))?
+        } else {
+            run(py, || decode_g1s(bytes, "bases"))?
+        };
         Ok(Self { points })
     }
 
@@ -74,9 +78,27 @@ fn check_count(n: usize, bases: usize, what: &str) -> Result<()> {
 }
 
 /// `sum_i s_i P_i` for canonical integers `s_i` over the first `scalars.len()` bases.
+/// A few terms (the verifier's linear combinations) are summed directly on the calling
+/// thread: arkworks' parallel MSM starts a thread pool per call.
 pub fn msm_ints(bases: &[G1Affine], scalars: &[ScalarInt]) -> Result<G1Affine> {
     check_count(scalars.len(), bases.len(), "scalars")?;
+    if scalars.len() <= DIRECT_BELOW {
+        let sum: G1Projective = bases
+            .iter()
+            .zip(scalars)
+            .map(|(p, s)| p.mul_bigint(s))
+            .sum();
+        return Ok(sum.into_affine());
+    }
     Ok(G1Projective::msm_bigint(&bases[..scalars.len()], scalars).into_affine())
+}
+
+/// Up to this many terms an MSM is a plain sum of scalar multiplications (`msm_ints`).
+pub const DIRECT_BELOW: usize = 32;
+
+/// Whether a call on `n` points is small enough to run on the calling thread.
+pub fn inline(n: usize) -> bool {
+    n < crate::points::SERIAL_BELOW
 }
 
 /// `sum_i v_i P_i` for small unsigned `v_i`: arkworks' `msm_u1/u8/u16/u32/u64`, chosen by the
@@ -118,7 +140,17 @@ pub fn g1_msm<'py>(
     let points = &bases.get().points;
     let input = buffers::read(scalars, "scalars")?;
     let bytes = input.as_slice();
-    let sum = run(py, || msm_ints(points, &decode_ints(bytes, "scalars")?))?;
+    let n = bytes.len() / crate::scalars::SCALAR_BYTES;
+    let sum = if n <= DIRECT_BELOW {
+        py.detach(|| {
+            msm_ints(
+                points,
+                &crate::scalars::decode_ints_serial(bytes, "scalars")?,
+            )
+        })?
+    } else {
+        run(py, || msm_ints(points, &decode_ints(bytes, "scalars")?))?
+    };
     Ok(point_bytes(py, &sum))
 }
 

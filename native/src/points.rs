@@ -22,6 +22,9 @@ pub const WORD: usize = 32;
 pub const G1_BYTES: usize = 2 * WORD;
 /// Bytes of an encoded G2 point.
 pub const G2_BYTES: usize = 4 * WORD;
+/// Below this many points, decoding runs on the calling thread: the verifier's few points
+/// cost less than a hand-off to the pool (milliseconds on a loaded machine).
+pub const SERIAL_BELOW: usize = 256;
 
 fn be_limb(bytes: &[u8]) -> u64 {
     let mut be = [0u8; 8];
@@ -78,6 +81,14 @@ pub fn decode_g1s(bytes: &[u8], what: &str) -> Result<Vec<G1Affine>> {
             "{what}: {} bytes is not a whole number of {G1_BYTES}-byte G1 points",
             bytes.len()
         )));
+    }
+    if bytes.len() < SERIAL_BELOW * G1_BYTES {
+        // A handful of points (a proof's commitments): no thread hand-off.
+        return bytes
+            .chunks_exact(G1_BYTES)
+            .enumerate()
+            .map(|(i, chunk)| decode_g1(chunk, &|| format!("{what}[{i}]")))
+            .collect();
     }
     let decoded: Vec<Result<G1Affine>> = bytes
         .par_chunks_exact(G1_BYTES)

@@ -84,6 +84,16 @@ pub fn decode_ints(bytes: &[u8], what: &str) -> Result<Vec<ScalarInt>> {
     Ok(ints)
 }
 
+/// `decode_ints` on the calling thread (a few words).
+pub fn decode_ints_serial(bytes: &[u8], what: &str) -> Result<Vec<ScalarInt>> {
+    check_words(bytes, SCALAR_BYTES, what)?;
+    let ints: Vec<ScalarInt> = bytes.chunks_exact(SCALAR_BYTES).map(word_to_int).collect();
+    if let Some(i) = ints.iter().position(|x| *x >= Fr::MODULUS) {
+        return Err(non_canonical(what, i, &ints[i]));
+    }
+    Ok(ints)
+}
+
 /// The field elements of a scalar buffer (each word checked `< R`).
 pub fn decode_scalars(bytes: &[u8], what: &str) -> Result<Vec<Fr>> {
     check_words(bytes, SCALAR_BYTES, what)?;

@@ -124,3 +124,27 @@ def test_many_random_pairs_against_py_ecc() -> None:
     pairs[0] = (multiply(G1, a[0] + 1), pairs[0][1])
     assert not pairing_product_is_one_native(pairs)
     assert not pairing_product_is_one_py_ecc(pairs)
+
+
+def test_g2_subgroup_check_dispatch_matches_py_ecc() -> None:
+    """verifier.curve.g2_is_in_subgroup on arkworks' test and on R * Q = O agree, and the
+    point outside G2 is refused by both (negative twin)."""
+    from verifier.curve import g2_is_in_subgroup, g2_is_in_subgroup_py_ecc
+
+    inside, outside = multiply(G2, 12345), twist_point_outside_g2(seed=5)
+    with use_backend("native"):
+        assert g2_is_in_subgroup(inside) and not g2_is_in_subgroup(outside)
+    assert g2_is_in_subgroup_py_ecc(inside) and not g2_is_in_subgroup_py_ecc(outside)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, R - 1), st.integers(0, R - 1)), min_size=1, max_size=6))
+def test_linear_combination_native_matches_py_ecc(terms: list[tuple[int, int]]) -> None:
+    """sum_k s_k P_k by one arkworks MSM equals py_ecc's term-by-term sum (P_k = p_k G1,
+    zero scalars and the point at infinity included)."""
+    from verifier.kzg import linear_combination, linear_combination_py_ecc
+
+    points = [(g1_to_affine(multiply(G1, p)), s) for p, s in terms]
+    with use_backend("native"):
+        ours = g1_to_affine(linear_combination(points))
+    assert ours == g1_to_affine(linear_combination_py_ecc(points))

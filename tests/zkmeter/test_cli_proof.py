@@ -124,3 +124,28 @@ def test_prove_refuses_a_foreign_operator(workdir: Path) -> None:
     )
     assert result.exit_code == 1
     assert "receipt 0" in result.output and "operator" in result.output
+
+
+def test_packed_receipts_prove_to_the_same_statement(workdir: Path, proof_path: Path) -> None:
+    """`zkmeter receipts pack` then `zkmeter prove` on the compact file: the same public
+    inputs as from the JSON file, and the proof verifies; a corrupted file is refused."""
+    packed = workdir / "receipts.bin"
+    runner = CliRunner()
+    result = runner.invoke(main, ["receipts", "pack", str(EXAMPLE), "-o", str(packed)])
+    assert result.exit_code == 0, result.output
+    out = workdir / "proof-packed.json"
+    proved = runner.invoke(
+        main, ["prove", str(packed), "--srs", str(workdir / "srs.bin"), "-o", str(out)]
+    )
+    assert proved.exit_code == 0, proved.output
+    assert json.loads(out.read_text())["public"] == json.loads(proof_path.read_text())["public"]
+    verified = runner.invoke(main, ["verify", str(out), "--srs", str(workdir / "srs.bin")])
+    assert verified.exit_code == 0, verified.output
+    corrupted = workdir / "corrupted.bin"
+    data = bytearray(packed.read_bytes())
+    data[-40] ^= 1
+    corrupted.write_bytes(bytes(data))
+    refused = runner.invoke(
+        main, ["prove", str(corrupted), "--srs", str(workdir / "srs.bin"), "-o", str(out)]
+    )
+    assert refused.exit_code != 0 and "checksum" in refused.output

@@ -161,7 +161,26 @@ def escrow_revoke_signer(
 
 @click.group()
 def receipts() -> None:
-    """Sign receipts (payer) and submit them to an operator's daemon."""
+    """Sign receipts (payer) and submit them to an operator's daemon; pack a receipts file
+    for proving."""
+
+
+@receipts.command("pack")
+@click.argument("source", type=EXISTING_FILE)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def receipts_pack(source: Path, output: Path) -> None:
+    """Write SOURCE (a receipts file, JSON) as the compact columns file `zkmeter prove`
+    reads fastest (payer, model, nonce, tokens; no signatures: keep the JSON to settle)."""
+    from channels.receipts_file import ReceiptsFileError, load_receipts, receipts_columns_bytes
+    from prover.witness import BatchError, UsageArrays
+
+    try:
+        header, rows, _raw = load_receipts(source)
+        arrays = UsageArrays.from_rows(rows)
+    except (ReceiptsFileError, BatchError) as error:
+        raise click.ClickException(f"{source}: {error}") from None
+    output.write_bytes(receipts_columns_bytes(header, arrays))
+    click.echo(f"packed {len(rows)} receipts into {output}")
 
 
 ENV_PAYER_STATE = "ZKMETER_PAYER_STATE"

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import click
 
-from channels.receipts_file import ReceiptsFileError, load_receipts
+from channels.receipts_file import (
+    ReceiptsFileError,
+    is_columns_file,
+    load_receipts,
+    load_receipts_columns,
+)
 from circuits.public_inputs import Aggregate, BatchHeader, PublicInputError, PublicInputs
 from circuits.usage_batch import SRS_HEADROOM
 from contracts.client import checksum
 from prover.prover import prove_batch
 from prover.srs import SRS, InsecureSRSWarning, SRSError, import_ptau
-from prover.witness import BatchError, smallest_log_size
+from prover.witness import BatchError, UsageArrays, UsageRow, smallest_log_size
 from verifier.keys import VerificationKey, VerificationKeyError
 from verifier.proof import MalformedProofError, Proof
 from verifier.proof_file import parse_proof_file, proof_file_json
@@ -86,10 +91,19 @@ def new(k: int, output: Path, seed: int | None) -> None:
 @click.option(
     "--max-powers", type=click.IntRange(2), default=None, help="Keep only the first N G1 powers."
 )
-def import_(ptau: Path, output: Path, max_powers: int | None) -> None:
+@click.option(
+    "--log-size",
+    "-k",
+    "lagrange_k",
+    type=click.IntRange(8, 20),
+    multiple=True,
+    help="Take the Lagrange basis of 2^K rows from the file's prepared (phase 2) section into "
+    "the cache (repeatable; no G1 FFT later).",
+)
+def import_(ptau: Path, output: Path, max_powers: int | None, lagrange_k: tuple[int, ...]) -> None:
     """Import the powers of tau of a snarkjs .ptau file (validated) into an SRS file."""
     try:
-        value = import_ptau(ptau, max_powers=max_powers)
+        value = import_ptau(ptau, max_powers=max_powers, lagrange_log_sizes=lagrange_k)
     except SRSError as exc:
         raise click.ClickException(str(exc)) from exc
     _save_srs(value, output, "imported")
@@ -133,12 +147,19 @@ def info(path: Path) -> None:
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    help="Processes for the MSMs.",
+    help="Worker processes of the pure-Python prover (the native one uses its thread pool).",
 )
 def prove(receipts: Path, srs_path: Path, output: Path, k: int | None, processes: int) -> None:
-    """Prove what the receipts in RECEIPTS add up to per channel; write a proof file."""
+    """Prove what the receipts in RECEIPTS add up to per channel; write a proof file.
+
+    RECEIPTS is a receipts file (JSON) or its compact columns form (`zkmeter receipts
+    pack`), which loads 2^20 receipts in a second or two."""
+    rows: list[UsageRow] | UsageArrays
     try:
-        header, rows, _raw = load_receipts(receipts)
+        if is_columns_file(receipts):  # the compact file of `zkmeter receipts pack`
+            header, rows = load_receipts_columns(receipts)
+        else:
+            header, rows, _raw = load_receipts(receipts)
         k = k or smallest_log_size(len(rows))
     except (ReceiptsFileError, BatchError) as error:
         raise click.ClickException(f"{receipts}: {error}") from None

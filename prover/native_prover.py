@@ -1,0 +1,311 @@
+"""The five rounds of PROTOCOL §6 with every column kept in the native core.
+
+The same rounds as ``prover.prover._Rounds`` (the pure-Python reference, which stays the
+oracle: with the same randomness both produce byte-identical proofs), with the columns held
+as ``zkmeter_native.FrVec`` handles from the witness to the openings. Python draws the
+randomness, keeps the transcript and decides what happens in which order; the native core
+does the arithmetic on whole columns:
+
+    round 1  columns -> FrVec; commitments by runs / small-scalar MSMs over the Lagrange
+             basis, plus the blinding's few monomial terms; inverse NTT and blinding
+    round 2  logUp helpers and running sum (``native.logup_round2``); [h_agg] by runs of
+             keys and [phi] over the suffix sums of the basis by buckets of limb values
+             (``native.round2_commitments``), [h_range_j] and [h_table] by MSMs
+    round 3  per coset: columns on the coset, the gate program generated from the
+             expression tree (``Layout.vector_program``), division by Z_H, inverse NTT;
+             then the Vandermonde unfold and the split (``native.quotient_unfold``)
+    round 4  evaluations at zeta and omega * zeta
+    round 5  the two batched openings: combination, division by X - z and one MSM each
+
+No worker processes: arkworks runs on the native core's own thread pool (rayon).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from circuits.constants import R
+from circuits.public_inputs import PublicInputs
+from circuits.usage_batch import QUOTIENT_CHUNKS
+from prover import native
+from prover.kzg import add_points, blinding_commitment
+from prover.proving_key import ProvingKey
+from prover.quotient import coset_shifts, matrix_inverse
+from prover.timings import ProofTimings
+from prover.witness import Witness
+from verifier.challenges import absorb_public_inputs
+from verifier.curve import G1Affine
+from verifier.proof import QUOTIENT_COLUMNS, Proof
+from verifier.transcript import Transcript
+from verifier.usage_verifier import public_sum
+
+# Where an input register of the gate program is loaded from (``native/src/rounds.rs``).
+SOURCE_COLUMN = 0  # a column at the point
+SOURCE_NEXT = 1  # a column at the next point (rotation by omega)
+SOURCE_L0 = 2  # L_0(x), computed natively
+SOURCE_X_MINUS_LAST = 3  # x - omega^(N-1), computed natively
+SOURCE_SCALAR = 4  # a challenge, a public value or a constant
+
+DERIVED_SOURCES = {"L0": SOURCE_L0, "X_minus_last": SOURCE_X_MINUS_LAST}
+
+
+class NativeRounds:
+    """One proof's state: columns as ``FrVec`` handles, commitments, transcript."""
+
+    def __init__(
+        self,
+        pk: ProvingKey,
+        public: PublicInputs,
+        witness: Witness,
+        randomness: Any,
+        progress: Any,
+        timings: ProofTimings,
+        self_check: bool,
+        error: type[Exception],
+    ) -> None:
+        self.pk = pk
+        self.layout = pk.layout
+        self.public = public
+        self.randomness = randomness
+        self.report = progress
+        self.timings = timings
+        self.self_check = self_check
+        self.error = error
+        self.transcript = Transcript()
+        self.lagrange = native.bases_for(pk.lagrange_points)
+        self.monomial = native.bases_for(pk.monomial_points)
+        with timings.measure("witness"):
+            self.values: dict[str, Any] = {
+                name: native.column(witness.columns[name]) for name in self.layout.round1_columns
+            }
+        self.coeffs: dict[str, Any] = {"T": _table_coefficients(pk)}
+        self.commitments: dict[str, G1Affine] = {}
+        self.unblinded: dict[str, G1Affine] = {}  # commitments computed with their column
+        self.blinding: dict[str, list[int]] = {}
+        self.A_over_N = 0
+        self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
+
+    def run(self) -> Proof:
+        absorb_public_inputs(self.transcript, self.pk.vk, self.public)
+        self.report("round 1/5: committing to the witness columns")
+        self._commit_columns(self.layout.round1_columns)
+        beta, gamma, delta = self.transcript.challenges(3)
+        self.report("round 2/5: logUp helpers and running sum")
+        self._round_2(beta, gamma, delta)
+        self._commit_columns(self.layout.round2_columns)
+        alpha = self.transcript.challenge()
+        self.report("round 3/5: quotient on three cosets of H")
+        self._round_3(beta, gamma, delta, alpha)
+        zeta = self.transcript.challenge()
+        self.report("round 4/5: evaluations")
+        evals_zeta, evals_omega_zeta = self._round_4(zeta)
+        v = self.transcript.challenge()
+        self.report("round 5/5: opening proofs")
+        w_zeta, w_omega_zeta = self._round_5(zeta, v)
+        self.transcript.challenge()  # u: completes the transcript as the verifier replays it
+        return Proof(
+            self.layout.k,
+            dict(self.commitments),
+            evals_zeta,
+            evals_omega_zeta,
+            w_zeta,
+            w_omega_zeta,
+        )
+
+    def _commit_columns(self, names: Sequence[str]) -> None:
+        """[c + r Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
+        (PROTOCOL §6 step 3), and the blinded coefficients for round 3."""
+        n, k = self.layout.size, self.layout.k
+        blinding = {
+            name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
+            for name in names
+        }
+        for name in names:
+            r = blinding[name]
+            with self.timings.measure("msm"):
+                commitment = self.unblinded.get(name) or native.msm_column(
+                    self.lagrange, self.values[name]
+                )
+                blind_part = blinding_commitment(self.pk.srs.g1_powers, n, r)
+            with self.timings.measure("ntt"):
+                self.coeffs[name] = native.blind(native.intt_column(self.values[name], k), n, r)
+            self.commitments[name] = add_points(commitment, blind_part)
+        self.blinding.update(blinding)
+        for name in names:
+            self.transcript.absorb_g1(self.commitments[name])
+
+    def _round_2(self, beta: int, gamma: int, delta: int) -> None:
+        """The logUp helpers and the running sum (PROTOCOL §3), natively."""
+        layout, values = self.layout, self.values
+        n = layout.size
+        with self.timings.measure("witness"):
+            A_over_N = public_sum(self.public, gamma, delta) * pow(n, -1, R) % R
+            self.A_over_N = A_over_N
+            h_range, h_table, h_agg, phi, closing = native.logup_round2(
+                [values[name] for name in layout.limb_columns],
+                values["m"],
+                _table_values(self.pk),
+                values["key"],
+                values["nonce"],
+                values["q"],
+                values["s"],
+                layout.limb_bits,
+                (beta, gamma, delta),
+                A_over_N,
+            )
+        if closing != 0 and self.self_check:
+            raise self.error("the running sum does not close: the witness breaks the lookups")
+        for name, column in zip(layout.range_helper_columns, h_range, strict=True):
+            values[name] = column
+        values["h_table"], values["h_agg"], values["phi"] = h_table, h_agg, phi
+        with self.timings.measure("msm"):
+            agg, running, self.structure = native.round2_commitments(
+                self.lagrange,
+                _suffix(self.pk, self.lagrange),
+                values,
+                layout.limb_columns,
+                layout.limb_bits,
+                values,
+                (beta, gamma, delta),
+                A_over_N,
+            )
+        self.unblinded["h_agg"], self.unblinded["phi"] = agg, running
+
+    def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
+        """t from its folded values on three cosets (PROTOCOL §6 step 4), natively."""
+        layout = self.layout
+        n, k = layout.size, layout.k
+        program = layout.vector_program()
+        scalars = {
+            "beta": beta,
+            "gamma": gamma,
+            "delta": delta,
+            "alpha": alpha,
+            "A_over_N": self.A_over_N,
+        }
+        names: list[str] = []
+        sources: list[tuple[int, int]] = []
+        scalar_values: list[int] = []
+        for parameter in program.parameters:
+            if parameter in scalars:
+                sources.append((SOURCE_SCALAR, len(scalar_values)))
+                scalar_values.append(scalars[parameter])
+            elif parameter in DERIVED_SOURCES:
+                sources.append((DERIVED_SOURCES[parameter], 0))
+            else:
+                base = parameter.removesuffix("_next")
+                if base not in names:
+                    names.append(base)
+                kind = SOURCE_NEXT if parameter.endswith("_next") else SOURCE_COLUMN
+                sources.append((kind, names.index(base)))
+        for constant in program.constants:
+            sources.append((SOURCE_SCALAR, len(scalar_values)))
+            scalar_values.append(constant)
+        shifts = coset_shifts(k, QUOTIENT_CHUNKS)
+        coeffs = [self.coeffs[name] for name in names]
+        folded = []
+        for shift in shifts:
+            with self.timings.measure("gates"):
+                folded.append(
+                    native.quotient_on_coset(
+                        coeffs,
+                        sources,
+                        scalar_values,
+                        program.code,
+                        program.registers,
+                        program.output,
+                        k,
+                        shift,
+                    )
+                )
+        nodes = [pow(shift, n, R) for shift in shifts]
+        inverse = matrix_inverse([[pow(node, m, R) for m in range(len(nodes))] for node in nodes])
+        rho = [self.randomness() for _ in range(QUOTIENT_CHUNKS - 1)]
+        self.blinding["t"] = rho
+        with self.timings.measure("ntt"):
+            excess, chunks = native.quotient_unfold(
+                folded, inverse, n, layout.quotient_degree_bound(), rho
+            )
+        if excess and self.self_check:
+            raise self.error("the quotient is not a polynomial: the witness breaks a gate")
+        for name, chunk in zip(QUOTIENT_COLUMNS, chunks, strict=True):
+            with self.timings.measure("msm"):
+                commitment = native.msm_full(self.monomial, chunk)
+            self.coeffs[name] = chunk
+            self.commitments[name] = commitment
+            self.transcript.absorb_g1(commitment)
+
+    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
+        layout = self.layout
+        omega_zeta = self.pk.domain.omega * zeta % R
+        with self.timings.measure("other"):
+            evals_zeta = {
+                name: native.evaluate_column(self.coeffs[name], zeta)
+                for name in layout.opened_at_zeta
+            }
+            evals_omega_zeta = {
+                name: native.evaluate_column(self.coeffs[name], omega_zeta)
+                for name in layout.opened_at_omega_zeta
+            }
+        self.transcript.absorb_scalars(evals_zeta[name] for name in layout.opened_at_zeta)
+        self.transcript.absorb_scalars(
+            evals_omega_zeta[name] for name in layout.opened_at_omega_zeta
+        )
+        return evals_zeta, evals_omega_zeta
+
+    def _round_5(self, zeta: int, v: int) -> tuple[G1Affine, G1Affine]:
+        """W_zeta for P = t_0 + zeta^N t_1 + zeta^2N t_2 + sum_i v^(i+1) c_i and W_omega_zeta
+        for sum_i v^i c_i over the columns opened at omega * zeta (PROTOCOL §6 step 6)."""
+        layout = self.layout
+        zeta_n = pow(zeta, layout.size, R)
+        at_zeta = [self.coeffs["t_0"], self.coeffs["t_1"], self.coeffs["t_2"]]
+        weights_zeta = [1, zeta_n, zeta_n * zeta_n % R]
+        weight = 1
+        for name in layout.opened_at_zeta:
+            weight = weight * v % R
+            at_zeta.append(self.coeffs[name])
+            weights_zeta.append(weight)
+        at_omega_zeta, weights_omega_zeta = [], []
+        weight = 1
+        for name in layout.opened_at_omega_zeta:
+            at_omega_zeta.append(self.coeffs[name])
+            weights_omega_zeta.append(weight)
+            weight = weight * v % R
+        omega_zeta = self.pk.domain.omega * zeta % R
+        with self.timings.measure("msm"):
+            w_zeta = native.open_combination(self.monomial, at_zeta, weights_zeta, zeta)
+            w_omega_zeta = native.open_combination(
+                self.monomial, at_omega_zeta, weights_omega_zeta, omega_zeta
+            )
+        self.transcript.absorb_g1(w_zeta)
+        self.transcript.absorb_g1(w_omega_zeta)
+        return w_zeta, w_omega_zeta
+
+
+_TABLE_ATTRIBUTE = "_native_table"
+
+
+def _table_values(pk: ProvingKey) -> Any:
+    """T on H as a native column, made once per proving key."""
+    return _cached(pk, "values", lambda: native.column(pk.table_values))
+
+
+def _table_coefficients(pk: ProvingKey) -> Any:
+    """T's coefficients as a native column, made once per proving key."""
+    return _cached(pk, "coeffs", lambda: native.column(pk.table_coeffs))
+
+
+def _suffix(pk: ProvingKey, lagrange: Any) -> Any:
+    """The suffix sums of the Lagrange basis (``[phi]``'s bases), made once per key."""
+    return _cached(pk, "suffix", lambda: native.suffix_bases(lagrange))
+
+
+def _cached(pk: ProvingKey, what: str, make: Any) -> Any:
+    cache: dict[str, Any] = pk.__dict__.setdefault(_TABLE_ATTRIBUTE, {})
+    if what not in cache:
+        cache[what] = make()
+    return cache[what]
+
+
+__all__ = ["NativeRounds"]
