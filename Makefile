@@ -10,9 +10,14 @@ NATIVE_SRC   := native/Cargo.toml native/Cargo.lock native/pyproject.toml \
 # --lib: the unit tests only (no doc tests), so the cdylib is not built a second time.
 CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo.toml
 
-.PHONY: setup demo test test-fast test-native lint bench bench-table clean
+.PHONY: setup postgres demo test test-fast test-native lint bench bench-table clean
 
-setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed
+setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed postgres
+
+# PostgreSQL's server binaries for the operator's tests (installed from Debian's packages when
+# missing and run as root; the tests start and stop their own loopback cluster).
+postgres:
+	tools/ensure-postgres.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

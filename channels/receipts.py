@@ -18,8 +18,9 @@ keccak256 of the type hash and seven 32-byte words (EIP-712 `encodeData`); `rece
 computes it directly (tens of microseconds), and the tests hold it to eth-account's
 `encode_typed_data` (the general encoder, ~100x slower) and to the contract's.
 
-Recovery runs on libsecp256k1 through eth-keys' coincurve backend (`SIGNATURE_BACKEND`):
-about 0.1 ms a receipt where eth-keys' pure-Python fallback takes about 12 ms.
+Recovery runs on libsecp256k1 (coincurve, the backend eth-keys itself uses when installed):
+about 0.1 ms a receipt where eth-keys' pure-Python fallback takes about 12 ms; keccak256 is
+pycryptodome's, called directly, and checksummed addresses are memoised (payers recur).
 
 Signatures are canonical, as OpenZeppelin's ECDSA requires on chain: 65 bytes r || s || v
 with 0 < r < n, 0 < s <= n/2 (EIP-2, "low s") and v in {27, 28}; any other encoding of the
@@ -29,15 +30,28 @@ same signature is refused, so what an operator admits the contract accepts.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
+import coincurve
+from Crypto.Hash import keccak as _keccak_hash
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_keys import KeyAPI
-from eth_keys.backends import CoinCurveECCBackend
-from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils.address import is_hex_address, to_checksum_address
-from eth_utils.crypto import keccak
+
+
+def keccak(data: bytes = b"", *, text: str | None = None) -> bytes:
+    """keccak256 (pycryptodome, without eth-utils' argument conversion)."""
+    if text is not None:
+        data = text.encode()
+    return bytes(_keccak_hash.new(digest_bits=256, data=data).digest())
+
+
+@lru_cache(maxsize=1 << 16)
+def checksum_address(address: str) -> str:
+    """The EIP-55 checksummed form of a 0x-prefixed 20-byte hex address (memoised)."""
+    return str(to_checksum_address(address))
+
 
 #: EIP-712 domain name and version of the settlement contract.
 DOMAIN_NAME = "zkmeter"
@@ -74,9 +88,6 @@ RECEIPT_TYPEHASH = keccak(text=RECEIPT_TYPE)
 DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
-#: eth-keys on libsecp256k1 (coincurve): signature recovery for admission and audits. Named
-#: explicitly so a missing coincurve fails at import instead of running 30x slower.
-SIGNATURE_BACKEND = KeyAPI(CoinCurveECCBackend)
 
 
 class ReceiptError(ValueError):
@@ -235,9 +246,14 @@ def _address_word(address: str) -> bytes:
 
 
 def _address(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not is_hex_address(value):
+    if not isinstance(value, str) or not _is_address(value):
         raise MalformedReceiptError(f"{name} must be a 0x-prefixed 20-byte hex address")
-    return str(to_checksum_address(value))
+    return checksum_address(value)
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_address(value: str) -> bool:
+    return bool(is_hex_address(value))
 
 
 def _uint(value: Any, name: str, limit: int) -> int:
@@ -282,9 +298,12 @@ def sign_receipt(
         max_rate_per_k_tokens=receipt.max_rate_per_k_tokens,
         request_hash=receipt.request_hash,
     )
-    # The same bytes as signer.sign_message(message.signable(domain)) (tested), without
-    # eth-account's general typed-data encoder.
-    signature = bytes(signer.unsafe_sign_hash(message.digest(domain)).signature)
+    # The same bytes as signer.sign_message(message.signable(domain)) (tested): libsecp256k1's
+    # RFC 6979 signature, low s, of the digest computed directly.
+    rsv = coincurve.PrivateKey(bytes(signer.key)).sign_recoverable(
+        message.digest(domain), hasher=None
+    )
+    signature = rsv[:64] + bytes([rsv[64] + 27])
     return SignedReceipt(**asdict(message), signature=signature)
 
 
@@ -313,11 +332,13 @@ def recover_signer(receipt: SignedReceipt, domain: ReceiptDomain) -> str:
     check_canonical_signature(receipt.signature)
     sig = receipt.signature
     try:
-        signature = SIGNATURE_BACKEND.Signature(signature_bytes=sig[:64] + bytes([sig[64] - 27]))
-        public_key = signature.recover_public_key_from_msg_hash(receipt.digest(domain))
-    except (BadSignature, ValidationError, ValueError) as error:
+        public_key = coincurve.PublicKey.from_signature_and_message(
+            sig[:64] + bytes([sig[64] - 27]), receipt.digest(domain), hasher=None
+        )
+    except ValueError as error:
         raise BadSignatureError(f"signature cannot be recovered: {error}") from None
-    return str(public_key.to_checksum_address())
+    address = keccak(public_key.format(compressed=False)[1:])[-20:]
+    return checksum_address("0x" + address.hex())
 
 
 __all__ = [
@@ -327,7 +348,6 @@ __all__ = [
     "RECEIPT_TYPES",
     "SECP256K1_HALF_N",
     "SECP256K1_N",
-    "SIGNATURE_BACKEND",
     "TOKENS_LIMIT",
     "TOKENS_PER_RATE_UNIT",
     "BadSignatureError",
@@ -337,6 +357,8 @@ __all__ = [
     "SignedReceipt",
     "UsageReceipt",
     "check_canonical_signature",
+    "checksum_address",
+    "keccak",
     "recover_signer",
     "sign_receipt",
 ]

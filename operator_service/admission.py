@@ -85,6 +85,11 @@ class CreditExceededError(ReceiptError):
     http_status = 402
 
 
+#: Seconds past `escrow_ttl` that a read made while verifying a receipt still serves its
+#: channel check (which runs in the group committer, where a chain call would hold up every
+#: request of the group).
+ESCROW_GRACE = 5.0
+
 #: Every refusal class, in the order of the rules above.
 REFUSALS: tuple[type[ReceiptError], ...] = (
     MalformedReceiptError,
@@ -212,8 +217,10 @@ class Admission:
         with self._lock:
             self._escrow.pop(payer, None)
 
-    def escrow(self, payer: str) -> int:
-        """The (payer, this operator) account net of thawing, read at most every `escrow_ttl` s.
+    def escrow(self, payer: str, grace: float = 0.0) -> int:
+        """The (payer, this operator) account net of thawing, read at most every `escrow_ttl` s
+        (a read up to `grace` s older is still used: `check_channel` passes ESCROW_GRACE, so
+        that the read `verify` made for the receipt serves it without a second chain call).
 
         It falls only by this operator's settlements (the cache is cleared after each) and by
         withdrawal requests, which thaw; a payer whose escrow turns out short at settlement is
@@ -221,7 +228,7 @@ class Admission:
         now = time.monotonic()
         with self._lock:
             cached = self._escrow.get(payer)
-        if cached is not None and now - cached[0] < self.escrow_ttl:
+        if cached is not None and now - cached[0] < self.escrow_ttl + grace:
             return cached[1]
         value = self.chain.available_escrow(payer, self.operator)
         if self.escrow_ttl > 0:
@@ -325,7 +332,7 @@ class Admission:
         # The contract prices per channel aggregate, rounding down once; the sum of per-channel
         # costs at the highest applicable rate is never below what settlement will charge.
         owed = usage_cost(usage, self.highest_rate)
-        escrow = self.escrow(receipt.payer)
+        escrow = self.escrow(receipt.payer, ESCROW_GRACE if self.escrow_ttl > 0 else 0.0)
         if owed > escrow:
             raise CreditExceededError(
                 f"payer {receipt.payer}'s escrow for operator {self.operator} ({escrow} base units "

@@ -230,9 +230,11 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(target, **options)
         _durable_sqlite(engine)
         return engine
+    # No pre-ping: a connection the server dropped fails its next transaction (503 at intake)
+    # and SQLAlchemy then replaces the whole pool; a ping per transaction would cost a round
+    # trip on every group.
     engine = sa.create_engine(
         target,
-        pool_pre_ping=True,
         pool_size=4,
         max_overflow=8,
         connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10},
@@ -377,6 +379,13 @@ class ReceiptStore:
         with self._reading() as conn:
             return list(conn.execute(text(sql), dict(args or {})).all())
 
+    def _executemany(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run `sql` (with ? placeholders) once per row, straight through the driver: the hot
+        path of intake, where SQLAlchemy's per-row parameter processing would dominate."""
+        if self.engine.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        conn.exec_driver_sql(sql, list(rows))
+
     def _now(self) -> str:
         """SQL for 'now' in seconds since the epoch: the database's clock on PostgreSQL (one
         clock for every host), the parameter :now (this host's) on SQLite."""
@@ -477,72 +486,41 @@ class ReceiptStore:
             positions[(r.payer, r.operator, r.model_id)] = (r.nonce, r.cumulative_tokens)
         try:
             with self._transaction() as conn:
-                stale = []
-                for (payer, operator), version in sorted(versions.items()):
-                    args = {"payer": payer, "operator": operator, "version": version}
-                    if version is None:
-                        done = conn.execute(
-                            text(
-                                "INSERT INTO payers (payer, operator, version) "
-                                "VALUES (:payer, :operator, 1) ON CONFLICT DO NOTHING"
-                            ),
-                            args,
-                        ).rowcount
-                    else:
-                        done = conn.execute(
-                            text(
-                                "UPDATE payers SET version = version + 1 WHERE payer=:payer "
-                                "AND operator=:operator AND version=:version"
-                            ),
-                            args,
-                        ).rowcount
-                    if done != 1:
-                        stale.append(payer)
+                stale = self._compare_and_set(conn, versions)
+                for (payer, operator), version in versions.items():
                     new_versions[(payer, operator)] = (version or 0) + 1
                 if stale:
                     raise StaleStateError(stale)
                 if positions:
-                    conn.execute(
-                        text(
-                            "INSERT INTO channels (payer, operator, model_id, last_admitted, "
-                            "last_cumulative) VALUES (:payer, :operator, :model, :nonce, "
-                            ":cumulative) ON CONFLICT (payer, operator, model_id) DO UPDATE SET "
-                            "last_admitted=excluded.last_admitted, "
-                            "last_cumulative=excluded.last_cumulative"
-                        ),
-                        [
-                            {
-                                "payer": p,
-                                "operator": o,
-                                "model": m,
-                                "nonce": n,
-                                "cumulative": str(c),
-                            }
-                            for (p, o, m), (n, c) in sorted(positions.items())
-                        ],
+                    self._executemany(
+                        conn,
+                        "INSERT INTO channels (payer, operator, model_id, last_admitted, "
+                        "last_cumulative) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (payer, operator, model_id) DO UPDATE SET "
+                        "last_admitted=excluded.last_admitted, "
+                        "last_cumulative=excluded.last_cumulative",
+                        [(p, o, m, n, str(c)) for (p, o, m), (n, c) in sorted(positions.items())],
                     )
                 if writes:
-                    conn.execute(
-                        text(
-                            f"INSERT INTO receipts ({_RECEIPT_COLUMNS}, state, admitted_at) "
-                            "VALUES (:payer, :operator, :model, :nonce, :cumulative, :rate, "
-                            ":request_hash, :signature, :tokens, :signer, :state, :now)"
-                        ),
+                    self._executemany(
+                        conn,
+                        f"INSERT INTO receipts ({_RECEIPT_COLUMNS}, state, admitted_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [
-                            {
-                                "payer": w.admitted.receipt.payer,
-                                "operator": w.admitted.receipt.operator,
-                                "model": w.admitted.receipt.model_id,
-                                "nonce": w.admitted.receipt.nonce,
-                                "cumulative": str(w.admitted.receipt.cumulative_tokens),
-                                "rate": str(w.admitted.receipt.max_rate_per_k_tokens),
-                                "request_hash": w.admitted.receipt.request_hash,
-                                "signature": w.admitted.receipt.signature,
-                                "tokens": w.admitted.tokens,
-                                "signer": w.admitted.signer,
-                                "state": w.state,
-                                "now": now,
-                            }
+                            (
+                                w.admitted.receipt.payer,
+                                w.admitted.receipt.operator,
+                                w.admitted.receipt.model_id,
+                                w.admitted.receipt.nonce,
+                                str(w.admitted.receipt.cumulative_tokens),
+                                str(w.admitted.receipt.max_rate_per_k_tokens),
+                                w.admitted.receipt.request_hash,
+                                w.admitted.receipt.signature,
+                                w.admitted.tokens,
+                                w.admitted.signer,
+                                w.state,
+                                now,
+                            )
                             for w in writes
                         ],
                     )
@@ -551,6 +529,69 @@ class ReceiptStore:
             # version moving (cannot happen through this class; kept as the last line).
             raise StaleStateError(sorted({p for p, _ in versions})) from None
         return new_versions
+
+    def _compare_and_set(
+        self, conn: Connection, versions: Mapping[tuple[str, str], int | None]
+    ) -> list[str]:
+        """Set each (payer, operator)'s version to version + 1 (insert version 1 where the
+        caller saw no row) if it is still `version`; returns the payers where it was not.
+        Rows are taken in key order (no deadlock between two intakes). PostgreSQL: one
+        statement for all of them (a round trip per payer would dominate a group)."""
+        new = sorted(k for k, v in versions.items() if v is None)
+        old = sorted((k, v) for k, v in versions.items() if v is not None)
+        done: set[str] = set()
+        if self.dialect == "postgresql":
+            if old:
+                done.update(
+                    row[0]
+                    for row in conn.execute(
+                        text(
+                            "UPDATE payers AS p SET version = p.version + 1 FROM (SELECT "
+                            "unnest(CAST(:payers AS text[])) AS payer, "
+                            "unnest(CAST(:operators AS text[])) AS operator, "
+                            "unnest(CAST(:versions AS bigint[])) AS version) AS v "
+                            "WHERE p.payer = v.payer AND p.operator = v.operator "
+                            "AND p.version = v.version RETURNING p.payer"
+                        ),
+                        {
+                            "payers": [p for (p, _), _ in old],
+                            "operators": [o for (_, o), _ in old],
+                            "versions": [v for _, v in old],
+                        },
+                    )
+                )
+            if new:
+                done.update(
+                    row[0]
+                    for row in conn.execute(
+                        text(
+                            "INSERT INTO payers (payer, operator, version) SELECT "
+                            "unnest(CAST(:payers AS text[])), unnest(CAST(:operators AS text[])),"
+                            " 1 ORDER BY 1 ON CONFLICT DO NOTHING RETURNING payer"
+                        ),
+                        {"payers": [p for p, _ in new], "operators": [o for _, o in new]},
+                    )
+                )
+        else:
+            for (payer, operator), version in old:
+                if conn.execute(
+                    text(
+                        "UPDATE payers SET version = version + 1 WHERE payer=:payer "
+                        "AND operator=:operator AND version=:version"
+                    ),
+                    {"payer": payer, "operator": operator, "version": version},
+                ).rowcount:
+                    done.add(payer)
+            for payer, operator in new:
+                if conn.execute(
+                    text(
+                        "INSERT INTO payers (payer, operator, version) "
+                        "VALUES (:payer, :operator, 1) ON CONFLICT DO NOTHING"
+                    ),
+                    {"payer": payer, "operator": operator},
+                ).rowcount:
+                    done.add(payer)
+        return sorted({p for p, _ in versions} - done)
 
     def stored_receipt(self, receipt: SignedReceipt) -> tuple[AdmittedReceipt, str] | None:
         """The stored receipt for this receipt's channel and nonce, with its state."""
