@@ -14,6 +14,7 @@ benchmarks (benches/bench_load.py) only.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import json
@@ -288,10 +289,8 @@ def wait_healthy(
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
     """Signal a daemon started by `start_daemon` and every process it forked; wait for it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

@@ -45,6 +45,7 @@ CONFIG_KEYS: dict[str, type] = {
     "intake_processes": int,
     "provers": int,
     "operator": str,
+    "claim_lease": float,
 }
 
 
@@ -108,6 +109,12 @@ def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, An
 @click.option(
     "--operator", help="Operator address, for a prover-only process (which needs no key)."
 )
+@click.option(
+    "--claim-lease",
+    type=click.FloatRange(1),
+    help="Seconds a proving worker's claim lasts unless renewed (default 30): how soon "
+    "another worker takes over the batch of one that died.",
+)
 @keystore_option
 def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> None:
     """Run the operator's daemon: admit receipts over HTTP, batch, prove, settle."""
@@ -165,6 +172,7 @@ def _builder(settings: dict[str, Any], plan: Any, key: str | None) -> Any:
         prove_processes=settings.get("prove_processes", 1),
         prove_in_step=False,  # proving workers (threads or processes) prove
         escrow_ttl=settings.get("escrow_ttl", 1.0),
+        claim_lease=settings.get("claim_lease", 30.0),
         archive=Path(settings["archive"]) if "archive" in settings else None,
     )
 
@@ -186,7 +194,13 @@ def _builder(settings: dict[str, Any], plan: Any, key: str | None) -> Any:
                         seq,
                     )
 
-                worker = ProvingWorker(store, pk, header_of, processes=config.prove_processes)
+                worker = ProvingWorker(
+                    store,
+                    pk,
+                    header_of,
+                    processes=config.prove_processes,
+                    lease=config.claim_lease,
+                )
                 if check_only:
                     store.close()
                 return worker
