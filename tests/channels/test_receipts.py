@@ -16,7 +16,6 @@ from channels.receipts import (
     RECEIPT_TYPEHASH,
     SECP256K1_HALF_N,
     SECP256K1_N,
-    SIGNATURE_BACKEND,
     BadSignatureError,
     MalformedReceiptError,
     ReceiptDomain,
@@ -152,11 +151,29 @@ def test_fast_signing_equals_sign_message_and_recovers_like_eth_account() -> Non
     )
 
 
-def test_recovery_runs_on_libsecp256k1() -> None:
-    """Admission's recovery uses coincurve (libsecp256k1), not eth-keys' Python fallback."""
+@settings(max_examples=25, deadline=None)
+@given(key=st.integers(1, SECP256K1_N - 1), nonce=st.integers(1, 2**64 - 1))
+def test_recovery_on_libsecp256k1_agrees_with_eth_account(key: int, nonce: int) -> None:
+    """Our recovery (coincurve directly) against eth-account's, for random keys; and a
+    signature over another receipt recovers someone else in both."""
+    account = Account.from_key(key.to_bytes(32, "big"))
+    r = sign_receipt(account, DOMAIN, _receipt(nonce=nonce))
+    assert recover_signer(r, DOMAIN) == account.address
+    assert Account.recover_message(r.signable(DOMAIN), signature=r.signature) == account.address
+    other = replace(r, nonce=nonce - 1 if nonce > 1 else 2)
+    assert (
+        recover_signer(other, DOMAIN)
+        == Account.recover_message(other.signable(DOMAIN), signature=r.signature)
+        != account.address
+    )
+
+
+def test_eth_keys_uses_libsecp256k1_too() -> None:
+    """coincurve is installed, so eth-keys (eth-account's signing, web3) runs on it as well."""
+    from eth_keys import KeyAPI
     from eth_keys.backends import CoinCurveECCBackend
 
-    assert isinstance(SIGNATURE_BACKEND.backend, CoinCurveECCBackend)
+    assert isinstance(KeyAPI().backend, CoinCurveECCBackend)
 
 
 def test_sign_then_recover() -> None:
