@@ -19,6 +19,8 @@ A refusal changes no stored state: the checks run before anything is written.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +40,8 @@ from channels.receipts import (
     recover_signer,
 )
 from contracts.client import AUTHORIZED_FOREVER, ChainClient, ChannelState, ModelInfo
+
+log = logging.getLogger("zkmeter.admission")
 
 
 class SignerNotAuthorizedError(ReceiptError):
@@ -203,6 +207,9 @@ class Admission:
         self._escrow: dict[str, tuple[float, int]] = {}
         self._settled: dict[tuple[str, int], ChannelState] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._refresh_queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._refresher: threading.Thread | None = None
 
     def refresh(self) -> None:
         """Forget cached rates, signer authorisations, settled positions and escrow reads."""
@@ -235,6 +242,40 @@ class Admission:
             with self._lock:
                 self._escrow[payer] = (now, value)
         return value
+
+    def prefetch_escrow(self, payer: str) -> None:
+        """Make `payer`'s escrow ready for `check_channel`: read it now if there is no read
+        younger than `escrow_ttl + ESCROW_GRACE`, else, once it is older than `escrow_ttl`,
+        have a background thread read it again (requests do not wait for the chain)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._escrow.get(payer)
+            if cached is not None and now - cached[0] < self.escrow_ttl + ESCROW_GRACE:
+                if now - cached[0] >= self.escrow_ttl and payer not in self._refreshing:
+                    self._refreshing.add(payer)
+                    self._refresh_queue.put(payer)
+                    if self._refresher is None:
+                        self._refresher = threading.Thread(
+                            target=self._refresh_escrows, name="zkmeter-escrow", daemon=True
+                        )
+                        self._refresher.start()
+                return
+        self.escrow(payer)
+
+    def _refresh_escrows(self) -> None:
+        while True:
+            payer = self._refresh_queue.get()
+            started = time.monotonic()
+            try:
+                value = self.chain.available_escrow(payer, self.operator)
+            except Exception:  # the next prefetch reads it, or this thread tries again
+                log.warning("escrow refresh failed", extra={"payer": payer}, exc_info=True)
+                with self._lock:
+                    self._refreshing.discard(payer)
+                continue
+            with self._lock:
+                self._escrow[payer] = (started, value)
+                self._refreshing.discard(payer)
 
     def _model_exists(self, model_id: int) -> bool:
         if 1 <= model_id <= self._model_count:
@@ -290,7 +331,7 @@ class Admission:
             raise UnknownModelError(f"model {receipt.model_id} is not registered")
         self.model(receipt.model_id)
         if self.escrow_ttl > 0:
-            self.escrow(receipt.payer)
+            self.prefetch_escrow(receipt.payer)
         return signer
 
     def check_channel(

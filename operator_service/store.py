@@ -573,25 +573,34 @@ class ReceiptStore:
                     )
                 )
         else:
-            for (payer, operator), version in old:
-                if conn.execute(
-                    text(
-                        "UPDATE payers SET version = version + 1 WHERE payer=:payer "
-                        "AND operator=:operator AND version=:version"
-                    ),
-                    {"payer": payer, "operator": operator, "version": version},
-                ).rowcount:
-                    done.add(payer)
+            # SQLite: executemany counts the rows it changed; only on a shortfall find which.
+            cas = (
+                "UPDATE payers SET version = version + 1 WHERE payer=? AND operator=? "
+                "AND version=?"
+            )
+            rows = [(p, o, v) for (p, o), v in old]
+            if rows and conn.exec_driver_sql(cas, rows).rowcount == len(rows):
+                done.update(p for p, _, _ in rows)
+            elif rows:  # nothing was changed above unless every row matched: roll back
+                raise StaleStateError(
+                    [p for p, o, v in rows if not self._version_is(conn, p, o, v + 1)]
+                    or [p for p, _, _ in rows]
+                )
             for payer, operator in new:
-                if conn.execute(
-                    text(
-                        "INSERT INTO payers (payer, operator, version) "
-                        "VALUES (:payer, :operator, 1) ON CONFLICT DO NOTHING"
-                    ),
-                    {"payer": payer, "operator": operator},
+                if conn.exec_driver_sql(
+                    "INSERT INTO payers (payer, operator, version) VALUES (?, ?, 1) "
+                    "ON CONFLICT DO NOTHING",
+                    (payer, operator),
                 ).rowcount:
                     done.add(payer)
         return sorted({p for p, _ in versions} - done)
+
+    @staticmethod
+    def _version_is(conn: Connection, payer: str, operator: str, version: int) -> bool:
+        row = conn.exec_driver_sql(
+            "SELECT version FROM payers WHERE payer=? AND operator=?", (payer, operator)
+        ).first()
+        return row is not None and int(row[0]) == version
 
     def stored_receipt(self, receipt: SignedReceipt) -> tuple[AdmittedReceipt, str] | None:
         """The stored receipt for this receipt's channel and nonce, with its state."""
