@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 
 # No `*_created` series: they double the exposition and nothing here reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: Latency buckets (seconds) of admission requests and commits: 1 ms to 10 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -153,7 +153,7 @@ class Metrics:
         multiprocess mode."""
         if multiprocess_dir() is not None:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry).decode()
         return generate_latest(self.registry).decode()
 
@@ -161,7 +161,7 @@ class Metrics:
 def mark_process_dead(pid: int) -> None:
     """Forget a dead process's live gauges (multiprocess mode)."""
     if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 __all__ = ["METRICS", "MetricSpec", "Metrics", "mark_process_dead", "multiprocess_dir"]

@@ -575,8 +575,7 @@ class ReceiptStore:
         else:
             # SQLite: executemany counts the rows it changed; only on a shortfall find which.
             cas = (
-                "UPDATE payers SET version = version + 1 WHERE payer=? AND operator=? "
-                "AND version=?"
+                "UPDATE payers SET version = version + 1 WHERE payer=? AND operator=? AND version=?"
             )
             rows = [(p, o, v) for (p, o), v in old]
             if rows and conn.exec_driver_sql(cas, rows).rowcount == len(rows):

@@ -47,7 +47,7 @@ def check_loopback(urls: Sequence[str]) -> None:
             infos = socket.getaddrinfo(host, None)
         except socket.gaierror as error:
             raise LoadError(f"{url}: cannot resolve {host}: {error}") from None
-        addresses = {info[4][0] for info in infos}
+        addresses = {str(info[4][0]) for info in infos}
         remote = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback]
         if remote:
             raise LoadError(
