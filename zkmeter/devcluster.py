@@ -1,6 +1,6 @@
 """A development operator on this machine: anvil, the contracts with a development verifier,
 funded payers, a throw-away PostgreSQL cluster, and `zkmeter daemon` processes. INSECURE keys
-and SRS: for the operator's crash tests (tests/operator_service/test_daemon_crash.py) and load
+and SRS: for the operator's crash tests (tests/operator_service/test_daemon_anvil.py) and load
 benchmarks (benches/bench_load.py) only.
 
 - `running_anvil()`: anvil from node_modules on a free loopback port;
