@@ -79,6 +79,8 @@ class LoadResult:
     settled: int = 0
     settle_seconds: float = 0.0
     requests: int = 0
+    #: CPU seconds the daemon used meanwhile, if the caller measured them (benches).
+    daemon_cpu_seconds: float | None = None
 
     @property
     def admitted_per_second(self) -> float:
@@ -110,6 +112,16 @@ class LoadResult:
             "settled": self.settled,
             "settle_seconds": round(self.settle_seconds, 3),
             "settled_per_second": round(self.settled_per_second, 1),
+            **(
+                {
+                    "daemon_cpu_seconds": round(self.daemon_cpu_seconds, 2),
+                    "admitted_per_daemon_cpu_second": round(
+                        self.admitted / self.daemon_cpu_seconds, 1
+                    ),
+                }
+                if self.daemon_cpu_seconds
+                else {}
+            ),
         }
 
     def summary(self) -> str:
@@ -121,6 +133,11 @@ class LoadResult:
             f"max {data['latency_max_ms']} ms",
             f"refused   {data['refused'] or 'none'}; 503 answers: {data['unavailable_answers']}",
         ]
+        if self.daemon_cpu_seconds:
+            lines.append(
+                f"daemon    {data['daemon_cpu_seconds']} CPU s: "
+                f"{data['admitted_per_daemon_cpu_second']} receipts per CPU second"
+            )
         if self.settle_seconds:
             lines.append(
                 f"settled   {data['settled']} receipts in {data['settle_seconds']} s: "
