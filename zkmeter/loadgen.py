@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import os
 import socket
 import time
@@ -95,8 +96,8 @@ class LoadResult:
         if not self.latencies:
             return float("nan")
         ordered = sorted(self.latencies)
-        rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-        return ordered[rank]
+        rank = math.ceil(q / 100 * len(ordered))  # the smallest value with q% at or below it
+        return ordered[min(len(ordered), max(1, rank)) - 1]
 
     def to_json(self) -> dict[str, Any]:
         return {
