@@ -21,6 +21,7 @@ protocol of our own: the database's lock, and its transactions, decide.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import threading
@@ -28,7 +29,7 @@ from typing import IO, Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from operator_service.metrics import Metrics
 from operator_service.pipeline import Operator
@@ -70,7 +71,7 @@ class Leadership:
             if not got:
                 return None
             self.epoch = self.store.take_leadership(self.identity)
-        except (StoreError, OSError, DBAPIError) as error:
+        except (StoreError, OSError, SQLAlchemyError) as error:
             log.warning("cannot take the batcher's lock", extra={"error": str(error)})
             self.release()
             return None
@@ -117,7 +118,7 @@ class Leadership:
                     "AND pid=pg_backend_pid()"
                 )
             ).scalar()
-        except DBAPIError as error:  # the session is gone: so is the lock
+        except SQLAlchemyError as error:  # the session is gone: so is the lock
             log.warning("lost the batcher's lock", extra={"error": str(error)})
             return False
         return bool(held)
@@ -129,8 +130,10 @@ class Leadership:
             try:
                 self._conn.execute(text(f"SELECT pg_advisory_unlock({_PG_LOCK_KEY})"))
                 self._conn.close()
-            except DBAPIError:  # a dead session released it already
-                self._conn.invalidate()
+            except SQLAlchemyError:  # a dead session released it already
+                with contextlib.suppress(SQLAlchemyError):
+                    self._conn.invalidate()
+                    self._conn.close()
             self._conn = None
         if self._file is not None:
             self._file.close()  # closing the descriptor drops the flock

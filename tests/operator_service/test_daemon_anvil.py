@@ -229,17 +229,27 @@ def test_crashes_settle_each_acknowledged_receipt_once(
         finally:
             client.rpc("evm_setAutomine", [True])
         client.rpc("evm_mine", [])
+        epoch = store.leadership()[0]
         batcher = world.start_daemon(db, free_port(), *batcher_args, log=log)
         processes.append(batcher)
+        _wait(lambda: store.leadership()[0] > epoch, "a new batcher", every=0.1)
 
         # (5) the database restarts under load (PostgreSQL)
         if cluster is not None:
-            loader = threading.Thread(target=stream, args=(via_b, streamed, 40))
+            restarted = threading.Event()
+
+            def load_until_restarted() -> None:
+                while not restarted.is_set():
+                    stream(via_b, streamed, 1)
+                stream(via_b, streamed, 10)
+
+            loader = threading.Thread(target=load_until_restarted)
             loader.start()
             time.sleep(0.5)
             cluster.stop("fast")
             time.sleep(2.0)
             cluster.start()
+            restarted.set()
             loader.join()
             assert via_b.unavailable > 0, "the restart should have been answered 503"
         stream(via_b, streamed, 5)

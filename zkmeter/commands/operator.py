@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from zkmeter.commands.options import (
     EXISTING_FILE,
     client_for,
     deployment_option,
+    echo_err,
     keystore_option,
     load_srs,
     proving_key_for,
@@ -153,7 +155,7 @@ def _builder(settings: dict[str, Any], plan: Any, key: str | None) -> Any:
     from operator_service.config import DaemonConfig
     from operator_service.pipeline import DaemonError, Operator
     from operator_service.proving import ProvingWorker
-    from operator_service.store import ReceiptStore, StoreError
+    from operator_service.store import ReceiptStore, StoreError, StoreUnavailableError
 
     db = settings.get("db", "sqlite:///zkmeter-operator.db")
     k = settings.get("log_size", 8)
@@ -176,9 +178,21 @@ def _builder(settings: dict[str, Any], plan: Any, key: str | None) -> Any:
         archive=Path(settings["archive"]) if "archive" in settings else None,
     )
 
+    def open_store() -> ReceiptStore:
+        """The store; while the database cannot be reached (restarting), wait up to a minute."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return ReceiptStore(db)
+            except StoreUnavailableError as error:
+                if time.monotonic() > deadline:
+                    raise
+                echo_err(f"waiting for the store: {error}")
+                time.sleep(1)
+
     def build(in_intake_child: bool, check_only: bool = False) -> Any:
         try:
-            store = ReceiptStore(db)
+            store = open_store()
             if key is None:
                 from eth_utils.address import to_checksum_address
 
