@@ -47,12 +47,14 @@ PAYERS = 16
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of process `pid` and its live descendants, from /proc: what
-    the daemon consumed, whatever else runs on this shared machine."""
+    """CPU time (user + system) of process `pid`, of the children it has waited for and of its
+    live descendants, from /proc: what the daemon consumed, whatever else runs on this shared
+    machine."""
     total = 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        # utime, stime, and cutime, cstime: children it waited for (proving processes)
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
                 total += cpu_seconds(int(child))
