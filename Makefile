@@ -12,9 +12,14 @@ CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup chromium demo test test-fast test-native test-browser lint bench bench-table clean
+.PHONY: setup postgres chromium demo test test-fast test-native test-browser lint bench bench-table clean
 
 setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed
+
+# PostgreSQL's server binaries for the operator's tests (installed from Debian's packages when
+# missing and run as root; the tests start and stop their own loopback cluster).
+postgres:
+	tools/ensure-postgres.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +54,7 @@ chromium:
 demo: setup
 	$(VENV)/bin/zkmeter demo
 
-test: setup chromium
+test: setup postgres chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -60,7 +65,7 @@ test-native: setup
 	$(CARGO_TEST)
 	$(PY) -m pytest tests/prover/test_native_*.py tests/verifier/test_native_pairing.py
 
-test-fast: setup chromium
+test-fast: setup postgres chromium
 	$(PY) -m pytest -m "not slow"
 
 test-browser: setup chromium

@@ -1,9 +1,11 @@
-"""Daemon throughput: receipts admitted per second over loopback HTTP, and receipts settled
-per second end to end (admit, batch, prove in a forked process, Python-verify, settle through
-the real UsageVerifier8) on the embedded chain.
+"""Daemon throughput in one process on the embedded chain: receipts admitted per second over
+loopback HTTP (the HTTP front in a thread, the load generator of `zkmeter bench load` with
+pre-signed receipts), and receipts settled per second end to end (admit, batch, prove in a
+forked process, Python-verify, settle through the real UsageVerifier8).
 
-Chain reads during admission go to the in-process py-evm chain here; against a node they are
-JSON-RPC round trips (the escrow read per receipt dominates then).
+Chain reads during admission go to the in-process py-evm chain here (escrow reads every
+second per payer); benches/bench_load.py measures the daemon's processes against anvil, on
+SQLite and PostgreSQL.
 
     pytest benches/bench_daemon.py -k small --benchmark-disable   # quick check
     pytest benches/bench_daemon.py --benchmark-only               # the lead's measurement
@@ -26,8 +28,14 @@ from operator_service.config import DaemonConfig
 from operator_service.http import make_app
 from operator_service.pipeline import Operator
 from operator_service.store import ReceiptStore
-from zkmeter.commands.bench import run_load
-from zkmeter.devworld import DEV_LOG_SIZE, deploy_dev_world, development_proving_key
+from zkmeter.commands.bench import load_channels
+from zkmeter.devworld import (
+    DEV_LOG_SIZE,
+    DEV_MAX_RATE,
+    deploy_dev_world,
+    development_proving_key,
+)
+from zkmeter.loadgen import presign, run_load
 
 
 def _operator(payers: int, max_rows: int | None = None) -> tuple[Operator, Any]:
@@ -69,31 +77,25 @@ def _serve_in_thread(op: Operator) -> tuple[str, Any]:
 def test_admission_receipts_per_second(benchmark: Any, payers: int, receipts: int) -> None:
     op, world = _operator(payers)
     url, stop = _serve_in_thread(op)
-    starts = {p.address: (0, 0) for p in world.payers}  # (nonce, cumulative) per channel
+    channels = load_channels(
+        [p.key for p in world.payers],
+        world.deployment,
+        world.operator.address,
+        [world.models[0]],
+        DEV_MAX_RATE,
+    )
+    signed = presign(channels, receipts)  # before the clock: the generator must not limit
     try:
 
         def play() -> dict[str, Any]:
-            result = run_load(
-                url,
-                [p.key for p in world.payers],
-                world.deployment,
-                world.operator.address,
-                world.models[0],
-                receipts,
-                600,
-                starts=starts,
-            )
-            for p in world.payers:  # each receipt is one token
-                n, cumulative = starts[p.address]
-                starts[p.address] = (n + receipts, cumulative + receipts)
-            return result
+            return run_load([url], signed, lanes=payers, batch=16, duration=600).to_json()
 
         result = benchmark.pedantic(play, rounds=1, iterations=1)
     finally:
         stop()
     assert result["admitted"] == payers * receipts and not result["refused"]
-    benchmark.extra_info["receipts_per_second"] = result["receipts_per_second"]
-    print(f"\nadmission: {result['receipts_per_second']:.1f} receipts/s ({payers} payers)")
+    benchmark.extra_info.update(result)
+    print(f"\nadmission: {result['admitted_per_second']:.1f} receipts/s ({payers} payers)")
 
 
 @pytest.mark.parametrize("receipts", [pytest.param(16, id="small"), pytest.param(512, id="large")])

@@ -19,6 +19,8 @@ A refusal changes no stored state: the checks run before anything is written.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +40,8 @@ from channels.receipts import (
     recover_signer,
 )
 from contracts.client import AUTHORIZED_FOREVER, ChainClient, ChannelState, ModelInfo
+
+log = logging.getLogger("zkmeter.admission")
 
 
 class SignerNotAuthorizedError(ReceiptError):
@@ -84,6 +88,11 @@ class CreditExceededError(ReceiptError):
     code = "credit_exceeded"
     http_status = 402
 
+
+#: Seconds past `escrow_ttl` that a read made while verifying a receipt still serves its
+#: channel check (which runs in the group committer, where a chain call would hold up every
+#: request of the group).
+ESCROW_GRACE = 5.0
 
 #: Every refusal class, in the order of the rules above.
 REFUSALS: tuple[type[ReceiptError], ...] = (
@@ -167,9 +176,15 @@ class Admission:
     """The operator's admission checks (rules 1-7 above), reading chain and store; writes nothing.
 
     `check(receipt)` returns the admitted receipt with its token count, or raises the rule's
-    error. Model existence is cached (models are never removed); rates and signer
-    authorisations are cached until `refresh()` (the daemon refreshes after every settlement
-    and on a timer); escrow reads are reused for `escrow_ttl` seconds.
+    error. It is two halves, which the intake runs apart (operator_service.intake):
+    `verify(receipt)` (rules 1-3 and reading what the others need from the chain: no
+    channel state, so it runs on many receipts in parallel, before any ordering) and
+    `check_channel(receipt, signer, pending)` (rules 4-7, against the channel's position and
+    the payer's unsettled usage in `pending`: one receipt after another).
+
+    Model existence is cached (models are never removed); rates, signer authorisations and
+    settled channel positions are cached until `refresh()` (the daemon refreshes after every
+    settlement and on a timer); escrow reads are reused for `escrow_ttl` seconds.
     """
 
     def __init__(
@@ -190,29 +205,77 @@ class Admission:
         self._models: dict[int, ModelInfo] = {}
         self._signers: set[tuple[str, str]] = set()
         self._escrow: dict[str, tuple[float, int]] = {}
+        self._settled: dict[tuple[str, int], ChannelState] = {}
         self._lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._refresh_queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._refresher: threading.Thread | None = None
 
     def refresh(self) -> None:
-        """Forget cached rates, signer authorisations and escrow reads."""
+        """Forget cached rates, signer authorisations, settled positions and escrow reads."""
         with self._lock:
             self._models.clear()
             self._signers.clear()
             self._escrow.clear()
+            self._settled.clear()
 
-    def escrow(self, payer: str) -> int:
-        """The (payer, this operator) account net of thawing, read at most every `escrow_ttl` s.
+    def forget_escrow(self, payer: str) -> None:
+        """Read `payer`'s escrow from the chain again next time (its usage was re-read)."""
+        with self._lock:
+            self._escrow.pop(payer, None)
+
+    def escrow(self, payer: str, grace: float = 0.0) -> int:
+        """The (payer, this operator) account net of thawing, read at most every `escrow_ttl` s
+        (a read up to `grace` s older is still used: `check_channel` passes ESCROW_GRACE, so
+        that the read `verify` made for the receipt serves it without a second chain call).
 
         It falls only by this operator's settlements (the cache is cleared after each) and by
         withdrawal requests, which thaw; a payer whose escrow turns out short at settlement is
         held by the daemon, never double-charged."""
         now = time.monotonic()
-        cached = self._escrow.get(payer)
-        if cached is not None and now - cached[0] < self.escrow_ttl:
+        with self._lock:
+            cached = self._escrow.get(payer)
+        if cached is not None and now - cached[0] < self.escrow_ttl + grace:
             return cached[1]
         value = self.chain.available_escrow(payer, self.operator)
         if self.escrow_ttl > 0:
-            self._escrow[payer] = (now, value)
+            with self._lock:
+                self._escrow[payer] = (now, value)
         return value
+
+    def prefetch_escrow(self, payer: str) -> None:
+        """Make `payer`'s escrow ready for `check_channel`: read it now if there is no read
+        younger than `escrow_ttl + ESCROW_GRACE`, else, once it is older than `escrow_ttl`,
+        have a background thread read it again (requests do not wait for the chain)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._escrow.get(payer)
+            if cached is not None and now - cached[0] < self.escrow_ttl + ESCROW_GRACE:
+                if now - cached[0] >= self.escrow_ttl and payer not in self._refreshing:
+                    self._refreshing.add(payer)
+                    self._refresh_queue.put(payer)
+                    if self._refresher is None:
+                        self._refresher = threading.Thread(
+                            target=self._refresh_escrows, name="zkmeter-escrow", daemon=True
+                        )
+                        self._refresher.start()
+                return
+        self.escrow(payer)
+
+    def _refresh_escrows(self) -> None:
+        while True:
+            payer = self._refresh_queue.get()
+            started = time.monotonic()
+            try:
+                value = self.chain.available_escrow(payer, self.operator)
+            except Exception:  # the next prefetch reads it, or this thread tries again
+                log.warning("escrow refresh failed", extra={"payer": payer}, exc_info=True)
+                with self._lock:
+                    self._refreshing.discard(payer)
+                continue
+            with self._lock:
+                self._escrow[payer] = (started, value)
+                self._refreshing.discard(payer)
 
     def _model_exists(self, model_id: int) -> bool:
         if 1 <= model_id <= self._model_count:
@@ -223,10 +286,11 @@ class Admission:
     def model(self, model_id: int) -> ModelInfo:
         with self._lock:
             info = self._models.get(model_id)
-            if info is None:
-                info = self.chain.model(model_id)
+        if info is None:
+            info = self.chain.model(model_id)
+            with self._lock:
                 self._models[model_id] = info
-            return info
+        return info
 
     def highest_rate(self, model_id: int) -> int:
         """The highest rate settlement may charge for usage admitted now (credit pricing):
@@ -235,7 +299,9 @@ class Admission:
 
     def _check_signer(self, receipt: SignedReceipt) -> str:
         signer = recover_signer(receipt, self.domain)
-        if signer == receipt.payer or (receipt.payer, signer) in self._signers:
+        with self._lock:
+            known = (receipt.payer, signer) in self._signers
+        if signer == receipt.payer or known:
             return signer
         until = self.chain.signer_authorized_until(receipt.payer, signer)
         if until != AUTHORIZED_FOREVER:
@@ -249,6 +315,13 @@ class Admission:
         return signer
 
     def check(self, receipt: SignedReceipt) -> AdmittedReceipt:
+        """Every rule, against `self.pending`: the admitted receipt, or the rule's error."""
+        return self.check_channel(receipt, self.verify(receipt), self.pending)
+
+    def verify(self, receipt: SignedReceipt) -> str:
+        """Rules 1-3 (signature and signer, operator, model); returns the signer. Also reads
+        the model's rates and the payer's escrow (if the cached read is older than
+        `escrow_ttl`), so that `check_channel` seldom waits for the chain."""
         signer = self._check_signer(receipt)
         if receipt.operator != self.operator:
             raise WrongOperatorError(
@@ -256,8 +329,18 @@ class Admission:
             )
         if not self._model_exists(receipt.model_id):
             raise UnknownModelError(f"model {receipt.model_id} is not registered")
+        self.model(receipt.model_id)
+        if self.escrow_ttl > 0:
+            self.prefetch_escrow(receipt.payer)
+        return signer
+
+    def check_channel(
+        self, receipt: SignedReceipt, signer: str, pending: PendingView
+    ) -> AdmittedReceipt:
+        """Rules 4-7 for a receipt `verify` passed, against the channel's position and the
+        payer's unsettled usage in `pending`."""
         channel = f"channel (payer {receipt.payer}, model {receipt.model_id})"
-        previous = self.position(receipt.payer, receipt.model_id)
+        previous = self.position(receipt.payer, receipt.model_id, pending)
         expected = previous.nonce + 1
         if receipt.nonce < expected:
             raise NonceReusedError(
@@ -285,12 +368,12 @@ class Admission:
                 f"signed rate cap {receipt.max_rate_per_k_tokens} is below model "
                 f"{receipt.model_id}'s current rate {current} (base units per 1,000 tokens)"
             )
-        usage = dict(self.pending.unsettled_usage(receipt.payer))
+        usage = dict(pending.unsettled_usage(receipt.payer))
         usage[receipt.model_id] = usage.get(receipt.model_id, 0) + tokens
         # The contract prices per channel aggregate, rounding down once; the sum of per-channel
         # costs at the highest applicable rate is never below what settlement will charge.
         owed = usage_cost(usage, self.highest_rate)
-        escrow = self.escrow(receipt.payer)
+        escrow = self.escrow(receipt.payer, ESCROW_GRACE if self.escrow_ttl > 0 else 0.0)
         if owed > escrow:
             raise CreditExceededError(
                 f"payer {receipt.payer}'s escrow for operator {self.operator} ({escrow} base units "
@@ -299,12 +382,21 @@ class Admission:
             )
         return AdmittedReceipt(receipt, tokens, signer)
 
-    def position(self, payer: str, model_id: int) -> ChannelState:
-        """The channel's last admitted (unsettled) state, else its settled state on chain."""
-        admitted = self.pending.last_admitted(payer, self.operator, model_id)
+    def position(
+        self, payer: str, model_id: int, pending: PendingView | None = None
+    ) -> ChannelState:
+        """The channel's last admitted (unsettled) state, else its settled state on chain
+        (cached: only this operator's settlements move it, and those follow admissions)."""
+        admitted = (pending or self.pending).last_admitted(payer, self.operator, model_id)
         if admitted is not None:
             return admitted
-        return self.chain.channel(payer, self.operator, model_id)
+        with self._lock:
+            settled = self._settled.get((payer, model_id))
+        if settled is None:
+            settled = self.chain.channel(payer, self.operator, model_id)
+            with self._lock:
+                self._settled[(payer, model_id)] = settled
+        return settled
 
 
 __all__ = [

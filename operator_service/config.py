@@ -15,6 +15,8 @@ class DaemonConfig:
     max_age: float = 60.0  # seconds the oldest admitted receipt may wait for a batch
     prove_processes: int = 1  # worker processes inside each proving process
     prove_in_subprocess: bool = True
+    prove_in_step: bool = True  # the batcher's step proves too (else only proving workers do)
+    claim_lease: float = 30.0  # seconds a proving claim lasts unless renewed
     confirmations: int = 0  # blocks on top of the settling one before "settled"
     submit_timeout: float = 120.0
     retries: int = 5

@@ -1,123 +1,155 @@
-"""The daemon's HTTP front (aiohttp, loopback by default) and the worker thread.
+"""The daemon's HTTP front (aiohttp, loopback by default) and the daemon's threads.
 
 `POST /receipts` (one receipt or a list), `GET /health`, `GET /metrics` (Prometheus text);
-refusals answer the rule's code and HTTP status (operator_service.admission). The worker
-calls `Operator.step()` until stopped.
+refusals answer the rule's code and HTTP status (operator_service.admission). A request is
+verified in a thread pool (signatures), then committed with whatever other requests are
+waiting (operator_service.intake.GroupCommitter), and answered only after its transaction
+committed: 202 means durable. If the store cannot be written (PostgreSQL restarting, SQLite
+locked for too long) the answer is 503 with `Retry-After`, and nothing of that request is
+stored.
+
+`serve` runs the front with the roles this process has: the batcher candidate
+(operator_service.leader) and proving workers (operator_service.proving) as threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
+from channels.receipts import ReceiptError
 from operator_service.admission import HTTP_STATUS
+from operator_service.intake import GroupCommitter
 from operator_service.pipeline import Operator
+from operator_service.store import StoreUnavailableError
 
 log = logging.getLogger("zkmeter.daemon")
 
+#: Seconds a client is asked to wait before retrying after a 503.
+RETRY_AFTER = 1
+#: The aiohttp application key of the group committer.
+COMMITTER = web.AppKey("committer", GroupCommitter)
 
-def make_app(operator: Operator, intake: ThreadPoolExecutor) -> Any:
-    """The aiohttp application: POST /receipts, GET /health, GET /metrics."""
-    from aiohttp import web
+
+def make_app(operator: Operator, executor: ThreadPoolExecutor) -> web.Application:
+    """The aiohttp application: POST /receipts, GET /health, GET /metrics. Verification runs
+    on `executor`; a group committer thread starts and stops with the application."""
+    committer = GroupCommitter(operator.intake)
+    metrics = operator.metrics
 
     async def post_receipts(request: web.Request) -> web.Response:
+        started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            body = json.loads(await request.text())
+            body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            operator.metrics.inc("zkmeter_receipts_refused_total", reason="malformed_receipt")
+            metrics.inc("zkmeter_receipts_refused_total", reason="malformed_receipt")
             return web.json_response(
                 {"error": "malformed_receipt", "message": f"body is not JSON: {error}"}, status=400
             )
-        items: Sequence[Any] = body if isinstance(body, list) else [body]
-        states: list[str] = []
-        for index, item in enumerate(items):
-            try:
-                states.append(await loop.run_in_executor(intake, operator.admit, item))
-            except Exception as error:
-                code = getattr(error, "code", None)
-                if code is None:
-                    log.exception("admission failed")
-                    return web.json_response(
-                        {"error": "internal", "message": str(error), "admitted": len(states)},
-                        status=500,
-                    )
-                payload: dict[str, Any] = {"error": code, "message": str(error)}
-                if isinstance(body, list):
-                    payload.update(index=index, admitted=len(states))
-                return web.json_response(payload, status=HTTP_STATUS.get(code, 400))
-        if isinstance(body, list):
-            return web.json_response({"states": states}, status=202)
-        return web.json_response({"state": states[0]}, status=202)
+        is_list = isinstance(body, list)
+        items: Sequence[Any] = body if is_list else [body]
+        verified = await loop.run_in_executor(executor, operator.intake.verify, items)
+        outcome = await asyncio.wrap_future(committer.submit(verified))
+        operator.record(outcome)
+        metrics.observe("zkmeter_request_receipts", len(items))
+        response = _answer(is_list, outcome.states, outcome.error, outcome.index)
+        metrics.observe("zkmeter_admission_seconds", time.perf_counter() - started)
+        return response
 
     async def health(_: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
-        return web.json_response(await loop.run_in_executor(intake, operator.health))
+        try:
+            return web.json_response(await loop.run_in_executor(executor, operator.health))
+        except StoreUnavailableError as error:
+            return _unavailable(str(error), 0)
 
-    async def metrics(_: web.Request) -> web.Response:
-        await asyncio.get_running_loop().run_in_executor(intake, operator.update_gauges)
-        return web.Response(
-            text=operator.metrics.exposition(), content_type="text/plain", charset="utf-8"
-        )
+    async def metrics_text(_: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(StoreUnavailableError):  # gauges keep their last values
+            await loop.run_in_executor(executor, operator.update_gauges)
+        return web.Response(text=metrics.exposition(), content_type="text/plain", charset="utf-8")
 
-    app = web.Application(client_max_size=8 * 1024 * 1024)
+    async def start_committer(_: web.Application) -> None:
+        committer.start()
+
+    async def stop_committer(_: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, committer.stop)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[COMMITTER] = committer
+    app.on_startup.append(start_committer)
+    app.on_cleanup.append(stop_committer)
     app.router.add_post("/receipts", post_receipts)
     app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/metrics", metrics_text)
     return app
 
 
-@dataclass
-class Worker:
-    """A thread that calls `operator.step()` every `interval` seconds until stopped."""
-
-    operator: Operator
-    interval: float = 0.5
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._run, name="zkmeter-worker", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                changed = self.operator.step()
-            except Exception:
-                log.exception("worker step failed; retrying")
-                changed = False
-            if not changed:
-                self.stop_event.wait(self.interval)
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join()
+def _unavailable(message: str, admitted: int) -> web.Response:
+    return web.json_response(
+        {"error": "unavailable", "message": message, "admitted": admitted},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
 
 
-def serve(operator: Operator, host: str = "127.0.0.1", port: int = 8787) -> None:
-    """Run the HTTP front and the worker until interrupted (SIGINT/SIGTERM)."""
-    from aiohttp import web
+def _answer(
+    is_list: bool, states: list[str], error: Exception | None, index: int | None
+) -> web.Response:
+    """The response to a request whose leading `states` are stored and which stopped at
+    `error` (None: all stored)."""
+    if error is None:
+        if is_list:
+            return web.json_response({"states": states}, status=202)
+        return web.json_response({"state": states[0]}, status=202)
+    if isinstance(error, StoreUnavailableError):
+        return _unavailable(f"the store cannot be written now, retry: {error}", len(states))
+    if not isinstance(error, ReceiptError):
+        log.error("admission failed", exc_info=error)
+        return web.json_response(
+            {"error": "internal", "message": str(error), "admitted": len(states)}, status=500
+        )
+    payload: dict[str, Any] = {"error": error.code, "message": str(error)}
+    if is_list:
+        payload.update(index=index, admitted=len(states))
+    return web.json_response(payload, status=HTTP_STATUS.get(error.code, 400))
 
-    intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zkmeter-intake")
-    worker = Worker(operator)
-    worker.start()
+
+def serve(
+    operator: Operator,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    *,
+    reuse_port: bool = False,
+    verify_threads: int = 2,
+) -> None:
+    """Run the HTTP front until interrupted (SIGINT/SIGTERM). With `reuse_port`, several
+    processes listen on the same port (SO_REUSEPORT) and the kernel spreads connections."""
+    executor = ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="zkmeter-verify")
     log.info(
-        "daemon listening",
+        "intake listening",
         extra={"host": host, "port": port, "operator": operator.account.address},
     )
     try:
-        web.run_app(make_app(operator, intake), host=host, port=port, print=None)
+        web.run_app(
+            make_app(operator, executor),
+            host=host,
+            port=port,
+            reuse_port=reuse_port,
+            print=None,
+            access_log=None,
+        )
     finally:
-        worker.stop()
-        intake.shutdown()
+        executor.shutdown()
 
 
-__all__ = ["Worker", "make_app", "serve"]
+__all__ = ["RETRY_AFTER", "make_app", "serve"]

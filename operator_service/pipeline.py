@@ -1,13 +1,19 @@
 """The operator's pipeline: admit signed receipts, batch, prove, verify, settle, confirm.
 
 `Operator` is the synchronous core. `admit(json)` runs the admission rules and stores the
-receipt; `step()` moves every batch one notch along batched -> proven -> submitted ->
+receipt (operator_service.intake; the HTTP front commits many requests at once); `step()` is
+the batcher's round: it moves every batch one notch along batched -> proven -> submitted ->
 settled and cuts a new batch when the policy says so (max rows or max age). Every state change
 is one store transaction; the chain (`nextBatchSeq`, `BatchSettled`) is the truth about what
 settled, checked before every submission, so a batch is never settled twice and a restart
-resumes where the last run stopped. Proving runs in a forked child (operator_service.proving),
-so intake never waits for it; every proof is checked with the Python verifier before it is
-submitted, and one it rejects is never sent. The HTTP front is operator_service.http.
+resumes where the last run stopped. With `epoch` set (operator_service.leader elected this
+process) every batcher write is fenced by it.
+
+Proving: `step()` proves batched batches itself when `config.prove_in_step` (one process; a
+forked child per proof, so intake never waits), claiming each like any proving worker
+(operator_service.proving), so separate workers may share the work; every proof is checked
+with the Python verifier before it is stored, and one it rejects is never sent. The HTTP front
+is operator_service.http.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from channels.receipts import MalformedReceiptError, ReceiptDomain, SignedReceipt, latest_receipts
+from channels.receipts import ReceiptDomain, ReceiptError, SignedReceipt, latest_receipts
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from contracts.client import (
     AUTHORIZED_FOREVER,
@@ -33,8 +39,9 @@ from contracts.client import (
 from operator_service.admission import Admission, AdmittedReceipt, LockedChainView, usage_cost
 from operator_service.archive import archive_proven_batch, archive_settlement
 from operator_service.config import DaemonConfig
+from operator_service.intake import Intake, Outcome
 from operator_service.metrics import Metrics
-from operator_service.proving import prove_in_child
+from operator_service.proving import ProofRejectedError, ProvingWorker, worker_identity
 from operator_service.store import (
     ADMITTED,
     BATCHED,
@@ -43,11 +50,11 @@ from operator_service.store import (
     SUBMITTED,
     Batch,
     ReceiptStore,
+    StoreUnavailableError,
+    blinding_from_json,
 )
-from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
-from prover.witness import UsageRow
-from verifier.usage_verifier import verify_batch_proof
+from verifier.proof import Proof
 
 log = logging.getLogger("zkmeter.daemon")
 
@@ -72,10 +79,6 @@ PERMANENT_REVERTS = frozenset(
 
 class DaemonError(RuntimeError):
     """The daemon cannot go on (configuration, or a batch the chain has differently)."""
-
-
-class ProofRejectedError(DaemonError):
-    """The Python verifier rejected a proof the daemon made: it is not submitted."""
 
 
 def signed_states(public: PublicInputs, receipts: Sequence[AdmittedReceipt]) -> list[SignedState]:
@@ -130,35 +133,51 @@ class Operator:
             account.address,
             escrow_ttl=self.config.escrow_ttl,
         )
+        self.intake = Intake(store, self.admission, self.metrics)
+        #: The epoch this process was elected batcher with (operator_service.leader); None
+        #: when the pipeline is driven by hand (tests, one process with no election).
+        self.epoch: int | None = None
+        self.prover = ProvingWorker(
+            store,
+            pk,
+            self.header,
+            processes=self.config.prove_processes,
+            in_subprocess=self.config.prove_in_subprocess,
+            lease=self.config.claim_lease,
+            metrics=self.metrics,
+            identity=worker_identity("operator"),
+        )
 
     # -- intake ----------------------------------------------------------------------------
 
+    def record(self, outcome: Outcome) -> None:
+        """Count a request's outcome in the metrics."""
+        if outcome.states:
+            self.metrics.inc("zkmeter_receipts_admitted_total", len(outcome.states))
+        if isinstance(outcome.error, StoreUnavailableError):
+            self.metrics.inc("zkmeter_requests_unavailable_total")
+        elif outcome.error is not None:
+            code = outcome.error.code if isinstance(outcome.error, ReceiptError) else "internal"
+            self.metrics.inc("zkmeter_receipts_refused_total", reason=code)
+
     def admit(self, data: Any) -> str:
         """Admit one receipt given as JSON (receipts-file form); returns its state or raises
-        the rule's ReceiptError. A refusal changes nothing stored."""
-        try:
-            receipt = SignedReceipt.from_json(data, operator=self.account.address)
-            state = self.store.admit(receipt, self.admission)
-        except MalformedReceiptError as error:
-            self.metrics.inc("zkmeter_receipts_refused_total", reason=error.code)
-            raise
-        except Exception as error:
-            code = getattr(error, "code", "internal")
-            self.metrics.inc(
-                "zkmeter_receipts_refused_total", help_="receipts refused by rule", reason=code
-            )
-            raise
-        self.metrics.inc("zkmeter_receipts_admitted_total", help_="receipts admitted")
-        return state
+        the rule's ReceiptError (StoreUnavailableError if the store cannot be written). A
+        refusal changes nothing stored."""
+        (outcome,) = self.intake.commit([self.intake.verify([data])])
+        self.record(outcome)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.states[0]
 
     # -- batching --------------------------------------------------------------------------
 
     def due(self, now: float | None = None) -> bool:
         """A batch is due when a full one is waiting or the oldest receipt is max_age old."""
-        counts = self.store.counts()
-        if counts[ADMITTED] == 0:
+        waiting = self.store.admitted_count()
+        if waiting == 0:
             return False
-        if counts[ADMITTED] >= self.config.batch_rows:
+        if waiting >= self.config.batch_rows:
             return True
         oldest = self.store.oldest_admitted_at()
         return oldest is not None and (now or time.time()) - oldest >= self.config.max_age
@@ -170,12 +189,10 @@ class Operator:
             chain_next = self.client.next_batch_seq(self.account.address)
         last = self.store.last_batch_seq()
         seq = max(chain_next, 0 if last is None else last + 1)
-        batch = self.store.cut_batch(seq, self.config.k, self.config.batch_rows)
+        batch = self.store.cut_batch(seq, self.config.k, self.config.batch_rows, self.epoch)
         if batch is not None:
-            self.metrics.inc("zkmeter_batches_cut_total", help_="batches cut")
-            self.metrics.inc(
-                "zkmeter_batch_receipts_total", batch.receipt_count, "receipts batched"
-            )
+            self.metrics.inc("zkmeter_batches_cut_total")
+            self.metrics.observe("zkmeter_batch_receipts", batch.receipt_count)
             log.info("batch cut", extra={"batch": seq, "receipts": batch.receipt_count})
         return batch
 
@@ -189,43 +206,21 @@ class Operator:
             batch_seq=seq,
         )
 
-    def prove(self, seq: int) -> None:
-        """Prove batch `seq`, check the proof with the Python verifier, archive it, mark it
-        proven. Raises ProofRejectedError (leaving it batched) if the verifier rejects it."""
-        receipts = self.store.batch_receipts(seq)
-        rows = [
-            UsageRow(int(a.receipt.payer, 16), a.receipt.model_id, a.receipt.nonce, a.tokens)
-            for a in receipts
-        ]
-        header = self.header(seq)
-        started = time.perf_counter()
-        processes = self.config.prove_processes
-        if self.config.prove_in_subprocess:
-            result = prove_in_child(self.pk, header, rows, processes)
-        else:
-            result = prove_batch(self.pk, header, rows, processes=processes)
-        seconds = time.perf_counter() - started
-        if result.public.header != header:
-            raise ProofRejectedError(f"batch {seq}: the proof's header is not this batch's")
-        verdict = verify_batch_proof(self.pk.vk, result.public, result.proof)
-        if not verdict.accepted:
-            raise ProofRejectedError(f"batch {seq}: {verdict.check}: {verdict.message}")
-        proof_path = None
-        if self.config.archive is not None:
-            proof_path = archive_proven_batch(
-                self.config.archive,
-                header,
-                [(a.receipt, a.tokens) for a in receipts],
-                result.public,
-                result.proof,
-                result.blinding,
-            )
-        self.store.mark_proven(
-            seq, result.public, result.proof.to_bytes(), result.blinding, proof_path
+    def archive(self, batch: Batch) -> None:
+        """Write a proven batch's archive folder (from the store) unless it was written."""
+        if self.config.archive is None or batch.proof_path is not None:
+            return
+        public, proof = self._proven(batch)
+        receipts = self.store.batch_receipts(batch.seq)
+        path = archive_proven_batch(
+            self.config.archive,
+            self.header(batch.seq),
+            [(a.receipt, a.tokens) for a in receipts],
+            public,
+            Proof.from_bytes(public.k, proof),
+            blinding_from_json(batch.blinding_json or "{}"),
         )
-        self.metrics.inc("zkmeter_proving_seconds_total", seconds, "seconds spent proving")
-        self.metrics.inc("zkmeter_batches_proven_total", help_="batches proven and verified")
-        log.info("batch proven", extra={"batch": seq, "seconds": round(seconds, 3)})
+        self.store.set_proof_path(batch.seq, path)
 
     # -- submission and confirmation ---------------------------------------------------------
 
@@ -244,6 +239,7 @@ class Operator:
         """Send `settle` for a proven batch unless the chain already has it; records the tx
         hash (state submitted) before waiting for the outcome. Retries with backoff."""
         public, proof = self._proven(batch)
+        self.archive(batch)
         if self._on_chain(batch.seq, proof):
             self._settled(batch.seq, None)
             return
@@ -272,8 +268,8 @@ class Operator:
                     raise
                 time.sleep(delay)
                 delay *= 2
-        self.store.mark_submitted(batch.seq, "0x" + tx_hash.hex())
-        self.metrics.inc("zkmeter_batches_submitted_total", help_="settle transactions sent")
+        self.store.mark_submitted(batch.seq, "0x" + tx_hash.hex(), self.epoch)
+        self.metrics.inc("zkmeter_batches_submitted_total")
         log.info("batch submitted", extra={"batch": batch.seq, "tx": "0x" + tx_hash.hex()})
         submitted = self.store.batch(batch.seq)
         if submitted is not None:
@@ -285,18 +281,16 @@ class Operator:
             return
         if error.error in PAYER_REVERTS and error.args_:
             payer = str(error.args_[PAYER_REVERTS[error.error]])
-            moved = self.store.requeue_from(seq, [payer])
+            moved = self.store.requeue_from(seq, [payer], self.epoch)
             self.admission.refresh()
-            self.metrics.inc(
-                "zkmeter_batches_requeued_total", help_="batches re-cut after a refusal"
-            )
+            self.metrics.inc("zkmeter_batches_requeued_total")
             log.warning(
                 "batch refused for one payer: re-cut without it, its receipts held",
                 extra={"batch": seq, "payer": payer, "error": error.error, "requeued": moved},
             )
             return
         if error.error in PERMANENT_REVERTS:
-            self.store.mark_failed(seq, str(error))
+            self.store.mark_failed(seq, str(error), self.epoch)
             log.error("batch refused by the chain", extra={"batch": seq, "error": str(error)})
             return
         raise error
@@ -317,7 +311,7 @@ class Operator:
                 self._settled(batch.seq, None)
                 return
             if error.error == "WrongBatchSeq":
-                self.store.mark_unsubmitted(batch.seq)  # back to proven, submitted again
+                self.store.mark_unsubmitted(batch.seq, self.epoch)  # proven, sent again
                 return
             self._revert(batch.seq, error)
             return
@@ -325,7 +319,7 @@ class Operator:
             if self._on_chain(batch.seq, proof):
                 self._settled(batch.seq, None)
             elif not self._known(batch.tx_hash):
-                self.store.mark_unsubmitted(batch.seq)  # the node lost it: submit again
+                self.store.mark_unsubmitted(batch.seq, self.epoch)  # the node lost it
             return  # still pending; the next step looks again
         with self.chain_lock:
             head = self.client.w3.eth.block_number
@@ -343,11 +337,11 @@ class Operator:
         return batch.public, batch.proof
 
     def _settled(self, seq: int, gas_used: int | None, tx_hash: str | None = None) -> None:
-        self.store.mark_settled(seq, tx_hash, gas_used)
+        self.store.mark_settled(seq, tx_hash, gas_used, self.epoch)
         self.admission.refresh()
         if gas_used:
-            self.metrics.inc("zkmeter_gas_used_total", gas_used, "gas spent on settle")
-        self.metrics.inc("zkmeter_batches_settled_total", help_="batches settled on chain")
+            self.metrics.inc("zkmeter_gas_used_total", gas_used)
+        self.metrics.inc("zkmeter_batches_settled_total")
         if self.config.archive is not None:
             archive_settlement(self.config.archive, seq, tx_hash, gas_used)
         log.info("batch settled", extra={"batch": seq, "tx": tx_hash, "gas": gas_used})
@@ -369,7 +363,7 @@ class Operator:
                 )
             owed = usage_cost(self.store.unsettled_usage(payer), self.admission.highest_rate)
             if signers_ok and owed <= escrow:
-                count = self.store.release_held(payer)
+                count = self.store.release_held(payer, self.epoch)
                 log.info("held payer released", extra={"payer": payer, "receipts": count})
                 released = True
         return released
@@ -381,9 +375,9 @@ class Operator:
         for batch in self.store.batches((SUBMITTED,)):
             self.confirm(batch)
             changed = True
-        for batch in self.store.batches((BATCHED,)):
-            self.prove(batch.seq)
-            changed = True
+        if self.config.prove_in_step:
+            while self.prover.prove_next():
+                changed = True
         for batch in self.store.batches((PROVEN,)):
             self.submit(batch)
             changed = True
@@ -403,9 +397,9 @@ class Operator:
 
     def update_gauges(self) -> None:
         counts = self.store.counts()
-        self.metrics.set("zkmeter_queue_depth", counts[ADMITTED], "receipts admitted, not batched")
+        self.metrics.set("zkmeter_queue_depth", counts[ADMITTED])
         for state in (HELD, BATCHED, PROVEN, SUBMITTED):
-            self.metrics.set(f"zkmeter_receipts_{state}", counts[state], f"receipts {state}")
+            self.metrics.set(f"zkmeter_receipts_{state}", counts[state])
 
     def health(self) -> dict[str, Any]:
         return {
@@ -414,6 +408,7 @@ class Operator:
             "chain_id": self.client.chain_id,
             "settlement": self.domain.settlement,
             "log_size": self.config.k,
+            "store": self.store.dialect,
             "receipts": self.store.counts(),
         }
 

@@ -37,8 +37,21 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 PROJECT = frozenset(ALLOWED) | {"tests"}
 
-#: Libraries a package must not import (chain, HTTP, database and process-level I/O).
-SERVICE_LIBRARIES = frozenset({"web3", "eth_tester", "aiohttp", "sqlite3", "psycopg", "asyncpg"})
+#: Libraries a package must not import (chain, HTTP, database, migrations and metrics: the
+#: operator service's I/O).
+SERVICE_LIBRARIES = frozenset(
+    {
+        "web3",
+        "eth_tester",
+        "aiohttp",
+        "sqlite3",
+        "psycopg",
+        "asyncpg",
+        "sqlalchemy",
+        "alembic",
+        "prometheus_client",
+    }
+)
 FORBIDDEN: dict[str, frozenset[str]] = {
     "circuits": SERVICE_LIBRARIES | {"eth_account", "urllib", "socket", "subprocess"},
     "verifier": SERVICE_LIBRARIES | {"eth_account", "urllib", "socket", "subprocess"},

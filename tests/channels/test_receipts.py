@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +101,79 @@ def test_digest_depends_on_chain_and_contract(world: World) -> None:
     other_contract = ReceiptDomain(world.client.chain_id, "0x" + "11" * 20)
     assert receipt.digest(other_chain) != on_chain
     assert receipt.digest(other_contract) != on_chain
+
+
+_UINTS = {
+    "model_id": st.integers(0, 2**64 - 1),
+    "nonce": st.integers(0, 2**64 - 1),
+    "cumulative_tokens": st.integers(0, 2**128 - 1),
+    "max_rate_per_k_tokens": st.integers(0, 2**256 - 1),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chain_id=st.integers(1, 2**64),
+    addresses=st.lists(st.binary(min_size=20, max_size=20), min_size=3, max_size=3),
+    request_hash=st.binary(min_size=32, max_size=32),
+    **_UINTS,
+)
+def test_direct_digest_equals_eth_accounts_typed_data_encoder(
+    chain_id: int, addresses: list[bytes], request_hash: bytes, **uints: int
+) -> None:
+    """The direct hashStruct/digest (the fast path) against eth-account's general EIP-712
+    encoder (the oracle), over the whole range of every field."""
+    payer, operator, settlement = ("0x" + a.hex() for a in addresses)
+    receipt = _receipt(payer=payer, operator=operator, request_hash=request_hash, **uints)
+    domain = ReceiptDomain(chain_id, settlement)
+    m = receipt.signable(domain)
+    assert receipt.digest(domain) == keccak(b"\x19" + m.version + m.header + m.body)
+
+
+def test_direct_digest_twin_differs_when_the_oracle_does() -> None:
+    """Twin: one unit more in any field changes both the oracle's digest and ours alike."""
+    base = _receipt()
+    for name in _UINTS:
+        bent = replace(base, **{name: getattr(base, name) + 1})
+        m = bent.signable(DOMAIN)
+        oracle = keccak(b"\x19" + m.version + m.header + m.body)
+        assert bent.digest(DOMAIN) == oracle != base.digest(DOMAIN)
+
+
+def test_fast_signing_equals_sign_message_and_recovers_like_eth_account() -> None:
+    """sign_receipt signs the direct digest; eth-account's sign_message of the typed data
+    gives the same bytes (RFC 6979), and eth-account's recovery agrees with ours."""
+    r = _sign(nonce=3, cumulative_tokens=2_400)
+    expected = PAYER.sign_message(_receipt(nonce=3, cumulative_tokens=2_400).signable(DOMAIN))
+    assert r.signature == bytes(expected.signature)
+    assert recover_signer(r, DOMAIN) == Account.recover_message(
+        r.signable(DOMAIN), signature=r.signature
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(key=st.integers(1, SECP256K1_N - 1), nonce=st.integers(1, 2**64 - 1))
+def test_recovery_on_libsecp256k1_agrees_with_eth_account(key: int, nonce: int) -> None:
+    """Our recovery (coincurve directly) against eth-account's, for random keys; and a
+    signature over another receipt recovers someone else in both."""
+    account = Account.from_key(key.to_bytes(32, "big"))
+    r = sign_receipt(account, DOMAIN, _receipt(nonce=nonce))
+    assert recover_signer(r, DOMAIN) == account.address
+    assert Account.recover_message(r.signable(DOMAIN), signature=r.signature) == account.address
+    other = replace(r, nonce=nonce - 1 if nonce > 1 else 2)
+    assert (
+        recover_signer(other, DOMAIN)
+        == Account.recover_message(other.signable(DOMAIN), signature=r.signature)
+        != account.address
+    )
+
+
+def test_eth_keys_uses_libsecp256k1_too() -> None:
+    """coincurve is installed, so eth-keys (eth-account's signing, web3) runs on it as well."""
+    from eth_keys import KeyAPI
+    from eth_keys.backends import CoinCurveECCBackend
+
+    assert isinstance(KeyAPI().backend, CoinCurveECCBackend)
 
 
 def test_sign_then_recover() -> None:

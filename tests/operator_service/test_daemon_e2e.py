@@ -78,7 +78,7 @@ def test_proof_the_python_verifier_rejects_is_never_submitted(
 ) -> None:
     import dataclasses
 
-    import operator_service.pipeline as daemon_module
+    import operator_service.proving as daemon_module
     from operator_service.pipeline import ProofRejectedError
     from prover.prover import prove_batch
 

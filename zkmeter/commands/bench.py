@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ import click
 
 from zkmeter.bench_table import load_report, render_table
 from zkmeter.commands.options import EXISTING_FILE
-from zkmeter.commands.payer import DEFAULT_PORT, post_json
+from zkmeter.commands.payer import DEFAULT_PORT
 
 BENCHES = Path(__file__).resolve().parents[2] / "benches"
 
@@ -146,103 +143,131 @@ def throughput(sizes: str, protocols: tuple[str, ...], max_ptau_power: int, out_
     click.echo(f"\nwrote {out_dir / 'throughput.json'} and {out_dir / 'throughput.png'}")
 
 
-def run_load(
-    url: str,
-    payer_keys: list[bytes],
+def load_channels(
+    payer_keys: Sequence[bytes],
     deployment: Any,
     operator: str,
-    model_id: int,
-    receipts_per_payer: int,
-    duration: float,
-    tokens: int = 1,
-    starts: dict[str, tuple[int, int]] | None = None,
-    max_rate: int = 2**192 - 1,
-) -> dict[str, Any]:
-    """Play each payer in its own thread: sign and post receipts one at a time until
-    `receipts_per_payer` are sent or `duration` seconds pass; a refused receipt's state is
-    not taken (the next receipt retries it). `starts` gives a payer's channel position
-    (nonce, cumulative) to continue from. Returns counts and rates."""
+    model_ids: Sequence[int],
+    max_rate: int,
+    starts: dict[tuple[str, int], tuple[int, int]] | None = None,
+) -> list[Any]:
+    """One PayerChannel per (payer, model), continuing from `starts[(payer, model)]`
+    (nonce, cumulative) where given."""
     from eth_account import Account
 
     from channels.payer import PayerChannel
     from channels.receipts import ReceiptDomain
 
     domain = ReceiptDomain(deployment.chain_id, deployment.settlement)
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    deadline = time.monotonic() + duration
-    endpoint = url.rstrip("/") + "/receipts"
-
-    def play(key: bytes) -> None:
+    channels = []
+    for key in payer_keys:
         account = Account.from_key(key)
-        nonce, cumulative = (starts or {}).get(account.address, (0, 0))
-        channel = PayerChannel(
-            account, domain, operator, model_id, max_rate, nonce=nonce, cumulative_tokens=cumulative
-        )
-        for _ in range(receipts_per_payer):
-            if time.monotonic() > deadline:
-                return
-            receipt = channel.next_receipt(tokens, secrets.token_bytes(32))
-            status, reply = post_json(endpoint, receipt.to_json())
-            with lock:
-                outcomes["admitted" if status == 202 else str(reply.get("error"))] += 1
-            if status == 202:
-                channel.record(receipt)
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=play, args=(k,)) for k in payer_keys]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.monotonic() - started
-    admitted = outcomes.pop("admitted", 0)
-    return {
-        "admitted": admitted,
-        "refused": dict(outcomes),
-        "seconds": elapsed,
-        "receipts_per_second": admitted / elapsed if elapsed > 0 else 0.0,
-    }
+        for model in model_ids:
+            nonce, cumulative = (starts or {}).get((account.address, model), (0, 0))
+            channels.append(
+                PayerChannel(
+                    account, domain, operator, model, max_rate, nonce=nonce,
+                    cumulative_tokens=cumulative,
+                )
+            )  # fmt: skip
+    return channels
 
 
 @click.command("load")
-@click.option("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", show_default=True)
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    default=(f"http://127.0.0.1:{DEFAULT_PORT}",),
+    show_default=True,
+    help="Intake URL; repeat to spread lanes over several intake processes.",
+)
 @click.option("--deployment", envvar="ZKMETER_DEPLOYMENT", type=EXISTING_FILE, required=True)
 @click.option("--operator", required=True)
-@click.option("--model", "model_id", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--payers", type=click.IntRange(1, 256), default=4, show_default=True)
-@click.option("--receipts", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
-@click.option("--duration", type=click.FloatRange(0.1, 3600), default=10.0, show_default=True)
+@click.option("--model", "model_ids", type=click.IntRange(1), multiple=True, default=(1,))
 @click.option(
     "--keys",
     "keys_file",
     type=EXISTING_FILE,
-    help="Payer keys, one hex key a line (with escrow for the operator); default: fresh keys, "
-    "which the daemon refuses for lack of escrow.",
+    required=True,
+    help="Payer keys, one hex key a line, each with escrow for the operator and nothing "
+    "unsettled at the daemon (channels continue from the chain's settled state).",
 )
+@click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="Node to read channel positions from.")
+@click.option("--payers", type=click.IntRange(1, 4096), help="Use the first N keys (default all).")
+@click.option("--receipts", type=click.IntRange(1), default=1000, show_default=True,
+              help="Receipts signed per channel before the clock starts.")  # fmt: skip
+@click.option("--duration", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True)
+@click.option("--rate", type=click.FloatRange(1), help="Receipts/s in all (default: max).")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=32, show_default=True,
+              help="Receipts per request.")  # fmt: skip
+@click.option("--lanes", type=click.IntRange(1, 1024), default=8, show_default=True,
+              help="Concurrent connections (each owns its channels).")  # fmt: skip
+@click.option("--tokens", type=click.IntRange(0, 2**32 - 1), default=1, show_default=True)
+@click.option("--max-rate", "max_rate", default=str(10**16), show_default=True,
+              help="Rate cap signed, base units per 1,000 tokens.")  # fmt: skip
+@click.option("--settle-wait", type=click.FloatRange(0), default=0.0,
+              help="Seconds to wait after sending for every admitted receipt to settle "
+              "(0: do not measure settlement).")  # fmt: skip
+@click.option("--allow-remote", is_flag=True,
+              help="Allow non-loopback targets (a load test is sent to this machine only "
+              "unless this is given).")  # fmt: skip
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the figures as JSON.")  # fmt: skip
 def load(
-    url: str,
+    urls: tuple[str, ...],
     deployment: Path,
     operator: str,
-    model_id: int,
-    payers: int,
+    model_ids: tuple[int, ...],
+    keys_file: Path,
+    rpc_url: str | None,
+    payers: int | None,
     receipts: int,
     duration: float,
-    keys_file: Path | None,
+    rate: float | None,
+    batch: int,
+    lanes: int,
+    tokens: int,
+    max_rate: str,
+    settle_wait: float,
+    allow_remote: bool,
+    json_out: Path | None,
 ) -> None:
-    """Play --payers payers against a daemon, each sending up to --receipts receipts within
-    --duration seconds; print receipts/s and refusals."""
-    from contracts.client import Deployment
+    """Load a daemon with pre-signed receipts: admitted receipts/s, p50/p99 admission
+    latency, and (with --settle-wait) settled receipts/s."""
+    import json
 
-    if keys_file is not None:
-        lines = [x.strip() for x in keys_file.read_text().splitlines() if x.strip()]
-        keys = [bytes.fromhex(x.removeprefix("0x")) for x in lines][:payers]
-    else:
-        keys = [secrets.token_bytes(32) for _ in range(payers)]
+    from contracts.client import Deployment
+    from zkmeter.loadgen import LoadError, check_loopback, presign, run_load
+
+    if not allow_remote:
+        try:
+            check_loopback(urls)
+        except LoadError as error:
+            raise click.ClickException(str(error)) from None
+    lines = [x.strip() for x in keys_file.read_text().splitlines() if x.strip()]
+    keys = [bytes.fromhex(x.removeprefix("0x")) for x in lines][: payers or None]
+    dep = Deployment.load(deployment)
+    starts = None
+    if rpc_url:
+        from eth_account import Account
+
+        from contracts.client import ChainClient
+
+        client = ChainClient.connect(rpc_url)
+        starts = {}
+        for key in keys:
+            address = Account.from_key(key).address
+            for model in model_ids:
+                state = client.channel(address, operator, model)
+                starts[(address, model)] = (state.nonce, state.cumulative_tokens)
+    channels = load_channels(keys, dep, operator, model_ids, int(max_rate, 0), starts)
+    click.echo(f"signing {receipts * len(channels)} receipts...", err=True)
+    signed = presign(channels, receipts, tokens)
     result = run_load(
-        url, keys, Deployment.load(deployment), operator, model_id, receipts, duration
-    )
-    click.echo(
-        f"{result['admitted']} admitted in {result['seconds']:.2f} s "
-        f"({result['receipts_per_second']:.1f} receipts/s); refused: {result['refused'] or 'none'}"
-    )
+        list(urls), signed, lanes=lanes, batch=batch, rate=rate, duration=duration,
+        settle_wait=settle_wait,
+    )  # fmt: skip
+    click.echo(result.summary())
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=1))

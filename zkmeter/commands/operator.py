@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from zkmeter.commands.options import (
     EXISTING_FILE,
     client_for,
     deployment_option,
+    echo_err,
     keystore_option,
     load_srs,
     proving_key_for,
@@ -41,6 +43,11 @@ CONFIG_KEYS: dict[str, type] = {
     "confirmations": int,
     "prove_processes": int,
     "escrow_ttl": float,
+    "roles": str,
+    "intake_processes": int,
+    "provers": int,
+    "operator": str,
+    "claim_lease": float,
 }
 
 
@@ -60,7 +67,9 @@ def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, An
                 raise click.ClickException("keys never go in the config file")
             settings[key] = CONFIG_KEYS[key](value)
     settings.update({k: v for k, v in flags.items() if v is not None})
-    for required in ("rpc_url", "deployment", "srs"):
+    roles = settings.get("roles", "intake,batcher,prover")
+    needed = ("deployment", "srs") if roles == "prover" else ("rpc_url", "deployment", "srs")
+    for required in needed:
         if required not in settings:
             raise click.ClickException(f"missing --{required.replace('_', '-')} (flag or config)")
     return settings
@@ -71,7 +80,12 @@ def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, An
 @click.option("--rpc-url", envvar="ZKMETER_RPC_URL", help="JSON-RPC URL of the node.")
 @click.option("--deployment", envvar="ZKMETER_DEPLOYMENT", help="Deployment file.")
 @click.option("--srs", help="SRS file (covers 2^log-size rows).")
-@click.option("--db", help="Database URL, sqlite:///PATH (default sqlite:///zkmeter-operator.db).")
+@click.option(
+    "--db",
+    envvar="ZKMETER_DB",
+    help="Store URL: sqlite:///PATH (default sqlite:///zkmeter-operator.db) or "
+    "postgresql://USER@HOST:PORT/DB (password in ~/.pgpass or env PGPASSWORD).",
+)
 @click.option("--archive", help="Directory to archive each batch in.")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help=f"Port (default {DEFAULT_PORT}).")
@@ -79,33 +93,77 @@ def load_daemon_config(path: Path | None, flags: dict[str, Any]) -> dict[str, An
 @click.option("--max-rows", type=click.IntRange(1), help="Receipts per batch (default 2^k).")
 @click.option("--max-age", type=float, help="Seconds before a partial batch is cut (60).")
 @click.option("--confirmations", type=click.IntRange(0), help="Blocks to wait (default 0).")
-@click.option("--prove-processes", type=click.IntRange(1), help="Prover workers (default 1).")
+@click.option("--prove-processes", type=click.IntRange(1), help="Workers per proof (default 1).")
 @click.option(
     "--escrow-ttl", type=click.FloatRange(0), help="Seconds an escrow read is reused (1.0)."
 )
+@click.option(
+    "--roles",
+    help="Comma-separated roles of this process: intake, batcher, prover "
+    "(default all three; see docs/OPERATOR.md, Deployment).",
+)
+@click.option(
+    "--intake-processes",
+    type=click.IntRange(1, 64),
+    help="Intake processes sharing the port on this machine (default 1).",
+)
+@click.option("--provers", type=click.IntRange(0, 64), help="Proving workers here (default 1).")
+@click.option(
+    "--operator", help="Operator address, for a prover-only process (which needs no key)."
+)
+@click.option(
+    "--claim-lease",
+    type=click.FloatRange(1),
+    help="Seconds a proving worker's claim lasts unless renewed (default 30): how soon "
+    "another worker takes over the batch of one that died.",
+)
 @keystore_option
 def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> None:
-    """Run the operator's prover daemon: admit receipts over HTTP, batch, prove, settle."""
+    """Run the operator's daemon: admit receipts over HTTP, batch, prove, settle."""
+    from operator_service.daemon import DaemonPlan, prepare_metrics, run_daemon
+    from operator_service.jsonlog import configure_json_logging
+
+    settings = load_daemon_config(config_path, flags)
+    try:
+        plan = DaemonPlan(
+            roles=frozenset(
+                r.strip()
+                for r in settings.get("roles", "intake,batcher,prover").split(",")
+                if r.strip()
+            ),
+            intake_processes=settings.get("intake_processes", 1),
+            provers=settings.get("provers", 1),
+            host=settings.get("host", "127.0.0.1"),
+            port=settings.get("port", DEFAULT_PORT),
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    prepare_metrics(plan)  # before prometheus_client is imported
+    configure_json_logging()
+    prover_only = plan.roles == {"prover"}
+    key = None if prover_only and "operator" in settings else signing_key(keystore)
+    build = _builder(settings, plan, key)
+    build(False, check_only=True)  # fail here, with a message, before forking anything
+    run_daemon(plan, build)
+
+
+def _builder(settings: dict[str, Any], plan: Any, key: str | None) -> Any:
+    """The function that makes this process's Operator (or ProvingWorker) in each process."""
     from eth_account import Account
 
     from contracts.client import ChainClient, ChainError, Deployment
     from operator_service.config import DaemonConfig
-    from operator_service.http import serve
-    from operator_service.jsonlog import configure_json_logging
-    from operator_service.pipeline import Operator
-    from operator_service.store import ReceiptStore, StoreError
+    from operator_service.pipeline import DaemonError, Operator
+    from operator_service.proving import ProvingWorker
+    from operator_service.store import ReceiptStore, StoreError, StoreUnavailableError
 
-    settings = load_daemon_config(config_path, flags)
-    configure_json_logging()
-    key = signing_key(keystore)
-    try:
-        store = ReceiptStore(settings.get("db", "sqlite:///zkmeter-operator.db"))
-        client = ChainClient.connect(settings["rpc_url"], key)
-        client.use(Deployment.load(settings["deployment"]))
-    except (StoreError, ChainError, OSError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
+    db = settings.get("db", "sqlite:///zkmeter-operator.db")
     k = settings.get("log_size", 8)
-    if client.deployment is None or k not in client.deployment.verifiers:
+    try:
+        deployment = Deployment.load(settings["deployment"])
+    except (OSError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if k not in deployment.verifiers:
         raise click.ClickException(f"the settlement contract has no verifier for 2^{k}")
     pk = proving_key_for(load_srs(Path(settings["srs"])), k)
     config = DaemonConfig(
@@ -114,12 +172,62 @@ def daemon(config_path: Path | None, keystore: Path | None, **flags: Any) -> Non
         max_age=settings.get("max_age", 60.0),
         confirmations=settings.get("confirmations", 0),
         prove_processes=settings.get("prove_processes", 1),
+        prove_in_step=False,  # proving workers (threads or processes) prove
         escrow_ttl=settings.get("escrow_ttl", 1.0),
+        claim_lease=settings.get("claim_lease", 30.0),
         archive=Path(settings["archive"]) if "archive" in settings else None,
     )
-    operator = Operator(client, Account.from_key(key), store, pk, config)
-    del key
-    serve(operator, settings.get("host", "127.0.0.1"), settings.get("port", DEFAULT_PORT))
+
+    def open_store() -> ReceiptStore:
+        """The store; while the database cannot be reached (restarting), wait up to a minute."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return ReceiptStore(db)
+            except StoreUnavailableError as error:
+                if time.monotonic() > deadline:
+                    raise
+                echo_err(f"waiting for the store: {error}")
+                time.sleep(1)
+
+    def build(in_intake_child: bool, check_only: bool = False) -> Any:
+        try:
+            store = open_store()
+            if key is None:
+                from eth_utils.address import to_checksum_address
+
+                from circuits.public_inputs import BatchHeader
+
+                operator = to_checksum_address(str(settings["operator"]))
+
+                def header_of(seq: int) -> BatchHeader:
+                    return BatchHeader(
+                        deployment.chain_id,
+                        int(deployment.settlement, 16),
+                        int(operator, 16),
+                        seq,
+                    )
+
+                worker = ProvingWorker(
+                    store,
+                    pk,
+                    header_of,
+                    processes=config.prove_processes,
+                    lease=config.claim_lease,
+                )
+                if check_only:
+                    store.close()
+                return worker
+            client = ChainClient.connect(settings["rpc_url"], key)
+            client.use(deployment)
+            operator_ = Operator(client, Account.from_key(key), store, pk, config)
+        except (StoreError, ChainError, DaemonError, OSError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+        if check_only:
+            store.close()
+        return operator_
+
+    return build
 
 
 @click.command("settle")

@@ -1,0 +1,123 @@
+"""`zkmeter bench load`: loopback only unless told, pre-signed receipts, counts and latency
+percentiles against a daemon's HTTP front in process (embedded chain)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from channels.receipts import SignedReceipt
+from contracts.client import ChainClient
+from operator_service.config import DaemonConfig
+from operator_service.http import make_app
+from operator_service.pipeline import Operator
+from operator_service.store import ReceiptStore
+from zkmeter.cli import main
+from zkmeter.commands.bench import load_channels
+from zkmeter.devworld import (
+    DEV_LOG_SIZE,
+    DEV_MAX_RATE,
+    deploy_dev_world,
+    development_proving_key,
+)
+from zkmeter.loadgen import LoadError, LoadResult, check_loopback, presign, run_load
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8787", "http://localhost:1", "http://[::1]:9", "http://127.5.6.7"]
+)
+def test_loopback_targets_pass(url: str) -> None:
+    check_loopback([url])
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.1:8787", "http://10.0.0.1", "http://[2001:db8::1]:80"]
+)
+def test_other_targets_are_refused(url: str) -> None:
+    with pytest.raises(LoadError, match="not a loopback address"):
+        check_loopback([url, "http://127.0.0.1:1"])
+
+
+def test_cli_refuses_a_remote_target_before_sending(tmp_path: Path) -> None:
+    (tmp_path / "keys.txt").write_text("0x" + "11" * 32 + "\n")
+    (tmp_path / "dep.json").write_text("{}")
+    args = ["bench", "load", "--url", "http://192.0.2.1:8787", "--deployment"]
+    args += [str(tmp_path / "dep.json"), "--operator", "0x" + "22" * 20]
+    args += ["--keys", str(tmp_path / "keys.txt")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0 and "--allow-remote" in result.output
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    result = LoadResult(latencies=[i / 1000 for i in range(1, 101)])
+    assert result.percentile(50) == 0.05 and result.percentile(99) == 0.099
+    assert result.percentile(100) == 0.1
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, Operator]]:
+    """A daemon's HTTP front on a free loopback port, on the embedded chain."""
+    client = ChainClient.embedded()
+    owner, operator, *payers = client.accounts[1:6]
+    world = deploy_dev_world(client, payers, owner, operator, mock_verifier=True)
+    db = tmp_path_factory.mktemp("load") / "op.db"
+    op = Operator(
+        client,
+        operator,
+        ReceiptStore(f"sqlite:///{db}"),
+        development_proving_key(),
+        DaemonConfig(DEV_LOG_SIZE, escrow_ttl=5.0),
+    )
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(make_app(op, ThreadPoolExecutor(2)))
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", world, op
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+
+
+def test_every_presigned_receipt_is_admitted_and_timed(served: tuple[str, Any, Operator]) -> None:
+    url, world, op = served
+    channels = load_channels(
+        [p.key for p in world.payers], world.deployment, world.operator.address,
+        [world.models[0]], DEV_MAX_RATE,
+    )  # fmt: skip
+    signed = presign(channels, 25)
+    before = op.store.counts()["admitted"]
+    result = run_load([url], signed, lanes=3, batch=4, duration=60)
+    assert (result.admitted, dict(result.refused)) == (75, {})
+    assert len(result.latencies) == 75 and 0 < result.percentile(50) <= result.percentile(99)
+    assert op.store.counts()["admitted"] == before + 75
+    figures = result.to_json()
+    assert figures["admitted_per_second"] > 0 and figures["latency_p99_ms"] > 0
+
+
+def test_a_refused_channel_stops_and_the_others_go_on(served: tuple[str, Any, Operator]) -> None:
+    """Twin: one channel's third receipt is forged (its signature recovers nobody the payer
+    authorised): that channel stops there, the other two finish; the unsent rest of the
+    refused request is sent again."""
+    url, world, _ = served
+    channels = load_channels(
+        [p.key for p in world.payers], world.deployment, world.operator.address,
+        [world.models[1]], DEV_MAX_RATE,
+    )  # fmt: skip
+    signed = presign(channels, 10)
+    forged = SignedReceipt.from_json(json.loads(signed[0][2]))
+    signed[0][2] = json.dumps(replace(forged, cumulative_tokens=10**9).to_json())
+    result = run_load([url], signed, lanes=1, batch=8, duration=60)
+    assert dict(result.refused) == {"signer_not_authorized": 1}
+    assert result.admitted == 2 + 10 + 10
