@@ -27,7 +27,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from channels.receipts import ReceiptDomain, ReceiptError, SignedReceipt, latest_receipts
+from channels.receipts import ReceiptDomain, ReceiptError, latest_receipts
 from circuits.public_inputs import BatchHeader, PublicInputs, address_hex
 from contracts.client import (
     AUTHORIZED_FOREVER,
