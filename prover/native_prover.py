@@ -1,6 +1,6 @@
 """The five rounds of PROTOCOL §6 with every column kept in the native core.
 
-The same rounds as ``prover.prover._Rounds`` (the pure-Python reference, which stays the
+The same rounds as ``prover.prover.PythonRounds`` (the pure-Python reference, which stays the
 oracle: with the same randomness both produce byte-identical proofs), with the columns held
 as ``zkmeter_native.FrVec`` handles from the witness to the openings. Python draws the
 randomness, keeps the transcript and decides what happens in which order; the native core
@@ -32,11 +32,11 @@ from prover import native
 from prover.kzg import add_points, blinding_commitment
 from prover.proving_key import ProvingKey
 from prover.quotient import coset_shifts, matrix_inverse
+from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import Witness
-from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
-from verifier.proof import QUOTIENT_COLUMNS, Proof
+from verifier.proof import QUOTIENT_COLUMNS
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
 
@@ -50,7 +50,7 @@ SOURCE_SCALAR = 4  # a challenge, a public value or a constant
 DERIVED_SOURCES = {"L0": SOURCE_L0, "X_minus_last": SOURCE_X_MINUS_LAST}
 
 
-class NativeRounds:
+class NativeRounds(Rounds):
     """One proof's state: columns as ``FrVec`` handles, commitments, transcript."""
 
     def __init__(
@@ -85,33 +85,6 @@ class NativeRounds:
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0
         self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
-
-    def run(self) -> Proof:
-        absorb_public_inputs(self.transcript, self.pk.vk, self.public)
-        self.report("round 1/5: committing to the witness columns")
-        self._commit_columns(self.layout.round1_columns)
-        beta, gamma, delta = self.transcript.challenges(3)
-        self.report("round 2/5: logUp helpers and running sum")
-        self._round_2(beta, gamma, delta)
-        self._commit_columns(self.layout.round2_columns)
-        alpha = self.transcript.challenge()
-        self.report("round 3/5: quotient on three cosets of H")
-        self._round_3(beta, gamma, delta, alpha)
-        zeta = self.transcript.challenge()
-        self.report("round 4/5: evaluations")
-        evals_zeta, evals_omega_zeta = self._round_4(zeta)
-        v = self.transcript.challenge()
-        self.report("round 5/5: opening proofs")
-        w_zeta, w_omega_zeta = self._round_5(zeta, v)
-        self.transcript.challenge()  # u: completes the transcript as the verifier replays it
-        return Proof(
-            self.layout.k,
-            dict(self.commitments),
-            evals_zeta,
-            evals_omega_zeta,
-            w_zeta,
-            w_omega_zeta,
-        )
 
     def _commit_columns(self, names: Sequence[str]) -> None:
         """[c + r Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
@@ -236,51 +209,18 @@ class NativeRounds:
             self.commitments[name] = commitment
             self.transcript.absorb_g1(commitment)
 
-    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
-        layout = self.layout
-        omega_zeta = self.pk.domain.omega * zeta % R
-        with self.timings.measure("other"):
-            evals_zeta = {
-                name: native.evaluate_column(self.coeffs[name], zeta)
-                for name in layout.opened_at_zeta
-            }
-            evals_omega_zeta = {
-                name: native.evaluate_column(self.coeffs[name], omega_zeta)
-                for name in layout.opened_at_omega_zeta
-            }
-        self.transcript.absorb_scalars(evals_zeta[name] for name in layout.opened_at_zeta)
-        self.transcript.absorb_scalars(
-            evals_omega_zeta[name] for name in layout.opened_at_omega_zeta
-        )
-        return evals_zeta, evals_omega_zeta
+    def _evaluate(self, name: str, point: int) -> int:
+        return native.evaluate_column(self.coeffs[name], point)
 
-    def _round_5(self, zeta: int, v: int) -> tuple[G1Affine, G1Affine]:
-        """W_zeta for P = t_0 + zeta^N t_1 + zeta^2N t_2 + sum_i v^(i+1) c_i and W_omega_zeta
-        for sum_i v^i c_i over the columns opened at omega * zeta (PROTOCOL §6 step 6)."""
-        layout = self.layout
-        zeta_n = pow(zeta, layout.size, R)
-        at_zeta = [self.coeffs["t_0"], self.coeffs["t_1"], self.coeffs["t_2"]]
-        weights_zeta = [1, zeta_n, zeta_n * zeta_n % R]
-        weight = 1
-        for name in layout.opened_at_zeta:
-            weight = weight * v % R
-            at_zeta.append(self.coeffs[name])
-            weights_zeta.append(weight)
-        at_omega_zeta, weights_omega_zeta = [], []
-        weight = 1
-        for name in layout.opened_at_omega_zeta:
-            at_omega_zeta.append(self.coeffs[name])
-            weights_omega_zeta.append(weight)
-            weight = weight * v % R
-        omega_zeta = self.pk.domain.omega * zeta % R
+    def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:
+        """Each claim's weighted sum, divided by X - z, and its one MSM, natively."""
         with self.timings.measure("msm"):
-            w_zeta = native.open_combination(self.monomial, at_zeta, weights_zeta, zeta)
-            w_omega_zeta = native.open_combination(
-                self.monomial, at_omega_zeta, weights_omega_zeta, omega_zeta
-            )
-        self.transcript.absorb_g1(w_zeta)
-        self.transcript.absorb_g1(w_omega_zeta)
-        return w_zeta, w_omega_zeta
+            return [
+                native.open_combination(
+                    self.monomial, [poly for poly, _ in polys], [w for _, w in polys], z
+                )
+                for polys, z in claims
+            ]
 
 
 _TABLE_ATTRIBUTE = "_native_table"

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gmpy2
 
@@ -36,6 +36,7 @@ from prover.msm import best_window, estimated_cost_us, fork_map, msm
 from prover.ntt import evaluate, intt
 from prover.proving_key import ProvingKey
 from prover.quotient import coset_shifts, quotient_on_coset, split_quotient, unfold
+from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import (
     UsageArrays,
@@ -44,15 +45,11 @@ from prover.witness import (
     build_witness,
     build_witness_from_arrays,
 )
-from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
 from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
-
-if TYPE_CHECKING:
-    from prover.native_prover import NativeRounds
 
 Progress = Callable[[str], None]
 Randomness = Callable[[], int]
@@ -129,7 +126,7 @@ def prove_witness(
     """
     timings = timings or ProofTimings()
     start = time.perf_counter() if started is None else started
-    rounds: _Rounds | NativeRounds
+    rounds: Rounds
     if native.use_native():
         # Columns stay in the native core; no worker processes (arkworks runs on rayon).
         from prover.native_prover import NativeRounds
@@ -145,7 +142,9 @@ def prove_witness(
             ProverError,
         )
     else:
-        rounds = _Rounds(pk, public, witness, processes, randomness, progress, timings, self_check)
+        rounds = PythonRounds(
+            pk, public, witness, processes, randomness, progress, timings, self_check
+        )
     proof = rounds.run()
     timings.total = time.perf_counter() - start
     timings.seconds["other"] = timings.total - sum(
@@ -154,7 +153,10 @@ def prove_witness(
     return ProvingResult(public, proof, rounds.blinding, timings)
 
 
-class _Rounds:
+class PythonRounds(Rounds):
+    """The rounds in pure Python (gmpy2 arithmetic, MSMs and NTTs in forked workers): the
+    reference the native rounds are held to."""
+
     def __init__(
         self,
         pk: ProvingKey,
@@ -181,33 +183,6 @@ class _Rounds:
         self.commitments: dict[str, G1Affine] = {}
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0  # A / N, set in round 2
-
-    def run(self) -> Proof:
-        absorb_public_inputs(self.transcript, self.pk.vk, self.public)
-        self.report("round 1/5: committing to the witness columns")
-        self._commit_columns(self.layout.round1_columns)
-        beta, gamma, delta = self.transcript.challenges(3)
-        self.report("round 2/5: logUp helpers and running sum")
-        self._round_2(beta, gamma, delta)
-        self._commit_columns(self.layout.round2_columns)
-        alpha = self.transcript.challenge()
-        self.report("round 3/5: quotient on three cosets of H")
-        self._round_3(beta, gamma, delta, alpha)
-        zeta = self.transcript.challenge()
-        self.report("round 4/5: evaluations")
-        evals_zeta, evals_omega_zeta = self._round_4(zeta)
-        v = self.transcript.challenge()
-        self.report("round 5/5: opening proofs")
-        w_zeta, w_omega_zeta = self._round_5(zeta, v, evals_zeta, evals_omega_zeta)
-        self.transcript.challenge()  # u: completes the transcript as the verifier replays it
-        return Proof(
-            self.layout.k,
-            dict(self.commitments),
-            evals_zeta,
-            evals_omega_zeta,
-            w_zeta,
-            w_omega_zeta,
-        )
 
     # -- commitments -------------------------------------------------------------------
 
@@ -382,57 +357,13 @@ class _Rounds:
 
     # -- rounds 4 and 5 ----------------------------------------------------------------
 
-    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
-        layout = self.layout
-        omega_zeta = self.pk.domain.omega * zeta % R
-        evals_zeta = {
-            name: int(evaluate(self.coeffs[name], zeta)) for name in layout.opened_at_zeta
-        }
-        evals_omega_zeta = {
-            name: int(evaluate(self.coeffs[name], omega_zeta))
-            for name in layout.opened_at_omega_zeta
-        }
-        self.transcript.absorb_scalars(evals_zeta[name] for name in layout.opened_at_zeta)
-        self.transcript.absorb_scalars(
-            evals_omega_zeta[name] for name in layout.opened_at_omega_zeta
-        )
-        return evals_zeta, evals_omega_zeta
+    def _evaluate(self, name: str, point: int) -> int:
+        return int(evaluate(self.coeffs[name], point))
 
-    def _round_5(
-        self,
-        zeta: int,
-        v: int,
-        evals_zeta: dict[str, int],
-        evals_omega_zeta: dict[str, int],
-    ) -> tuple[G1Affine, G1Affine]:
-        """W_zeta = (P(X) - P(zeta)) / (X - zeta), P = t_0 + zeta^N t_1 + zeta^2N t_2 +
-        sum_i v^(i+1) c_i over the columns opened at zeta; W_omega_zeta likewise with
-        sum_i v^i c_i over the columns opened at omega * zeta."""
-        layout = self.layout
-        zeta_n = pow(zeta, layout.size, R)
-        at_zeta = [
-            (self.coeffs["t_0"], 1),
-            (self.coeffs["t_1"], zeta_n),
-            (self.coeffs["t_2"], zeta_n * zeta_n % R),
-        ]
-        weight = 1
-        for name in layout.opened_at_zeta:
-            weight = weight * v % R
-            at_zeta.append((self.coeffs[name], weight))
-        at_omega_zeta = []
-        weight = 1
-        for name in layout.opened_at_omega_zeta:
-            at_omega_zeta.append((self.coeffs[name], weight))
-            weight = weight * v % R
-        omega_zeta = self.pk.domain.omega * zeta % R
-        quotients = [
-            opening_quotient(at_zeta, zeta),
-            opening_quotient(at_omega_zeta, omega_zeta),
-        ]
-        w_zeta, w_omega_zeta = self._commit_monomial(quotients)
-        self.transcript.absorb_g1(w_zeta)
-        self.transcript.absorb_g1(w_omega_zeta)
-        return w_zeta, w_omega_zeta
+    def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:
+        """Each opening quotient by synthetic division, then their commitments in one go
+        (``_commit_monomial``: the MSMs share the worker processes)."""
+        return self._commit_monomial([opening_quotient(polys, z) for polys, z in claims])
 
 
 # Measured cost of one radix-2 butterfly of our NTT, for load balancing only.

@@ -130,10 +130,10 @@ def _witness_columns(seed: int) -> tuple[Layout, dict[str, list[int]]]:
 @settings(max_examples=4, deadline=None)
 @given(st.integers(0, 2**32), st.integers(1 << 40, R - 1), st.integers(1 << 230, R - 1))
 def test_native_round_2_matches_the_python_rounds(seed: int, beta: int, gamma: int) -> None:
-    """h_range, h_table, h_agg and phi from logup_round2 equal the reference _Rounds._round_2
+    """h_range, h_table, h_agg and phi from logup_round2 equal the reference PythonRounds._round_2
     (same witness, same challenges), and the running sum closes on the honest A/N."""
     from circuits.public_inputs import PublicInputs
-    from prover.prover import _Rounds
+    from prover.prover import PythonRounds
     from tests.support.proofs import HEADER
     from verifier.usage_verifier import public_sum
 
@@ -143,7 +143,7 @@ def test_native_round_2_matches_the_python_rounds(seed: int, beta: int, gamma: i
     public = PublicInputs(HEADER, K, witness.aggregates)
     delta = (beta * 7 + 3) % R
     with use_backend("python"):
-        reference = _Rounds(pk, public, witness, 1, lambda: 1, None, ProofTimings())
+        reference = PythonRounds(pk, public, witness, 1, lambda: 1, None, ProofTimings())
         reference._round_2(beta, gamma, delta)
     A_over_N = public_sum(public, gamma, delta) * pow(layout.size, -1, R) % R
     h_range, h_table, h_agg, phi, closing = native.logup_round2(
