@@ -157,24 +157,9 @@ class NativeRounds(Rounds):
             "alpha": alpha,
             "A_over_N": self.A_over_N,
         }
-        names: list[str] = []
-        sources: list[tuple[int, int]] = []
-        scalar_values: list[int] = []
-        for parameter in program.parameters:
-            if parameter in scalars:
-                sources.append((SOURCE_SCALAR, len(scalar_values)))
-                scalar_values.append(scalars[parameter])
-            elif parameter in DERIVED_SOURCES:
-                sources.append((DERIVED_SOURCES[parameter], 0))
-            else:
-                base = parameter.removesuffix("_next")
-                if base not in names:
-                    names.append(base)
-                kind = SOURCE_NEXT if parameter.endswith("_next") else SOURCE_COLUMN
-                sources.append((kind, names.index(base)))
-        for constant in program.constants:
-            sources.append((SOURCE_SCALAR, len(scalar_values)))
-            scalar_values.append(constant)
+        names, sources, scalar_values = program_sources(
+            program.parameters, program.constants, scalars
+        )
         shifts = coset_shifts(k, QUOTIENT_CHUNKS)
         coeffs = [self.coeffs[name] for name in names]
         folded = []
@@ -223,6 +208,33 @@ class NativeRounds(Rounds):
             ]
 
 
+def program_sources(
+    parameters: Sequence[str], constants: Sequence[int], scalars: dict[str, int]
+) -> tuple[list[str], list[tuple[int, int]], list[int]]:
+    """Where the gate program's inputs are loaded from (``native/src/rounds.rs``): the
+    columns it reads (each once, in first-use order), a (source, index) pair per parameter
+    and then per constant, and the scalar values (challenges, public values, constants)."""
+    names: list[str] = []
+    sources: list[tuple[int, int]] = []
+    values: list[int] = []
+    for parameter in parameters:
+        if parameter in scalars:
+            sources.append((SOURCE_SCALAR, len(values)))
+            values.append(scalars[parameter])
+        elif parameter in DERIVED_SOURCES:
+            sources.append((DERIVED_SOURCES[parameter], 0))
+        else:
+            base = parameter.removesuffix("_next")
+            if base not in names:
+                names.append(base)
+            kind = SOURCE_NEXT if parameter.endswith("_next") else SOURCE_COLUMN
+            sources.append((kind, names.index(base)))
+    for constant in constants:
+        sources.append((SOURCE_SCALAR, len(values)))
+        values.append(constant)
+    return names, sources, values
+
+
 _TABLE_ATTRIBUTE = "_native_table"
 
 
@@ -248,4 +260,4 @@ def _cached(pk: ProvingKey, what: str, make: Any) -> Any:
     return cache[what]
 
 
-__all__ = ["NativeRounds"]
+__all__ = ["NativeRounds", "program_sources"]

@@ -17,7 +17,7 @@ from circuits.constants import R
 from circuits.expr import Col, Gate, Opcode, Scalar, compile_gates, compile_vector_program
 from circuits.usage_batch import QUOTIENT_CHUNKS, Layout
 from prover import native
-from prover.native_prover import DERIVED_SOURCES, SOURCE_COLUMN, SOURCE_NEXT, SOURCE_SCALAR
+from prover.native_prover import program_sources
 from prover.quotient import coset_shifts, quotient_on_coset, unfold
 from prover.srs import G1Points, InsecureSRSWarning, insecure_development_with_tau
 from prover.timings import ProofTimings
@@ -35,27 +35,9 @@ K = 8
 def _sources(
     layout: Layout, scalars: dict[str, int]
 ) -> tuple[list[str], list[tuple[int, int]], list[int]]:
-    """The program's inputs as the native prover loads them (prover.native_prover)."""
+    """The program's inputs as the native prover loads them."""
     program = layout.vector_program()
-    names: list[str] = []
-    sources: list[tuple[int, int]] = []
-    values: list[int] = []
-    for parameter in program.parameters:
-        if parameter in scalars:
-            sources.append((SOURCE_SCALAR, len(values)))
-            values.append(scalars[parameter])
-        elif parameter in DERIVED_SOURCES:
-            sources.append((DERIVED_SOURCES[parameter], 0))
-        else:
-            base = parameter.removesuffix("_next")
-            if base not in names:
-                names.append(base)
-            kind = SOURCE_NEXT if parameter.endswith("_next") else SOURCE_COLUMN
-            sources.append((kind, names.index(base)))
-    for constant in program.constants:
-        sources.append((SOURCE_SCALAR, len(values)))
-        values.append(constant)
-    return names, sources, values
+    return program_sources(program.parameters, program.constants, scalars)
 
 
 @settings(max_examples=25, deadline=None)
