@@ -525,15 +525,9 @@ def quotient_on_coset(
     evaluated by the register program ``code`` (``circuits.expr.VectorProgram``), divided by
     ``Z_H`` and brought back to coefficients (``prover.quotient.quotient_on_coset``)."""
     return _core().quotient_on_coset(
-        list(coeffs),
-        np.asarray(sources, dtype="<u8").reshape(-1).view(np.uint8),
-        scalars_to_buffer(scalars, reduce=True),
-        np.asarray(code, dtype="<u8").reshape(-1).view(np.uint8),
-        registers,
-        output,
-        k,
+        list(coeffs), *_program_buffers(sources, scalars, code), registers, output, k,
         scalar_to_word(shift),
-    )
+    )  # fmt: skip
 
 
 def gates_on_coset(
@@ -548,14 +542,22 @@ def gates_on_coset(
 ) -> FrVec:
     """The register program alone on columns already on the coset ``shift H``."""
     return _core().gates_on_coset(
-        list(columns),
+        list(columns), *_program_buffers(sources, scalars, code), registers, output, k,
+        scalar_to_word(shift),
+    )  # fmt: skip
+
+
+def _program_buffers(
+    sources: Sequence[tuple[int, int]],
+    scalars: Sequence[int],
+    code: Sequence[tuple[int, int, int, int]],
+) -> tuple[Any, ScalarBuffer, Any]:
+    """A register program as the native core reads it: ``u64`` pairs, scalar words, ``u64``
+    quadruples (little-endian)."""
+    return (
         np.asarray(sources, dtype="<u8").reshape(-1).view(np.uint8),
         scalars_to_buffer(scalars, reduce=True),
         np.asarray(code, dtype="<u8").reshape(-1).view(np.uint8),
-        registers,
-        output,
-        k,
-        scalar_to_word(shift),
     )
 
 

@@ -481,6 +481,58 @@ fn logup_round2_checked(inputs: &Round2Inputs<'_>) -> Result<Round2> {
     compute_round2(inputs)
 }
 
+/// A gate program's three buffers as Python passed them (`sources`, `scalars`, `code`), read
+/// while the GIL is held.
+struct ProgramBuffers<'py> {
+    sources: buffers::Input<'py>,
+    scalars: buffers::Input<'py>,
+    code: buffers::Input<'py>,
+}
+
+impl<'py> ProgramBuffers<'py> {
+    fn read(
+        sources: &Bound<'py, PyAny>,
+        scalars: &Bound<'py, PyAny>,
+        code: &Bound<'py, PyAny>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            sources: buffers::read(sources, "sources")?,
+            scalars: buffers::read(scalars, "scalars")?,
+            code: buffers::read(code, "code")?,
+        })
+    }
+
+    /// Their bytes, which may cross to the threads that run without the GIL.
+    fn bytes(&self) -> ProgramBytes<'_> {
+        ProgramBytes {
+            sources: self.sources.as_slice(),
+            scalars: self.scalars.as_slice(),
+            code: self.code.as_slice(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ProgramBytes<'a> {
+    sources: &'a [u8],
+    scalars: &'a [u8],
+    code: &'a [u8],
+}
+
+impl ProgramBytes<'_> {
+    /// The program over `columns` input columns (`GateProgram::decode` checks every index).
+    fn program(&self, registers: usize, output: usize, columns: usize) -> Result<GateProgram> {
+        GateProgram::decode(
+            &decode_u64s(self.sources, "sources")?,
+            &decode_scalars(self.scalars, "scalars")?,
+            &decode_u64s(self.code, "code")?,
+            registers,
+            output,
+            columns,
+        )
+    }
+}
+
 /// `quotient_on_coset(coeffs, sources, scalars, code, registers, output, k, shift) -> FrVec`:
 /// the folded quotient `F` on the coset `shift H` (see `quotient_on_coset` above). `sources`
 /// is `8 (2 s)` bytes of `u64` pairs `(kind, index)`, `code` `8 (4 c)` bytes of `u64`
@@ -501,22 +553,11 @@ pub fn py_quotient_on_coset<'py>(
 ) -> PyResult<FrVec> {
     let k = k_arg(k)?;
     let columns: Vec<&[Fr]> = coeffs.iter().map(|c| c.get().values.as_slice()).collect();
-    let (src_in, sc_in, code_in) = (
-        buffers::read(sources, "sources")?,
-        buffers::read(scalars, "scalars")?,
-        buffers::read(code, "code")?,
-    );
-    let (src_b, sc_b, code_b) = (src_in.as_slice(), sc_in.as_slice(), code_in.as_slice());
+    let buffers = ProgramBuffers::read(sources, scalars, code)?;
+    let program_bytes = buffers.bytes();
     let shift = word(shift, "shift")?;
     let values = run(py, || {
-        let program = GateProgram::decode(
-            &decode_u64s(src_b, "sources")?,
-            &decode_scalars(sc_b, "scalars")?,
-            &decode_u64s(code_b, "code")?,
-            registers,
-            output,
-            columns.len(),
-        )?;
+        let program = program_bytes.program(registers, output, columns.len())?;
         quotient_on_coset(&program, &columns, shift, k)
     })?;
     Ok(FrVec { values })
@@ -540,22 +581,11 @@ pub fn gates_on_coset<'py>(
 ) -> PyResult<FrVec> {
     let k = k_arg(k)?;
     let cols: Vec<Vec<Fr>> = columns.iter().map(|c| c.get().values.clone()).collect();
-    let (src_in, sc_in, code_in) = (
-        buffers::read(sources, "sources")?,
-        buffers::read(scalars, "scalars")?,
-        buffers::read(code, "code")?,
-    );
-    let (src_b, sc_b, code_b) = (src_in.as_slice(), sc_in.as_slice(), code_in.as_slice());
+    let buffers = ProgramBuffers::read(sources, scalars, code)?;
+    let program_bytes = buffers.bytes();
     let shift = word(shift, "shift")?;
     let values = run(py, || {
-        let program = GateProgram::decode(
-            &decode_u64s(src_b, "sources")?,
-            &decode_scalars(sc_b, "scalars")?,
-            &decode_u64s(code_b, "code")?,
-            registers,
-            output,
-            cols.len(),
-        )?;
+        let program = program_bytes.program(registers, output, cols.len())?;
         program.evaluate_on_coset(&cols, shift, k)
     })?;
     Ok(FrVec { values })
