@@ -6,7 +6,7 @@ that own their channels, 32 receipts a request).
   PostgreSQL with two (issue 12's target: at least 3,000 receipts/s on 2 cores);
 - admission latency paced at 1,000 receipts/s (target: p99 under 50 ms);
 - end to end with batches of 2^14: 1,000 receipts/s admitted, proven and settled, sustained
-  for 60 s (needs the native core).
+  for 60 s (needs the native core; 1,100 a second are offered).
 
     pytest benches/bench_load.py --benchmark-only -s            # everything (~6 minutes)
     pytest benches/bench_load.py -k admission --benchmark-only -s
@@ -147,19 +147,21 @@ def test_admission_latency_at_1000_per_second(benchmark: Any) -> None:
 
 
 def test_end_to_end_batches_of_2_14(benchmark: Any) -> None:
-    """1,000 receipts/s for 60 s into a daemon proving 2^14-row batches (native core) and
-    settling on anvil; settled receipts/s until every admitted receipt settled."""
+    """1,100 receipts/s offered for 60 s (10% over the target, so that pacing jitter does not
+    decide it) into a daemon proving 2^14-row batches (native core) and settling on anvil;
+    settled receipts/s until every admitted receipt settled, and how long after the load the
+    last one did (a pipeline that keeps up lags by one batch)."""
     options = ("--max-rows", "16384", "--max-age", "20", "--prove-processes", "2")
     with daemon_under_load("sqlite", 1, *options, log_size=14) as (url, world, pid):
-        signed = _signed(world, 4000)
+        signed = _signed(world, 4500)
         result = benchmark.pedantic(
             lambda: _measured(
                 pid,
                 lambda: run_load(
-                    [url], signed, lanes=16, batch=50, rate=1000, duration=60, settle_wait=240
+                    [url], signed, lanes=16, batch=50, rate=1100, duration=60, settle_wait=240
                 ),
             ),
             rounds=1,
         )
-    _report(benchmark, "end to end, batches of 2^14, 1,000 receipts/s offered", result)
+    _report(benchmark, "end to end, batches of 2^14, 1,100 receipts/s offered", result)
     assert not result.refused

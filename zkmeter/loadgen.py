@@ -91,6 +91,12 @@ class LoadResult:
     def settled_per_second(self) -> float:
         return self.settled / self.settle_seconds if self.settle_seconds > 0 else 0.0
 
+    @property
+    def settle_lag(self) -> float:
+        """Seconds from the end of the load to the last admitted receipt's settlement: what a
+        pipeline that keeps up holds back (one batch: its age limit, proof and confirmation)."""
+        return max(0.0, self.settle_seconds - self.seconds) if self.settle_seconds else 0.0
+
     def percentile(self, q: float) -> float:
         """The q-th percentile (0..100) of admission latency, in seconds (nearest rank)."""
         if not self.latencies:
@@ -113,6 +119,7 @@ class LoadResult:
             "settled": self.settled,
             "settle_seconds": round(self.settle_seconds, 3),
             "settled_per_second": round(self.settled_per_second, 1),
+            "settle_lag_seconds": round(self.settle_lag, 3),
             **(
                 {
                     "daemon_cpu_seconds": round(self.daemon_cpu_seconds, 2),
@@ -142,7 +149,8 @@ class LoadResult:
         if self.settle_seconds:
             lines.append(
                 f"settled   {data['settled']} receipts in {data['settle_seconds']} s: "
-                f"{data['settled_per_second']} receipts/s"
+                f"{data['settled_per_second']} receipts/s, the last "
+                f"{data['settle_lag_seconds']} s after the load stopped"
             )
         return "\n".join(lines)
 

@@ -64,6 +64,13 @@ def test_percentiles_are_nearest_rank() -> None:
     assert result.percentile(100) == 0.1
 
 
+def test_settle_lag_is_the_time_after_the_load() -> None:
+    result = LoadResult(admitted=600, seconds=60.0, settled=600, settle_seconds=71.5)
+    assert result.settle_lag == 11.5 and result.settled_per_second == 600 / 71.5
+    assert "the last 11.5 s after the load stopped" in result.summary()
+    assert LoadResult(seconds=60.0).settle_lag == 0.0  # settlement not measured
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, Operator]]:
     """A daemon's HTTP front on a free loopback port, on the embedded chain."""
