@@ -120,8 +120,9 @@ def write_prepared_ptau(
     beta: BufferLike,
 ) -> int:
     """A prepared snarkjs ``.ptau`` file of ``2^power`` from known secrets (scalar words)
-    written to ``path``; its size in bytes. ``ValueError`` for a power outside 1..27, a zero
-    secret or ``tau^(2^(power+1)) = 1``; ``OSError`` when the file cannot be written."""
+    written to ``path``; its size in bytes. ``ValueError`` for a power outside 1..27 or a
+    zero secret; ``OSError`` when the file cannot be written."""
+
 def suffix_bases(bases: G1Bases) -> tuple[G1Bases, bytes]: ...
 def commit_round2_structured(
     lagrange: G1Bases,

@@ -24,8 +24,10 @@
 //!
 //! `L^m_i` is the Lagrange polynomial of `H_m = <omega_m>` (`L^m_i(omega_m^j) = [i = j]`;
 //! the roots of unity of docs/PROTOCOL.md, which are snarkjs' own):
-//! `L^m_i(tau) = omega^i (tau^m - 1) / (m (tau - omega^i))`, refused for `tau` in `H_(2N)`
-//! (then `tau^(2N) = 1`). snarkjs makes the last block of section 12 (`m = 2N`) from the
+//! `L^m_i(tau) = omega^i (tau^m - 1) / (m (tau - omega^i))`, or `[omega^i = tau]` when `tau`
+//! lies in `H_m` (`setup::lagrange_scalars`; only a test uses such a tau: `tau = alpha =
+//! beta = 1` is what `powersoftau new` writes, so our file then equals snarkjs' `new` +
+//! `prepare phase2` byte for byte). snarkjs makes the last block of section 12 (`m = 2N`) from the
 //! `2N - 1` points of section 2 and a point at infinity for `[tau^(2N-1)]_1`, so that block
 //! is the inverse DFT of `(1, tau, .., tau^(2N-2), 0)`: `L^m_i(tau) - omega^i tau^(m-1) / m`
 //! (the term `j = m - 1` of `L^m_i(tau) = (1/m) sum_j omega^(-ij) tau^j`, as
@@ -111,13 +113,6 @@ fn check(power: u32, s: &Secrets) -> Result<()> {
         if x.is_zero() {
             return Err(Error::Domain(format!("{name} must not be zero")));
         }
-    }
-    if s.tau.pow([2u64 << power]) == Fr::ONE {
-        return Err(Error::Domain(format!(
-            "tau lies in the domain of size 2^{}: its Lagrange values are not defined by \
-             the formula (draw another tau)",
-            power + 1
-        )));
     }
     Ok(())
 }
@@ -213,7 +208,8 @@ fn lagrange_block(tau: Fr, q: u32, last: bool) -> Result<Vec<Fr>> {
 }
 
 /// Write a prepared `.ptau` file of `2^power` (see the module note) to `out`; returns the
-/// number of bytes written (`file_size(power)`).
+/// number of bytes written (`file_size(power)`). Refuses a power outside
+/// `1..=MAX_PTAU_POWER` and a zero secret.
 pub fn write_prepared_ptau<W: Write>(out: W, power: u32, s: &Secrets) -> Result<u64> {
     check(power, s)?;
     let n = 1usize << power;
@@ -299,8 +295,8 @@ pub fn write_prepared_ptau_file(path: &Path, power: u32, s: &Secrets) -> Result<
 
 /// `write_prepared_ptau(path, power, tau, alpha, beta) -> int`: a prepared snarkjs `.ptau`
 /// file of `2^power` from known secrets (32-byte little-endian scalar words), its size in
-/// bytes. `ValueError` for a power outside `1..=27`, a zero secret or `tau^(2^(power+1)) =
-/// 1`; `OSError` if the file cannot be written.
+/// bytes. `ValueError` for a power outside `1..=27` or a zero secret; `OSError` if the file
+/// cannot be written.
 #[pyfunction]
 #[pyo3(name = "write_prepared_ptau")]
 pub fn py_write_prepared_ptau(
@@ -503,22 +499,33 @@ mod tests {
             let r = write_prepared_ptau(&mut sink, POWER, &s);
             assert!(matches!(r, Err(Error::Domain(_))), "zero secret {which}");
         }
-        // tau in H_(2N), even in a smaller domain (H_2 lies in H_(2N)).
-        for k in [1, POWER + 1] {
-            let s = Secrets {
-                tau: domain(k).unwrap().group_gen(),
-                ..good
-            };
-            let r = write_prepared_ptau(&mut sink, POWER, &s);
-            assert!(matches!(r, Err(Error::Domain(_))), "tau in H_(2^{k})");
-        }
-        // ... but a root of unity of a larger domain is fine.
+        assert!(sink.is_empty());
+    }
+
+    /// `tau` in `H_m` (`tau^m = 1`): the Lagrange values are the unit vector `[omega^i =
+    /// tau]`, still the inverse DFT of the powers, as snarkjs computes them.
+    #[test]
+    fn tau_in_a_domain_gives_unit_vectors() {
+        let w = domain(2).unwrap().group_gen(); // in H_4, H_8, ...
         let s = Secrets {
-            tau: domain(POWER + 2).unwrap().group_gen(),
-            ..good
+            tau: w,
+            ..secrets(6)
         };
-        assert!(write_prepared_ptau(&mut sink, POWER, &s).is_ok());
-        assert_eq!(sink.len() as u64, file_size(POWER));
+        let file = write(2, &s);
+        let tau_g1 = decode_ptau_g1s(section(&file, 2), "tauG1").unwrap();
+        let l12 = decode_ptau_g1s(section(&file, 12), "lagrange").unwrap();
+        for q in 0..=2u32 {
+            let at = (1usize << q) - 1;
+            let block = &l12[at..at + (1 << q)];
+            assert_eq!(block, &lagrange_from_monomial(&tau_g1, q).unwrap()[..]);
+        }
+        // H_4: L_1(omega_4) = 1, the others 0.
+        let g = G1Affine::generator();
+        let zero = G1Affine::identity();
+        assert_eq!(&l12[3..7], &[zero, g, zero, zero]);
+        let mut padded = tau_g1.clone();
+        padded.push(zero);
+        assert_eq!(&l12[7..], &lagrange_from_monomial(&padded, 3).unwrap()[..]);
     }
 
     #[test]

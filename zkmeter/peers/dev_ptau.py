@@ -9,11 +9,14 @@ power``), where
 
     L^m_i(tau) = omega_m^i (tau^m - 1) / (m (tau - omega_m^i))
 
-(``tau`` outside ``H_(2N)``). snarkjs gets the Lagrange sections by inverse FFTs over G1 and
-G2, about ``p 2^p`` group operations per section (38 min at ``2^16`` here). Knowing ``tau``,
-``alpha`` and ``beta``, every point is one fixed-base multiplication of a scalar computed in
-``Fr``: the native core writes the file that way (``native/src/ptau.rs``, where the byte
-layout is spelled out), in about a minute at ``2^20``.
+(``[omega_m^i = tau]`` for a ``tau`` in ``H_m``: ``tau = alpha = beta = 1`` is the file
+``powersoftau new`` + ``prepare phase2`` write, which ours then equals byte for byte; random
+secrets are drawn outside ``H_(2N)``). snarkjs gets the Lagrange sections by inverse FFTs
+over G1 and G2, about ``p 2^p`` group operations per section (38 min at ``2^16`` here).
+Knowing ``tau``, ``alpha`` and ``beta``, every point is one fixed-base multiplication of a
+scalar computed in ``Fr``: the native core writes the file that way (``native/src/ptau.rs``,
+where the byte layout is spelled out), about 12 N G1 and 3 N G2 multiplications in all
+(2^20: about 2 minutes on 2 busy cores, docs/NATIVE.md).
 
 Such a file is a *development* setup, exactly as trusted as snarkjs' own single-contribution
 file: whoever made it could keep the secrets and forge proofs for circuits set up on it. For
@@ -52,27 +55,22 @@ class DevelopmentSecrets:
     @classmethod
     def random(cls, power: int) -> DevelopmentSecrets:
         """Fresh secrets from ``os.urandom`` (64 bytes each, reduced mod R, so the bias is
-        below 2^-250), redrawn while one is zero or ``tau`` lies in ``H_(2^(power+1))``."""
+        below 2^-250), redrawn while one is zero or ``tau^(2^(power+1)) = 1`` (``tau`` a root
+        of unity of a domain of the file: a degenerate setup, however unlikely)."""
+        if not 1 <= power <= MAX_PTAU_POWER:
+            raise PtauError(f"power must be in 1..{MAX_PTAU_POWER}, got {power}")
         while True:
-            draw = [int.from_bytes(os.urandom(64), "little") % R for _ in range(3)]
-            secrets = cls(*draw)
-            try:
-                secrets.check(power)
-            except PtauError:
-                continue
-            return secrets
+            tau, alpha, beta = (int.from_bytes(os.urandom(64), "little") % R for _ in range(3))
+            if tau and alpha and beta and pow(tau, 2 << power, R) != 1:
+                return cls(tau, alpha, beta)
 
     def check(self, power: int) -> None:
-        """Refuse a power outside ``1..MAX_PTAU_POWER``, a secret outside ``[1, R)`` and a
-        ``tau`` with ``tau^(2^(power+1)) = 1`` (a root of unity of the largest domain: the
-        Lagrange formula divides by ``tau - omega^i``)."""
+        """Refuse a power outside ``1..MAX_PTAU_POWER`` and a secret outside ``[1, R)``."""
         if not 1 <= power <= MAX_PTAU_POWER:
             raise PtauError(f"power must be in 1..{MAX_PTAU_POWER}, got {power}")
         for name in ("tau", "alpha", "beta"):
             if not 0 < getattr(self, name) < R:
                 raise PtauError(f"{name} must be in [1, R)")
-        if pow(self.tau, 2 << power, R) == 1:
-            raise PtauError(f"tau lies in the domain of size 2^{power + 1}")
 
 
 def _core() -> Any:
