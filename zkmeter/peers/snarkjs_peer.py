@@ -302,7 +302,7 @@ def ptau(power: int, *, progress: Progress | None = None) -> Path:
     bases of every smaller domain). Otherwise writes a *development* file natively from fresh
     random tau, alpha, beta (`os.urandom`, never stored): every point `s·G` by fixed-base
     multiplication, the Lagrange sections from `L_i(tau) = omega^i (tau^m - 1)/(m (tau -
-    omega^i))` with no FFT (`zkmeter.peers.dev_ptau`; about a minute at 2^20). Like snarkjs'
+    omega^i))` with no FFT (`zkmeter.peers.dev_ptau`; about 2 min at 2^20 here). Like snarkjs'
     own single-contribution file, it is made from a tau its maker could know: fine for
     benchmarks, and it changes nothing in proving or verification time.
 
