@@ -12,6 +12,7 @@ Every buffer argument accepts ``bytes``, ``bytearray``, ``memoryview`` or a NumP
 array; results are ``bytes``.
 """
 
+import os
 from typing import Final, TypeAlias
 
 from typing_extensions import Buffer
@@ -111,6 +112,17 @@ def quotient_unfold(
 def g1_powers_of_tau(tau: BufferLike, n: int) -> bytes: ...
 def g1_lagrange_from_tau(tau: BufferLike, k: int) -> bytes: ...
 def ptau_g1_points(data: BufferLike) -> bytes: ...
+def write_prepared_ptau(
+    path: str | os.PathLike[str],
+    power: int,
+    tau: BufferLike,
+    alpha: BufferLike,
+    beta: BufferLike,
+) -> int:
+    """A prepared snarkjs ``.ptau`` file of ``2^power`` from known secrets (scalar words)
+    written to ``path``; its size in bytes. ``ValueError`` for a power outside 1..27 or a
+    zero secret; ``OSError`` when the file cannot be written."""
+
 def suffix_bases(bases: G1Bases) -> tuple[G1Bases, bytes]: ...
 def commit_round2_structured(
     lagrange: G1Bases,

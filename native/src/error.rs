@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError, PyZeroDivisionError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError, PyZeroDivisionError};
 use pyo3::PyErr;
 
 /// What can go wrong in a call. Every message names the argument and, for vectors, the
@@ -25,6 +25,8 @@ pub enum Error {
     ZeroInverse(String),
     /// The thread pool could not be started.
     Runtime(String),
+    /// A file could not be written (the path and the operating system's reason).
+    Io(String),
 }
 
 impl fmt::Display for Error {
@@ -36,7 +38,8 @@ impl fmt::Display for Error {
             | Self::NotInSubgroup(m)
             | Self::Domain(m)
             | Self::ZeroInverse(m)
-            | Self::Runtime(m) => f.write_str(m),
+            | Self::Runtime(m)
+            | Self::Io(m) => f.write_str(m),
         }
     }
 }
@@ -45,11 +48,12 @@ impl std::error::Error for Error {}
 
 impl From<Error> for PyErr {
     /// `ZeroInverse` -> `ZeroDivisionError` (as `verifier.fr.batch_inverse` raises),
-    /// `Runtime` -> `RuntimeError`, every input error -> `ValueError`.
+    /// `Runtime` -> `RuntimeError`, `Io` -> `OSError`, every input error -> `ValueError`.
     fn from(err: Error) -> Self {
         match err {
             Error::ZeroInverse(m) => PyZeroDivisionError::new_err(m),
             Error::Runtime(m) => PyRuntimeError::new_err(m),
+            Error::Io(m) => PyOSError::new_err(m),
             other => PyValueError::new_err(other.to_string()),
         }
     }

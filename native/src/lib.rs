@@ -13,6 +13,7 @@
 //! * `pairing`  – the EIP-197 pairing-product check
 //! * `structured` – `[h_agg]` and `[phi]` by runs of keys and buckets of limbs, not full MSMs
 //! * `setup`    – development powers of tau, Lagrange bases from a known tau, `.ptau` points
+//! * `ptau`     – prepared snarkjs `.ptau` files from known development secrets
 //! * `column`   – the `FrVec` handle: columns and polynomials kept native through the rounds
 //! * `rounds`   – round 2 (logUp helpers, running sum), the gate program on cosets, the
 //!   quotient's unfolding and split
@@ -31,6 +32,7 @@ pub mod ntt;
 pub mod pairing;
 pub mod points;
 pub mod pool;
+pub mod ptau;
 pub mod rounds;
 pub mod scalars;
 pub mod setup;
@@ -59,6 +61,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(structured::commit_round2_structured, m)?)?;
     m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
     m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
+    m.add_function(wrap_pyfunction!(ptau::py_write_prepared_ptau, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_intt, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_blind, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm, m)?)?;

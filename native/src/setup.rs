@@ -34,6 +34,12 @@ pub fn powers_of_tau(tau: Fr, n: usize) -> Vec<G1Affine> {
 
 /// `[L_i(tau)]_1` for `i < 2^k` (see the module note).
 pub fn lagrange_from_tau(tau: Fr, k: u32) -> Result<Vec<G1Affine>> {
+    Ok(G1Projective::generator().batch_mul(&lagrange_scalars(tau, k)?))
+}
+
+/// The scalars `L_i(tau)`, `i < N = 2^k`: `omega^i (tau^N - 1) / (N (tau - omega^i))`, or
+/// the unit vector `[omega^i = tau]` when `tau` lies in `H`.
+pub fn lagrange_scalars(tau: Fr, k: u32) -> Result<Vec<Fr>> {
     let dom = domain(k)?;
     let n = dom.size();
     let omegas = powers(dom.group_gen(), n);
@@ -53,7 +59,7 @@ pub fn lagrange_from_tau(tau: Fr, k: u32) -> Result<Vec<G1Affine>> {
             .map(|(w, inv)| *w * vanishing * inv)
             .collect()
     };
-    Ok(G1Projective::generator().batch_mul(&scalars))
+    Ok(scalars)
 }
 
 fn montgomery_coordinate(bytes: &[u8], what: &dyn Fn() -> String) -> Result<Fq> {

@@ -33,8 +33,8 @@ def test_bad_sizes_are_refused() -> None:
 def test_side_by_side_run_on_the_same_receipts(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,
-        # 4 rows: the peer needs 2^11 powers of tau, as the circuit tests do (cached once a run);
-        # 8 rows would make a 2^12 file first (about a minute on 2 cores).
+        # 4 rows: the peer needs 2^11 powers of tau, as the circuit tests do (cached once a run;
+        # written natively in well under a second, the setups are what cost).
         ["bench", "throughput", "--sizes", "4", "--protocol", "groth16", "--out", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output

@@ -3,8 +3,10 @@
 The circuit `usage_batch.circom` proves the statement of DESIGN.md ("The statement proven
 for a batch") as an R1CS; this module compiles it with circom2, runs a snarkjs trusted setup
 (Groth16, Groth 2016, https://eprint.iacr.org/2016/260; or PLONK, Gabizon-Williamson-Ciobotaru
-2019, https://eprint.iacr.org/2019/953) on a powers-of-tau file made by snarkjs itself, and
-times proving and verification.
+2019, https://eprint.iacr.org/2019/953) on a prepared powers-of-tau file, and times proving
+and verification. The powers of tau are a development setup written natively from a known
+random tau (`ptau`, `zkmeter.peers.dev_ptau`), as trusted as snarkjs' own single-contribution
+files and no different for proving time.
 
 Everything expensive is cached under ``$ZKMETER_CACHE/peers`` (default ``~/.cache/zkmeter``):
 
@@ -42,6 +44,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from zkmeter.peers.dev_ptau import DevelopmentSecrets, write_development_ptau
 
 Protocol = Literal["groth16", "plonk"]
 Progress = Callable[[str], None]
@@ -292,12 +296,19 @@ def r1cs_info(n: int, C: int, *, optimization: str = "O2") -> dict[str, int]:
 
 
 def ptau(power: int, *, progress: Progress | None = None) -> Path:
-    """A prepared powers-of-tau file of at least 2^power, made by snarkjs (cached).
+    """A prepared powers-of-tau file of at least 2^power (cached).
 
     Reuses the smallest cached file of power >= `power` (a prepared file holds the Lagrange
-    bases of every smaller domain); otherwise runs `powersoftau new`, one non-interactive
-    `contribute -e`, and `prepare phase2` (the slow step: ~18 s at 2^10 on a busy core,
-    growing like p * 2^p).
+    bases of every smaller domain). Otherwise writes a *development* file natively from fresh
+    random tau, alpha, beta (`os.urandom`, never stored): every point `s·G` by fixed-base
+    multiplication, the Lagrange sections from `L_i(tau) = omega^i (tau^m - 1)/(m (tau -
+    omega^i))` with no FFT (`zkmeter.peers.dev_ptau`; about 2 min at 2^20 here). Like snarkjs'
+    own single-contribution file, it is made from a tau its maker could know: fine for
+    benchmarks, and it changes nothing in proving or verification time.
+
+    With ``ZKMETER_PEER_PTAU=snarkjs`` the file is made by snarkjs instead: `powersoftau
+    new`, one non-interactive `contribute -e`, and `prepare phase2` (G1/G2 FFTs: ~18 s at
+    2^10 on a busy core, 38 min at 2^16, growing like p * 2^p).
     """
     power = max(power, SMALLEST_PTAU_POWER)
     directory = cache_root() / "ptau"
@@ -310,34 +321,36 @@ def ptau(power: int, *, progress: Progress | None = None) -> Path:
     final = directory / f"pot{power}_final.ptau"
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         work = Path(tmp)
-        say(f"powers of tau 2^{power}: new")
-        _run([_bin("snarkjs"), "powersoftau", "new", "bn128", str(power), work / "p0.ptau"])
-        say(f"powers of tau 2^{power}: contribute")
-        entropy = os.urandom(32).hex()
-        _run(
-            [
-                _bin("snarkjs"),
-                "powersoftau",
-                "contribute",
-                work / "p0.ptau",
-                work / "p1.ptau",
-                "-n=zkmeter peer",
-                f"-e={entropy}",
-            ]
-        )
-        say(f"powers of tau 2^{power}: prepare phase2 (slow)")
-        _run(
-            [
-                _bin("snarkjs"),
-                "powersoftau",
-                "prepare",
-                "phase2",
-                work / "p1.ptau",
-                work / "p2.ptau",
-            ]
-        )
-        os.replace(work / "p2.ptau", final)
+        if os.environ.get("ZKMETER_PEER_PTAU", "native") == "snarkjs":
+            made = _snarkjs_ptau(power, work, say)
+        else:
+            say(f"powers of tau 2^{power}: development file from a random tau (native)")
+            made = work / "dev.ptau"
+            write_development_ptau(made, power, DevelopmentSecrets.random(power))
+        os.replace(made, final)
     return final
+
+
+def _snarkjs_ptau(power: int, work: Path, say: Progress) -> Path:
+    """`powersoftau new`, `contribute -e` with random entropy, `prepare phase2` in `work`."""
+    say(f"powers of tau 2^{power}: new")
+    _run([_bin("snarkjs"), "powersoftau", "new", "bn128", str(power), work / "p0.ptau"])
+    say(f"powers of tau 2^{power}: contribute")
+    entropy = os.urandom(32).hex()
+    _run(
+        [
+            _bin("snarkjs"),
+            "powersoftau",
+            "contribute",
+            work / "p0.ptau",
+            work / "p1.ptau",
+            "-n=zkmeter peer",
+            f"-e={entropy}",
+        ]
+    )
+    say(f"powers of tau 2^{power}: prepare phase2 (slow)")
+    _run([_bin("snarkjs"), "powersoftau", "prepare", "phase2", work / "p1.ptau", work / "p2.ptau"])
+    return work / "p2.ptau"
 
 
 _TOO_BIG = re.compile(r"circuit too big for this power of tau ceremony\. (\d+)")
