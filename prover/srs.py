@@ -491,6 +491,12 @@ def lagrange_cache_path(srs: SRS, k: int) -> Path:
     return cache_dir() / f"lagrange-{srs.digest.hex()}-{k}.bin"
 
 
+def lagrange_basis_is_cached(srs: SRS, k: int) -> bool:
+    """Whether ``lagrange_basis(srs, k)`` will come from memory or the disk cache, not from the
+    G1 FFT (minutes at ``k = 20``)."""
+    return (srs.digest, k) in _LAGRANGE_MEMO or lagrange_cache_path(srs, k).exists()
+
+
 def lagrange_basis_from_tau(tau: int, k: int) -> Sequence[G1Affine]:
     """[L_i(tau)]_1 when tau is known: L_i(tau) = omega^i (tau^N - 1) / (N (tau - omega^i)).
 

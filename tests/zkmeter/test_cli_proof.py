@@ -149,3 +149,26 @@ def test_packed_receipts_prove_to_the_same_statement(workdir: Path, proof_path: 
         main, ["prove", str(corrupted), "--srs", str(workdir / "srs.bin"), "-o", str(out)]
     )
     assert refused.exit_code != 0 and "checksum" in refused.output
+
+
+def test_prove_says_when_it_must_compute_the_lagrange_basis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SRS without a cached basis costs a G1 FFT (minutes at 2^20): said before it starts,
+    and only the first time."""
+    import warnings
+
+    from prover.srs import SRS, InsecureSRSWarning
+
+    monkeypatch.setenv("ZKMETER_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureSRSWarning)
+        SRS.insecure_development((1 << 8) + 8, seed=777).save(tmp_path / "srs.bin")
+    args = ["prove", str(EXAMPLE), "--srs", str(tmp_path / "srs.bin"), "-o", str(tmp_path / "p")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "Lagrange basis for 2^8 rows: not cached" in first.output
+    assert "computing it by G1 FFT" in first.output
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "not cached" not in again.output

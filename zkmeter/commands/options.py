@@ -233,6 +233,14 @@ def proving_key_for(srs: SRS, k: int) -> ProvingKey:
             last[0] = now
             echo_err(f"  Lagrange basis for 2^{k} rows: {100 * done // max(total, 1)}%")
 
+    from prover.srs import lagrange_basis_is_cached, lagrange_cache_path
+
+    if not lagrange_basis_is_cached(srs, k):
+        echo_err(
+            f"  Lagrange basis for 2^{k} rows: not cached ({lagrange_cache_path(srs, k)}); "
+            "computing it by G1 FFT, once (minutes from 2^18; `zkmeter srs new` and `srs "
+            "import -k` cache it)"
+        )
     try:
         key = ProvingKey.build(srs, k, progress=progress)
     except (ProvingKeyError, UnsupportedDomainError) as error:
