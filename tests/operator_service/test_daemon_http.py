@@ -18,6 +18,7 @@ from operator_service.config import DaemonConfig
 from operator_service.http import make_app
 from operator_service.pipeline import Operator
 from operator_service.store import ReceiptStore
+from tests.support.http import serving
 from zkmeter.devworld import (
     DEV_LOG_SIZE,
     deploy_dev_world,
@@ -192,9 +193,7 @@ def test_cli_receipts_submit_posts_to_a_daemon(
     op: Operator, chain: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
-    import threading
 
-    from aiohttp import web
     from click.testing import CliRunner
 
     from zkmeter.cli import main
@@ -208,29 +207,16 @@ def test_cli_receipts_submit_posts_to_a_daemon(
     sign += ["--max-rate", "0.01", "--state", str(tmp_path / "payer.db")]
     assert CliRunner().invoke(main, [*sign, "--tokens", "3", "--tokens", "4"]).exit_code == 0
 
-    loop = asyncio.new_event_loop()
-    intake = ThreadPoolExecutor(1)
-    runner = web.AppRunner(make_app(op, intake))
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     forked = tmp_path / "forked.json"
     data = json.loads(out.read_text())
     forked_receipt = world.payer_channel(world.payers[0], world.models[0])
     forked_receipt.nonce = 1
     data["receipts"] = [{**forked_receipt.sign(99, b"\x09" * 32).to_json(), "tokens": 99}]
     forked.write_text(json.dumps(data))
-    try:
+    with ThreadPoolExecutor(1) as intake, serving(make_app(op, intake)) as url:
         first = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
         again = CliRunner().invoke(main, ["receipts", "submit", str(out), "--url", url])
         fork = CliRunner().invoke(main, ["receipts", "submit", str(forked), "--url", url])
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        intake.shutdown()
     assert first.exit_code == 0 and "2 receipt(s) admitted" in first.output
     # Sending the same receipts again (a payer retrying after a timeout) is harmless...
     assert again.exit_code == 0 and "2 receipt(s) admitted" in again.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import warnings
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -128,18 +129,22 @@ def test_native_round_2_matches_the_python_rounds(seed: int, beta: int, gamma: i
         reference = PythonRounds(pk, public, witness, 1, lambda: 1, None, ProofTimings())
         reference._round_2(beta, gamma, delta)
     A_over_N = public_sum(public, gamma, delta) * pow(layout.size, -1, R) % R
-    h_range, h_table, h_agg, phi, closing = native.logup_round2(
-        [native.column(columns[name]) for name in layout.limb_columns],
-        native.column(columns["m"]),
-        native.column(pk.table_values),
-        native.column(columns["key"]),
-        native.column(columns["nonce"]),
-        native.column(columns["q"]),
-        native.column(columns["s"]),
-        layout.limb_bits,
-        (beta, gamma, delta),
-        A_over_N,
-    )
+
+    def round2(a_over_n: int) -> Any:
+        return native.logup_round2(
+            [native.column(columns[name]) for name in layout.limb_columns],
+            native.column(columns["m"]),
+            native.column(pk.table_values),
+            native.column(columns["key"]),
+            native.column(columns["nonce"]),
+            native.column(columns["q"]),
+            native.column(columns["s"]),
+            layout.limb_bits,
+            (beta, gamma, delta),
+            a_over_n,
+        )
+
+    h_range, h_table, h_agg, phi, closing = round2(A_over_N)
     assert closing == 0
     for name, ours in zip(layout.range_helper_columns, h_range, strict=True):
         assert native.column_ints(ours) == reference.values[name]
@@ -147,18 +152,7 @@ def test_native_round_2_matches_the_python_rounds(seed: int, beta: int, gamma: i
     assert native.column_ints(h_agg) == reference.values["h_agg"]
     assert native.column_ints(phi) == reference.values["phi"]
     # Negative twin: a wrong public sum does not close.
-    *_, wrong = native.logup_round2(
-        [native.column(columns[name]) for name in layout.limb_columns],
-        native.column(columns["m"]),
-        native.column(pk.table_values),
-        native.column(columns["key"]),
-        native.column(columns["nonce"]),
-        native.column(columns["q"]),
-        native.column(columns["s"]),
-        layout.limb_bits,
-        (beta, gamma, delta),
-        (A_over_N + 1) % R,
-    )
+    *_, wrong = round2((A_over_N + 1) % R)
     assert wrong != 0
 
 

@@ -3,9 +3,7 @@ percentiles against a daemon's HTTP front in process (embedded chain)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -13,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from click.testing import CliRunner
 
 from channels.receipts import SignedReceipt
@@ -22,6 +19,7 @@ from operator_service.config import DaemonConfig
 from operator_service.http import make_app
 from operator_service.pipeline import Operator
 from operator_service.store import ReceiptStore
+from tests.support.http import serving
 from zkmeter.cli import main
 from zkmeter.commands.bench import load_channels
 from zkmeter.devworld import (
@@ -85,16 +83,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
         development_proving_key(),
         DaemonConfig(DEV_LOG_SIZE, escrow_ttl=5.0),
     )
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(make_app(op, ThreadPoolExecutor(2)))
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", world, op
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
+    with serving(make_app(op, ThreadPoolExecutor(2))) as url:
+        yield url, world, op
 
 
 def test_every_presigned_receipt_is_admitted_and_timed(served: tuple[str, Any, Operator]) -> None:

@@ -6,10 +6,8 @@ does not answer, and a failure inside the dashboard itself."""
 from __future__ import annotations
 
 import ast
-import asyncio
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from contracts.client import ChainClient
 from contracts.client.index import ChainIndex
 from tests.support.chain import ONE_OPEN, World, build_world, settle
+from tests.support.http import serving
 from tests.support.ui_server import Site
 from zkmeter.ui import views as views_module
 from zkmeter.ui.format import duration, relative, token_amount
@@ -325,37 +323,28 @@ def test_daemon_health_and_queue_depths(scene: Scene) -> None:
     for i in range(3):
         op.admit(channel.sign(100, bytes([i]) * 32).to_json())
 
-    loop = asyncio.new_event_loop()
-    intake = ThreadPoolExecutor(1)
-    runner = web.AppRunner(daemon_app(op, intake))
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
-    daemon_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    site = Site(Dashboard(ChainIndex.for_client(client), daemon_url=daemon_url))
-    silent = Site(
-        Dashboard(ChainIndex.for_client(client), daemon_url=f"http://127.0.0.1:{_closed_port()}")
-    )
-    try:
-        status, html, _ = site.get(f"/operators/{operator.address}")
-        assert status == 200
-        assert '<td class="r" data-state="admitted">3</td>' in html
-        text = text_of(html)
-        assert "Operator daemon" in text and "Status ok" in text
-        assert "admitted, waiting for a batch (the queue) 3" in text
-        assert "not the dashboard's" not in text
-        status, html, _ = site.get("/operators")
-        assert status == 200 and 'data-state="admitted">3<' in html
-        status, html, _ = silent.get("/operators")
-        assert status == 200 and "did not answer" in html and "cannot reach" in html
-    finally:
-        site.close()
-        silent.close()
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        intake.shutdown()
+    with ThreadPoolExecutor(1) as intake, serving(daemon_app(op, intake)) as daemon_url:
+        site = Site(Dashboard(ChainIndex.for_client(client), daemon_url=daemon_url))
+        silent = Site(
+            Dashboard(
+                ChainIndex.for_client(client), daemon_url=f"http://127.0.0.1:{_closed_port()}"
+            )
+        )
+        try:
+            status, html, _ = site.get(f"/operators/{operator.address}")
+            assert status == 200
+            assert '<td class="r" data-state="admitted">3</td>' in html
+            text = text_of(html)
+            assert "Operator daemon" in text and "Status ok" in text
+            assert "admitted, waiting for a batch (the queue) 3" in text
+            assert "not the dashboard's" not in text
+            status, html, _ = site.get("/operators")
+            assert status == 200 and 'data-state="admitted">3<' in html
+            status, html, _ = silent.get("/operators")
+            assert status == 200 and "did not answer" in html and "cannot reach" in html
+        finally:
+            site.close()
+            silent.close()
 
 
 # ------------------------------------------------------------------------------ caching
