@@ -38,10 +38,11 @@ Integers that may exceed 64 bits (cumulative tokens, rate caps) are stored as de
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ FIRST_REVISION = "0001"
 BATCHER = "batcher"
 #: Seconds SQLite waits for another process's write lock before giving up (503 at intake).
 SQLITE_BUSY_TIMEOUT = 10.0
+#: Bound parameters in one multi-row INSERT (SQLite allows 32,766 since 3.32, PostgreSQL 65,535).
+INSERT_PARAMETERS = 6000
 
 _RECEIPT_COLUMNS = (
     "payer, operator, model_id, nonce, cumulative_tokens, max_rate_per_k_tokens, request_hash, "
@@ -243,6 +246,38 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+_SQLITE_WRITERS_LOCK = threading.Lock()
+
+
+def _sqlite_writer(path: str) -> threading.RLock:
+    """The lock the threads of this process hold while they write the SQLite file `path`
+    (one for every ReceiptStore on that file; a private lock for a memory database)."""
+    if path == ":memory:":
+        return threading.RLock()
+    key = os.path.realpath(path)
+    with _SQLITE_WRITERS_LOCK:
+        return _SQLITE_WRITERS.setdefault(key, threading.RLock())
+
+
+class _WriterTurn:
+    """Holds a process's SQLite writer lock for one transaction; waiting longer than the
+    busy timeout is the same failure as SQLite's own "database is locked"."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self.lock = lock
+
+    def __enter__(self) -> None:
+        if not self.lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+            raise StoreUnavailableError(
+                f"database is locked: another writer of this process held it for over "
+                f"{SQLITE_BUSY_TIMEOUT:g} s"
+            )
+
+    def __exit__(self, *_exc: object) -> None:
+        self.lock.release()
+
+
 def _durable_sqlite(engine: Engine) -> None:
     """WAL, synchronous=FULL, and transactions begun by us: BEGIN IMMEDIATE for writes (the
     write lock up front: no deadlock between two upgrading readers), BEGIN for reads."""
@@ -338,6 +373,11 @@ class ReceiptStore:
             self.engine.dispose()
             raise
         self._multi_rowcount = bool(self.engine.dialect.supports_sane_multi_rowcount)
+        self._writer: AbstractContextManager[Any] = (
+            _WriterTurn(_sqlite_writer(sqlite_path(url)))
+            if self.dialect == "sqlite"
+            else nullcontext()
+        )
         self._closed = threading.Event()
 
     def close(self) -> None:
@@ -349,9 +389,15 @@ class ReceiptStore:
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """A write transaction (BEGIN IMMEDIATE on SQLite); database trouble becomes
-        StoreUnavailableError."""
+        StoreUnavailableError.
+
+        On SQLite the threads of one process take turns at writing through `_writer` (a
+        lock per database file): SQLite has one writer at a time anyway, and a thread that
+        found the file locked would poll it with growing sleeps (1, 2, 5, 10, ... ms: SQLite's
+        busy handler) where the lock hands over as soon as the other transaction ends. Other
+        processes still meet the busy handler."""
         try:
-            with self.engine.connect() as conn:
+            with self._writer, self.engine.connect() as conn:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     yield conn
@@ -379,12 +425,24 @@ class ReceiptStore:
         with self._reading() as conn:
             return list(conn.execute(text(sql), dict(args or {})).all())
 
-    def _executemany(self, conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Run `sql` (with ? placeholders) once per row, straight through the driver: the hot
-        path of intake, where SQLAlchemy's per-row parameter processing would dominate."""
-        if self.engine.dialect.paramstyle != "qmark":
-            sql = sql.replace("?", "%s")
-        conn.exec_driver_sql(sql, list(rows))
+    def _insert_rows(
+        self, conn: Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
+    ) -> None:
+        """`head VALUES (..), (..), .. tail` for all `rows`, a few hundred rows a statement,
+        straight through the driver: the hot path of intake. One statement per chunk, not
+        per row: SQLAlchemy's per-row parameter processing, and on SQLite the GIL released
+        and taken again around every row's step (each time another thread may keep it for a
+        switch interval), would otherwise dominate a group's transaction."""
+        if not rows:
+            return
+        width = len(rows[0])
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        group = "(" + ", ".join([mark] * width) + ")"
+        per_statement = max(1, INSERT_PARAMETERS // width)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            sql = f"{head} VALUES {', '.join([group] * len(chunk))} {tail}"
+            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
 
     def _now(self) -> str:
         """SQL for 'now' in seconds since the epoch: the database's clock on PostgreSQL (one
@@ -492,20 +550,19 @@ class ReceiptStore:
                 if stale:
                     raise StaleStateError(stale)
                 if positions:
-                    self._executemany(
+                    self._insert_rows(
                         conn,
                         "INSERT INTO channels (payer, operator, model_id, last_admitted, "
-                        "last_cumulative) VALUES (?, ?, ?, ?, ?) "
+                        "last_cumulative)",
+                        [(p, o, m, n, str(c)) for (p, o, m), (n, c) in sorted(positions.items())],
                         "ON CONFLICT (payer, operator, model_id) DO UPDATE SET "
                         "last_admitted=excluded.last_admitted, "
                         "last_cumulative=excluded.last_cumulative",
-                        [(p, o, m, n, str(c)) for (p, o, m), (n, c) in sorted(positions.items())],
                     )
                 if writes:
-                    self._executemany(
+                    self._insert_rows(
                         conn,
-                        f"INSERT INTO receipts ({_RECEIPT_COLUMNS}, state, admitted_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO receipts ({_RECEIPT_COLUMNS}, state, admitted_at)",
                         [
                             (
                                 w.admitted.receipt.payer,
@@ -720,30 +777,27 @@ class ReceiptStore:
         are skipped entirely (their next nonces are held)."""
         with self._transaction() as conn:
             self._check_epoch(conn, epoch)
-            ids = [
-                int(i)
-                for (i,) in conn.execute(
-                    text(
-                        "SELECT id FROM receipts WHERE state=:admitted AND payer NOT IN "
-                        "(SELECT payer FROM receipts WHERE state=:held) ORDER BY id LIMIT :n"
-                    ),
-                    {"admitted": ADMITTED, "held": HELD, "n": max_rows},
-                )
-            ]
-            if not ids:
-                return None
             if conn.execute(text("SELECT 1 FROM batches WHERE seq=:seq"), {"seq": seq}).first():
                 raise StoreError(f"batch {seq} already exists")
+            # One statement, run inside the database: the write lock is held for as long as
+            # the database needs to move the rows (intake waits for it), not for a round of
+            # Python per row.
+            moved = conn.execute(
+                text(
+                    "UPDATE receipts SET state=:batched, batch_seq=:seq WHERE id IN "
+                    "(SELECT id FROM receipts WHERE state=:admitted AND payer NOT IN "
+                    "(SELECT payer FROM receipts WHERE state=:held) ORDER BY id LIMIT :n)"
+                ),
+                {"batched": BATCHED, "seq": seq, "admitted": ADMITTED, "held": HELD, "n": max_rows},
+            ).rowcount
+            if not moved:
+                return None
             conn.execute(
                 text(
                     "INSERT INTO batches (seq, state, log_size, receipt_count, created_at) "
                     "VALUES (:seq, :state, :k, :n, :now)"
                 ),
-                {"seq": seq, "state": BATCHED, "k": k, "n": len(ids), "now": time.time()},
-            )
-            conn.execute(
-                text("UPDATE receipts SET state=:state, batch_seq=:seq WHERE id=:id"),
-                [{"state": BATCHED, "seq": seq, "id": i} for i in ids],
+                {"seq": seq, "state": BATCHED, "k": k, "n": moved, "now": time.time()},
             )
         return self.batch(seq)
 

@@ -5,6 +5,7 @@ claims, and migrations. Each safety property has its negative twin."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from channels.receipts import ReceiptDomain, UsageReceipt, sign_receipt
 from circuits.public_inputs import BatchHeader, PublicInputs
 from operator_service.admission import (
     Admission,
+    AdmittedReceipt,
     CreditExceededError,
     LockedChainView,
     NonceGapError,
@@ -25,9 +27,13 @@ from operator_service.leader import Leadership
 from operator_service.store import (
     ADMITTED,
     HELD,
+    INSERT_PARAMETERS,
+    AdmissionWrite,
     NotLeaderError,
     ReceiptStore,
+    StaleStateError,
     StoreError,
+    StoreUnavailableError,
     migrate,
 )
 from tests.support.chain import ONE_OPEN, RATE_0_002_OPEN, World
@@ -214,6 +220,29 @@ def test_group_commit_answers_each_request_and_stores_only_what_passed(two: Two)
     assert two.rows() == [(1, 5), (2, 11), (3, 18)]
 
 
+def test_a_group_of_many_statements_is_stored_whole_or_not_at_all(two: Two) -> None:
+    """1,300 receipts in one group span three multi-row INSERTs (`INSERT_PARAMETERS`): all
+    stored, in one transaction. The twin: the same kind of group whose last receipt repeats
+    a stored nonce (a write the ledger would never make) stores none of its receipts."""
+    c = two.channel()
+    many = [c.sign(3, HASH) for _ in range(1300)]
+    assert 2 * (INSERT_PARAMETERS // 12) < 1300
+    (outcome,) = two.a.commit([two.a.verify_receipts(many)])
+    assert outcome.error is None and outcome.states == [ADMITTED] * 1300
+    assert two.rows() == [(n, 3 * n) for n in range(1, 1301)]
+
+    payer = two.world.payer.address
+    version = two.store.load_payer(payer, two.world.operator.address).version
+    more = [c.sign(3, HASH) for _ in range(600)]
+    signer = two.world.payer.address
+    writes = [AdmissionWrite(AdmittedReceipt(r, 3, signer), ADMITTED) for r in more]
+    writes.append(AdmissionWrite(AdmittedReceipt(many[0], 3, signer), ADMITTED))
+    with pytest.raises(StaleStateError):
+        two.store.commit_admissions(writes, {(payer, two.world.operator.address): version})
+    assert len(two.rows()) == 1300
+    assert two.store.load_payer(payer, two.world.operator.address).version == version
+
+
 def test_held_payer_is_seen_by_an_intake_that_cached_it(two: Two) -> None:
     """The batcher holds a payer (requeue): an intake that cached the payer before stores its
     next receipt as held; the twin: another payer's receipts stay admitted."""
@@ -226,6 +255,45 @@ def test_held_payer_is_seen_by_an_intake_that_cached_it(two: Two) -> None:
         RATE_0_002_OPEN,
     )  # fmt: skip
     assert two.a.admit(other.sign(5, HASH)) == ADMITTED
+
+
+def test_sqlite_writers_of_one_process_take_turns(
+    two: Two, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: while one thread of the process writes (a batch cut, say), an intake's commit
+    waits for its turn on the process's writer lock and then commits; a turn that does not
+    come within the busy timeout is the store being unavailable (503), and nothing of that
+    group is stored. PostgreSQL has no such lock (row locks do this work)."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the writer lock is SQLite's")
+    import operator_service.store as store_module
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT", 0.3)
+    c = two.channel()
+
+    def hold(seconds: float, entered: threading.Event) -> None:
+        with two.store._transaction():
+            entered.set()
+            time.sleep(seconds)
+
+    entered = threading.Event()
+    holder = threading.Thread(target=hold, args=(0.1, entered))
+    holder.start()
+    entered.wait()
+    assert two.a.admit(c.sign(5, HASH)) == ADMITTED  # waited for its turn
+    holder.join()
+
+    entered = threading.Event()
+    holder = threading.Thread(target=hold, args=(1.0, entered))
+    holder.start()
+    entered.wait()
+    second = c.sign(5, HASH)
+    with pytest.raises(StoreUnavailableError, match="locked"):
+        two.a.admit(second)
+    holder.join()
+    assert two.rows() == [(1, 5)]
+    assert two.a.admit(second) == ADMITTED  # sent again once the turn comes
+    assert two.rows() == [(1, 5), (2, 10)]
 
 
 # -- the batcher's election and fencing ----------------------------------------------------------
