@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from channels.payer import PayerChannel
 from contracts.client import ChainClient
 from operator_service.config import DaemonConfig
-from operator_service.http import make_app
+from operator_service.http import INLINE_VERIFY_RECEIPTS, make_app
 from operator_service.pipeline import Operator
 from operator_service.store import ReceiptStore
 from tests.support.http import serving
@@ -76,6 +76,27 @@ def test_admits_one_and_a_list(op: Operator, chain: Any) -> None:
     (a, b) = _run(op, [("POST", "/receipts", one), ("POST", "/receipts", two)])
     assert a == (202, {"state": "admitted"})
     assert b == (202, {"states": ["admitted", "admitted"]})
+
+
+def test_large_lists_are_verified_off_the_event_loop_with_the_same_answers(
+    op: Operator, chain: Any
+) -> None:
+    """A list longer than INLINE_VERIFY_RECEIPTS goes to the verify threads, a short one is
+    verified on the event loop; both answer the same way, refusals included."""
+    s = _session(op, chain)
+    big = [s.sign(1, bytes([i % 256]) * 32).to_json() for i in range(INLINE_VERIFY_RECEIPTS + 1)]
+    forged = s.sign(1, b"\x05" * 32).to_json()
+    forged["signature"] = big[0]["signature"]
+    refused = [s.sign(1, b"\x06" * 32).to_json() for _ in range(INLINE_VERIFY_RECEIPTS)]
+    a, b = _run(op, [("POST", "/receipts", big), ("POST", "/receipts", [forged, *refused])])
+    assert a == (202, {"states": ["admitted"] * (INLINE_VERIFY_RECEIPTS + 1)})
+    assert (b[0], b[1]["error"], b[1]["index"], b[1]["admitted"]) == (
+        403,
+        "signer_not_authorized",
+        0,
+        0,
+    )
+    assert op.store.counts()["admitted"] == INLINE_VERIFY_RECEIPTS + 1
 
 
 def test_malformed_json_is_400_and_changes_nothing(op: Operator) -> None:
