@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexAddress, HexStr
+from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
@@ -43,6 +45,22 @@ from contracts.client.errors import (
     tester_revert,
 )
 from contracts.client.records import Deployment
+
+_SIGNATURES: dict[tuple[str, str], tuple[bytes, list[str]]] = {}
+
+
+def _signature(contract: Contract, name: str) -> tuple[bytes, list[str]]:
+    """The 4-byte selector and argument types of `contract`'s one function `name` (cached)."""
+    key = (contract.address, name)
+    found = _SIGNATURES.get(key)
+    if found is None:
+        entries: list[dict[str, Any]] = [dict(item) for item in contract.abi]
+        (abi,) = [e for e in entries if e.get("type") == "function" and e.get("name") == name]
+        types = [str(arg["type"]) for arg in abi["inputs"]]
+        selector = function_signature_to_4byte_selector(f"{name}({','.join(types)})")
+        found = _SIGNATURES[key] = (selector, types)
+    return found
+
 
 #: Gas limits passed with each transaction (never estimated). Deployments fit well under them.
 GAS_DEPLOY = 4_000_000
@@ -265,6 +283,27 @@ class ChainConnection:
             if self._tester is not None and type(exc).__name__ == "TransactionFailed":
                 raise tester_revert(exc) from exc
             raise
+
+    def call_uint(self, contract: Contract, name: str, *args: Any) -> int:
+        """`contract.name(*args)` for a view that returns one uint, as one raw `eth_call`
+        through the provider: web3's contract-call path (request formatters, middleware,
+        ABI decoding) costs about 5 ms of CPU a call on anvil, this about 1.3 ms, and the
+        daemon reads every active payer's escrow this way each `escrow_ttl`. Any other
+        answer (a revert, an error, a node that cannot be reached, the embedded chain) takes
+        the ordinary path, which raises the decoded error."""
+        if self._tester is None:
+            try:
+                selector, types = _signature(contract, name)
+                data = "0x" + (selector + abi_encode(types, args)).hex()
+                response = self.w3.provider.make_request(
+                    RPCEndpoint("eth_call"), [{"to": contract.address, "data": data}, "latest"]
+                )
+            except Exception:
+                response = None
+            result = response.get("result") if isinstance(response, dict) else None
+            if isinstance(result, str) and len(result) == 66 and result.startswith("0x"):
+                return int(result, 16)
+        return int(self.call(contract.get_function_by_name(name)(*args)))
 
     def revert_reason(self, tx_hash: bytes) -> ContractRevertError:
         """Why a mined transaction failed: replayed as a call on the state before its block."""

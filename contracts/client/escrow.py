@@ -76,8 +76,9 @@ class EscrowOps(ChainConnection):
 
     def available_escrow(self, payer: str, operator: str) -> int:
         """The (payer, operator) balance net of the amount thawing."""
-        fn = self.settlement.functions.availableEscrow(checksum(payer), checksum(operator))
-        return int(self.call(fn))
+        return self.call_uint(
+            self.settlement, "availableEscrow", checksum(payer), checksum(operator)
+        )
 
     # -- signers
 

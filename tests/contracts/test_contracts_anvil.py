@@ -109,3 +109,23 @@ def test_worked_example_and_consent_attacks_on_anvil(anvil_url: str, tmp_path) -
     _refused("StillThawing", c.withdraw, operator.address, sender=payer)
     c.advance_time(THAWING)
     assert c.withdraw(operator.address, sender=payer) == 10**16
+
+
+def test_one_word_views_by_raw_call_match_web3_and_reverts_keep_their_error(
+    anvil_url: str,
+) -> None:
+    """`call_uint` (one raw eth_call, the daemon's escrow reads) answers what web3's contract
+    call answers; a revert goes the ordinary way and keeps its decoded error."""
+    keys = anvil_keys(3)
+    c = ChainClient.connect(anvil_url, keys[0], extra_keys=keys[1:])
+    _deployer, owner, payer = c.accounts
+    mock = c.deploy_contract("MockUsageVerifier", 10, True)
+    c.deploy_all(NOTICE, THAWING, [mock.address], verifier_change_delay=DELAY)
+    model_id = c.register_model(b"\x43" * 32, RATE, "ipfs://m", sender=owner)
+    registry = c.registry
+    assert c.call_uint(registry, "currentRate", model_id) == RATE
+    assert c.call_uint(registry, "modelCount") == c.call(registry.functions.modelCount()) == 1
+    assert c.available_escrow(payer.address, owner.address) == c.call(
+        c.settlement.functions.availableEscrow(payer.address, owner.address)
+    )
+    _refused("UnknownModel", c.call_uint, registry, "currentRate", model_id + 1)
