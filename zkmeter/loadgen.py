@@ -6,8 +6,11 @@ connection each) own disjoint sets of channels, so a channel never has two reque
 flight; each request carries up to `batch` receipts. With `rate` the lanes pace themselves
 to that many receipts per second in all (open loop); without it they send as fast as the
 daemon answers. Each receipt's latency is its request's, from sending to the answer (202
-means its transaction committed). A refused receipt stops its channel (its later receipts
-would only be refused as gaps); a 503 is retried after its Retry-After.
+means its transaction committed). With `warmup`, the latencies of requests sent in the first
+`warmup` seconds (the daemon's caches filling: payers read from the store, escrows from the
+chain) are kept apart from the steady state's and reported on their own. A refused receipt
+stops its channel (its later receipts would only be refused as gaps); a 503 is retried after
+its Retry-After.
 
 Settlement is followed through `GET /health` (receipts per state): receipts settled per
 second, from the start until every admitted receipt is settled or `settle_wait` passes.
@@ -77,6 +80,9 @@ class LoadResult:
     unavailable: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, one per admitted receipt
+    #: Seconds at the start whose latencies are kept apart, in `warmup_latencies`.
+    warmup: float = 0.0
+    warmup_latencies: list[float] = field(default_factory=list)
     settled: int = 0
     settle_seconds: float = 0.0
     requests: int = 0
@@ -97,11 +103,13 @@ class LoadResult:
         pipeline that keeps up holds back (one batch: its age limit, proof and confirmation)."""
         return max(0.0, self.settle_seconds - self.seconds) if self.settle_seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        """The q-th percentile (0..100) of admission latency, in seconds (nearest rank)."""
-        if not self.latencies:
+    def percentile(self, q: float, *, warmup: bool = False) -> float:
+        """The q-th percentile (0..100) of admission latency, in seconds (nearest rank), after
+        the warm-up (or, with `warmup`, during it)."""
+        latencies = self.warmup_latencies if warmup else self.latencies
+        if not latencies:
             return float("nan")
-        ordered = sorted(self.latencies)
+        ordered = sorted(latencies)
         rank = math.ceil(q / 100 * len(ordered))  # the smallest value with q% at or below it
         return ordered[min(len(ordered), max(1, rank)) - 1]
 
@@ -116,6 +124,17 @@ class LoadResult:
             "latency_p50_ms": round(self.percentile(50) * 1000, 2),
             "latency_p99_ms": round(self.percentile(99) * 1000, 2),
             "latency_max_ms": round(max(self.latencies, default=float("nan")) * 1000, 2),
+            **(
+                {
+                    "warmup_seconds": self.warmup,
+                    "warmup_latency_p99_ms": round(self.percentile(99, warmup=True) * 1000, 2),
+                    "warmup_latency_max_ms": round(
+                        max(self.warmup_latencies, default=float("nan")) * 1000, 2
+                    ),
+                }
+                if self.warmup
+                else {}
+            ),
             "settled": self.settled,
             "settle_seconds": round(self.settle_seconds, 3),
             "settled_per_second": round(self.settled_per_second, 1),
@@ -141,6 +160,12 @@ class LoadResult:
             f"max {data['latency_max_ms']} ms",
             f"refused   {data['refused'] or 'none'}; 503 answers: {data['unavailable_answers']}",
         ]
+        if self.warmup:
+            lines.insert(
+                2,
+                f"warm-up   the first {self.warmup:g} s (not in the line above): p99 "
+                f"{data['warmup_latency_p99_ms']} ms, max {data['warmup_latency_max_ms']} ms",
+            )
         if self.daemon_cpu_seconds:
             lines.append(
                 f"daemon    {data['daemon_cpu_seconds']} CPU s: "
@@ -171,12 +196,13 @@ async def run_load_async(
     duration: float = 10.0,
     settle_wait: float = 0.0,
     timeout: float = 60.0,
+    warmup: float = 0.0,
 ) -> LoadResult:
     """Send the pre-signed receipts (`signed[i]`: channel i's, in order) to `urls`, lane j
     to urls[j % len(urls)]; see the module's docstring."""
     import aiohttp
 
-    result = LoadResult()
+    result = LoadResult(warmup=warmup)
     channels = [list(texts) for texts in signed if texts]
     if not channels:
         raise LoadError("no receipts to send")
@@ -188,6 +214,7 @@ async def run_load_async(
         settled_before = await _settled_count(session, urls[0]) if settle_wait else 0
         started = time.perf_counter()
         deadline = started + duration
+        steady = started + warmup
         sent = [0]
 
         async def lane(index: int) -> None:
@@ -224,6 +251,7 @@ async def run_load_async(
                         status = reply.status
                         retry_after = float(reply.headers.get("Retry-After", "1"))
                     latency = time.perf_counter() - t0
+                    kept = result.warmup_latencies if t0 < steady else result.latencies
                     result.requests += 1
                     if status != 503:
                         break
@@ -231,11 +259,11 @@ async def run_load_async(
                     await asyncio.sleep(retry_after)
                 if status == 202:
                     result.admitted += len(parts)
-                    result.latencies.extend([latency] * len(parts))
+                    kept.extend([latency] * len(parts))
                     continue
                 done = int(payload.get("admitted", 0))
                 result.admitted += done
-                result.latencies.extend([latency] * done)
+                kept.extend([latency] * done)
                 result.refused[str(payload.get("error"))] += 1
                 stuck_index = int(payload.get("index", 0) or 0)
                 if stuck_index < len(parts):

@@ -69,6 +69,17 @@ def test_settle_lag_is_the_time_after_the_load() -> None:
     assert LoadResult(seconds=60.0).settle_lag == 0.0  # settlement not measured
 
 
+def test_warmup_latencies_are_reported_apart() -> None:
+    """The steady state's percentiles leave out the warm-up's latencies, which are given on
+    their own; without a warm-up nothing of the kind is reported."""
+    result = LoadResult(latencies=[0.002] * 99 + [0.004], warmup=2.0, warmup_latencies=[0.3, 0.1])
+    assert result.percentile(99) == 0.002 and result.percentile(99, warmup=True) == 0.3
+    figures = result.to_json()
+    assert (figures["latency_max_ms"], figures["warmup_latency_max_ms"]) == (4.0, 300.0)
+    assert "warm-up   the first 2 s (not in the line above): p99 300.0 ms" in result.summary()
+    assert "warmup_seconds" not in LoadResult(latencies=[0.1]).to_json()
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, Operator]]:
     """A daemon's HTTP front on a free loopback port, on the embedded chain."""
@@ -101,6 +112,10 @@ def test_every_presigned_receipt_is_admitted_and_timed(served: tuple[str, Any, O
     assert op.store.counts()["admitted"] == before + 75
     figures = result.to_json()
     assert figures["admitted_per_second"] > 0 and figures["latency_p99_ms"] > 0
+
+    # A warm-up longer than the run: every request's latency is the warm-up's.
+    more = run_load([url], presign(channels, 4), lanes=3, batch=4, duration=60, warmup=60)
+    assert (more.admitted, more.latencies, len(more.warmup_latencies)) == (12, [], 12)
 
 
 def test_a_refused_channel_stops_and_the_others_go_on(served: tuple[str, Any, Operator]) -> None:

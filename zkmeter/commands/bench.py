@@ -209,6 +209,9 @@ def load_channels(
 @click.option("--settle-wait", type=click.FloatRange(0), default=0.0,
               help="Seconds to wait after sending for every admitted receipt to settle "
               "(0: do not measure settlement).")  # fmt: skip
+@click.option("--warmup", type=click.FloatRange(0), default=2.0, show_default=True,
+              help="Seconds at the start whose latencies are reported apart from the "
+              "steady state's (caches filling).")  # fmt: skip
 @click.option("--allow-remote", is_flag=True,
               help="Allow non-loopback targets (a load test is sent to this machine only "
               "unless this is given).")  # fmt: skip
@@ -230,6 +233,7 @@ def load(
     tokens: int,
     max_rate: str,
     settle_wait: float,
+    warmup: float,
     allow_remote: bool,
     json_out: Path | None,
 ) -> None:
@@ -266,7 +270,7 @@ def load(
     signed = presign(channels, receipts, tokens)
     result = run_load(
         list(urls), signed, lanes=lanes, batch=batch, rate=rate, duration=duration,
-        settle_wait=settle_wait,
+        settle_wait=settle_wait, warmup=min(warmup, duration / 2),
     )  # fmt: skip
     click.echo(result.summary())
     if json_out is not None:
