@@ -83,7 +83,7 @@ FIRST_REVISION = "0001"
 BATCHER = "batcher"
 #: Seconds SQLite waits for another process's write lock before giving up (503 at intake).
 SQLITE_BUSY_TIMEOUT = 10.0
-#: Bound parameters in one multi-row INSERT (SQLite allows 32,766 since 3.32, PostgreSQL 65,535).
+#: Bound parameters in one multi-row INSERT on SQLite (it allows 32,766 since 3.32).
 INSERT_PARAMETERS = 6000
 
 _RECEIPT_COLUMNS = (
@@ -428,16 +428,21 @@ class ReceiptStore:
     def _insert_rows(
         self, conn: Connection, head: str, rows: Sequence[tuple[Any, ...]], tail: str = ""
     ) -> None:
-        """`head VALUES (..), (..), .. tail` for all `rows`, a few hundred rows a statement,
-        straight through the driver: the hot path of intake. One statement per chunk, not
-        per row: SQLAlchemy's per-row parameter processing, and on SQLite the GIL released
-        and taken again around every row's step (each time another thread may keep it for a
-        switch interval), would otherwise dominate a group's transaction."""
+        """`head VALUES (..) tail` for all `rows`, straight through the driver: the hot path of
+        intake, where SQLAlchemy's per-row parameter processing would dominate.
+
+        SQLite: a few hundred rows a statement (`head VALUES (..), (..), .. tail`), because
+        the driver releases the GIL around every row's step and taking it back can wait a
+        switch interval behind another thread. PostgreSQL: one statement, executed for every
+        row (psycopg sends them in one pipeline, and the server plans the statement once)."""
         if not rows:
             return
         width = len(rows[0])
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        group = "(" + ", ".join([mark] * width) + ")"
+        if self.dialect == "postgresql":
+            marks = ", ".join(["%s"] * width)
+            conn.exec_driver_sql(f"{head} VALUES ({marks}) {tail}", list(rows))
+            return
+        group = "(" + ", ".join(["?"] * width) + ")"
         per_statement = max(1, INSERT_PARAMETERS // width)
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
