@@ -38,6 +38,7 @@ Integers that may exceed 64 bits (cumulative tokens, rate caps) are stored as de
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -59,6 +60,8 @@ from channels.receipts import SignedReceipt
 from circuits.public_inputs import PublicInputs
 from contracts.client import ChannelState
 from operator_service.admission import AdmittedReceipt
+
+log = logging.getLogger("zkmeter.store")
 
 ADMITTED, HELD, BATCHED, PROVEN, SUBMITTED, SETTLED, FAILED = (
     "admitted",
@@ -83,6 +86,8 @@ FIRST_REVISION = "0001"
 BATCHER = "batcher"
 #: Seconds SQLite waits for another process's write lock before giving up (503 at intake).
 SQLITE_BUSY_TIMEOUT = 10.0
+#: Seconds between a SQLite store's checkpoints of its write-ahead log (`_Checkpointer`).
+WAL_CHECKPOINT_INTERVAL = 0.5
 #: Bound parameters in one multi-row INSERT on SQLite (it allows 32,766 since 3.32).
 INSERT_PARAMETERS = 6000
 
@@ -260,6 +265,44 @@ def _sqlite_writer(path: str) -> threading.RLock:
         return _SQLITE_WRITERS.setdefault(key, threading.RLock())
 
 
+class _Checkpointer:
+    """Copies a SQLite database's write-ahead log back into the database file from a thread of
+    its own, at most every WAL_CHECKPOINT_INTERVAL s and only after writes, so that no commit
+    has to. SQLite's automatic checkpoint runs inside the commit that takes the log past 1,000
+    pages: the request behind that commit would wait for megabytes of page writes and an fsync
+    of the database file (connections here set `wal_autocheckpoint=0`). PASSIVE mode waits for
+    no reader and no writer; once the whole log is copied, the next writer starts it again from
+    its beginning, so the log stays small (https://sqlite.org/wal.html#ckpt)."""
+
+    def __init__(self, engine: Engine, closed: threading.Event) -> None:
+        self.engine = engine
+        self.closed = closed
+        self.written = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="zkmeter-checkpoint", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.closed.wait(WAL_CHECKPOINT_INTERVAL):
+            if self.written.is_set():
+                self.written.clear()
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except sa.exc.DBAPIError:  # the next round tries again; commits do not depend on it
+            log.debug("WAL checkpoint failed", exc_info=True)
+
+    def stop(self) -> None:
+        """End the thread, after one last checkpoint of what was written."""
+        self.closed.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join()
+        if self.written.is_set():
+            self.checkpoint()
+
+
 class _WriterTurn:
     """Holds a process's SQLite writer lock for one transaction; waiting longer than the
     busy timeout is the same failure as SQLite's own "database is locked"."""
@@ -288,6 +331,7 @@ def _durable_sqlite(engine: Engine) -> None:
         cursor = dbapi.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # the store's _Checkpointer does it
         cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
         cursor.close()
 
@@ -379,9 +423,16 @@ class ReceiptStore:
             else nullcontext()
         )
         self._closed = threading.Event()
+        self._checkpointer = (
+            _Checkpointer(self.engine, self._closed)
+            if self.dialect == "sqlite" and sqlite_path(url) != ":memory:"
+            else None
+        )
 
     def close(self) -> None:
         self._closed.set()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     # -- transactions ------------------------------------------------------------------------
@@ -401,6 +452,8 @@ class ReceiptStore:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     yield conn
+            if self._checkpointer is not None:
+                self._checkpointer.written.set()
         except sa.exc.DBAPIError as error:
             if _unavailable(error):
                 raise StoreUnavailableError(f"database unavailable: {error.orig}") from None

@@ -296,6 +296,32 @@ def test_sqlite_writers_of_one_process_take_turns(
     assert two.rows() == [(1, 5), (2, 10)]
 
 
+def test_sqlite_commits_leave_the_log_to_the_checkpointer(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: no commit copies the write-ahead log into the database file (the automatic
+    checkpoint is off: it would stall the commit that triggers it); the store's checkpointer
+    does, here at close (its interval patched to an hour). The log holds every receipt
+    meanwhile: a second store reads them all before the checkpoint."""
+    import operator_service.store as store_module
+
+    monkeypatch.setattr(store_module, "WAL_CHECKPOINT_INTERVAL", 3600.0)
+    db = tmp_path / "op.db"
+    two = Two(world, f"sqlite:///{db}")
+    size = db.stat().st_size
+    c = two.channel()
+    for _ in range(80):
+        (outcome,) = two.a.commit([two.a.verify_receipts([c.sign(1, HASH) for _ in range(10)])])
+        assert outcome.error is None
+    assert db.stat().st_size == size  # nothing checkpointed by the commits
+    assert Path(f"{db}-wal").stat().st_size > 1000 * 4096  # past SQLite's automatic point
+    reader = ReceiptStore(f"sqlite:///{db}")
+    assert reader.counts()["admitted"] == 800
+    reader.close()
+    two.store.close()
+    assert db.stat().st_size > size  # the checkpointer's last round at close
+
+
 # -- the batcher's election and fencing ----------------------------------------------------------
 
 
