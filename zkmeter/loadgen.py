@@ -22,6 +22,7 @@ this machine by default.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import math
@@ -85,6 +86,9 @@ class LoadResult:
     warmup_latencies: list[float] = field(default_factory=list)
     settled: int = 0
     settle_seconds: float = 0.0
+    #: The most receipts admitted and not yet settled at any second of the load (sampled once
+    #: a second, when settlement is followed): bounded for a pipeline that keeps pace.
+    backlog_max: int = 0
     requests: int = 0
     #: CPU seconds the daemon used meanwhile, if the caller measured them (benches).
     daemon_cpu_seconds: float | None = None
@@ -139,6 +143,7 @@ class LoadResult:
             "settle_seconds": round(self.settle_seconds, 3),
             "settled_per_second": round(self.settled_per_second, 1),
             "settle_lag_seconds": round(self.settle_lag, 3),
+            "backlog_max": self.backlog_max,
             **(
                 {
                     "daemon_cpu_seconds": round(self.daemon_cpu_seconds, 2),
@@ -175,7 +180,8 @@ class LoadResult:
             lines.append(
                 f"settled   {data['settled']} receipts in {data['settle_seconds']} s: "
                 f"{data['settled_per_second']} receipts/s, the last "
-                f"{data['settle_lag_seconds']} s after the load stopped"
+                f"{data['settle_lag_seconds']} s after the load stopped; at most "
+                f"{data['backlog_max']} admitted and not yet settled during the load"
             )
         return "\n".join(lines)
 
@@ -273,8 +279,19 @@ async def run_load_async(
                     if i not in dead:
                         cursor[i] -= 1
 
+        async def backlog() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                settled = await _settled_count(session, urls[0]) - settled_before
+                result.backlog_max = max(result.backlog_max, result.admitted - settled)
+
+        sampler = asyncio.create_task(backlog()) if settle_wait else None
         await asyncio.gather(*(lane(i) for i in range(lanes)))
         result.seconds = time.perf_counter() - started
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
         if settle_wait:
             target = settled_before + result.admitted
             end = time.perf_counter() + settle_wait

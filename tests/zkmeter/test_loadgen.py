@@ -133,3 +133,34 @@ def test_a_refused_channel_stops_and_the_others_go_on(served: tuple[str, Any, Op
     result = run_load([url], signed, lanes=1, batch=8, duration=60)
     assert dict(result.refused) == {"signer_not_authorized": 1}
     assert result.admitted == 2 + 10 + 10
+
+
+def test_settlement_is_followed_with_its_backlog() -> None:
+    """A stand-in daemon admits everything and settles each receipt 1.5 s after admitting
+    it: every admitted receipt is counted settled, the last one after the load, and the
+    backlog sampled during the load is what was admitted in the last 1.5 s at most."""
+    import time as clock
+
+    from aiohttp import web
+
+    admitted_at: list[float] = []
+
+    async def post(request: web.Request) -> web.Response:
+        body = await request.json()
+        admitted_at.extend([clock.monotonic()] * len(body))
+        return web.json_response({"states": ["admitted"] * len(body)}, status=202)
+
+    async def health(_: web.Request) -> web.Response:
+        settled = sum(t <= clock.monotonic() - 1.5 for t in admitted_at)
+        return web.json_response({"receipts": {"settled": settled}})
+
+    app = web.Application()
+    app.router.add_post("/receipts", post)
+    app.router.add_get("/health", health)
+    signed = [[json.dumps({"n": i, "c": c}) for i in range(200)] for c in range(4)]
+    with serving(app) as url:
+        result = run_load([url], signed, lanes=4, batch=5, rate=200, duration=3, settle_wait=30)
+    assert result.admitted == len(admitted_at) > 0 and result.settled == result.admitted
+    assert result.settle_seconds > result.seconds  # the last ones settle after the load
+    assert 0 < result.backlog_max <= result.admitted
+    assert "admitted and not yet settled during the load" in result.summary()
