@@ -113,6 +113,12 @@ REFUSAL_CODES = tuple(c.code for c in REFUSALS)
 HTTP_STATUS: Mapping[str, int] = {c.code: c.http_status for c in REFUSALS}
 
 
+class ChainReadNeededError(Exception):
+    """`verify(..., cached_only=True)` would have to read the chain (a payer, model or signer
+    not cached yet): the caller verifies the receipt again where waiting is allowed. Not a
+    refusal."""
+
+
 class ChainView(Protocol):
     """What admission reads from the chain (the chain client, or `LockedChainView`)."""
 
@@ -297,12 +303,14 @@ class Admission:
         the current rate, or a pending higher one (it applies after the notice period)."""
         return self.model(model_id).highest_rate
 
-    def _check_signer(self, receipt: SignedReceipt) -> str:
+    def _check_signer(self, receipt: SignedReceipt, cached_only: bool = False) -> str:
         signer = recover_signer(receipt, self.domain)
         with self._lock:
             known = (receipt.payer, signer) in self._signers
         if signer == receipt.payer or known:
             return signer
+        if cached_only:
+            raise ChainReadNeededError(f"signer {signer} of payer {receipt.payer}")
         until = self.chain.signer_authorized_until(receipt.payer, signer)
         if until != AUTHORIZED_FOREVER:
             reason = "has not authorised" if until == 0 else "is revoking"
@@ -318,21 +326,38 @@ class Admission:
         """Every rule, against `self.pending`: the admitted receipt, or the rule's error."""
         return self.check_channel(receipt, self.verify(receipt), self.pending)
 
-    def verify(self, receipt: SignedReceipt) -> str:
+    def verify(self, receipt: SignedReceipt, *, cached_only: bool = False) -> str:
         """Rules 1-3 (signature and signer, operator, model); returns the signer. Also reads
         the model's rates and the payer's escrow (if the cached read is older than
-        `escrow_ttl`), so that `check_channel` seldom waits for the chain."""
-        signer = self._check_signer(receipt)
+        `escrow_ttl`), so that `check_channel` seldom waits for the chain. With
+        `cached_only`, raise ChainReadNeededError instead of waiting for any chain read (the
+        daemon's event loop verifies this way: it must never wait for the node)."""
+        signer = self._check_signer(receipt, cached_only)
         if receipt.operator != self.operator:
             raise WrongOperatorError(
                 f"receipt is for operator {receipt.operator}, this operator is {self.operator}"
             )
+        if cached_only and not self._is_cached(receipt):
+            raise ChainReadNeededError(f"payer {receipt.payer}, model {receipt.model_id}")
         if not self._model_exists(receipt.model_id):
             raise UnknownModelError(f"model {receipt.model_id} is not registered")
         self.model(receipt.model_id)
         if self.escrow_ttl > 0:
             self.prefetch_escrow(receipt.payer)
         return signer
+
+    def _is_cached(self, receipt: SignedReceipt) -> bool:
+        """Whether `verify` can pass this receipt's model and escrow without the chain: the
+        model is known, and the payer's escrow read is young enough for `prefetch_escrow`
+        (a refresh it starts runs in the background)."""
+        now = time.monotonic()
+        with self._lock:
+            if receipt.model_id not in self._models:
+                return False
+            if self.escrow_ttl <= 0:
+                return True
+            cached = self._escrow.get(receipt.payer)
+        return cached is not None and now - cached[0] < self.escrow_ttl + ESCROW_GRACE
 
     def check_channel(
         self, receipt: SignedReceipt, signer: str, pending: PendingView

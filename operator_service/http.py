@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from channels.receipts import ReceiptError
-from operator_service.admission import HTTP_STATUS
+from operator_service.admission import HTTP_STATUS, ChainReadNeededError
 from operator_service.intake import GroupCommitter
 from operator_service.pipeline import Operator
 from operator_service.store import StoreUnavailableError
@@ -37,9 +37,12 @@ log = logging.getLogger("zkmeter.daemon")
 #: Seconds a client is asked to wait before retrying after a 503.
 RETRY_AFTER = 1
 #: Requests of at most this many receipts are verified on the event loop itself (about
-#: 0.15 ms a receipt), larger ones in the verify threads. Verification is Python holding the
-#: GIL except inside libsecp256k1, so threads add no parallelism to it, only two hand-overs
-#: of the GIL per request, each of which can wait a switch interval behind another thread.
+#: 0.15 ms a receipt) when that needs nothing from the chain (payers, models and signers
+#: cached), the others in the verify threads. Verification is Python holding the GIL except
+#: inside libsecp256k1, so threads add no parallelism to it, only two hand-overs of the GIL
+#: per request, each of which can wait a switch interval behind another thread. The event
+#: loop never waits for the node: a receipt that needs a chain read sends its request to the
+#: threads.
 INLINE_VERIFY_RECEIPTS = 64
 #: The interpreter's GIL switch interval in a daemon process (Python's default: 5 ms). A
 #: thread that released the GIL for I/O (a SQLite step or commit, a socket) waits up to one
@@ -68,9 +71,11 @@ def make_app(operator: Operator, executor: ThreadPoolExecutor) -> web.Applicatio
             )
         is_list = isinstance(body, list)
         items: Sequence[Any] = body if is_list else [body]
+        verified = None
         if len(items) <= INLINE_VERIFY_RECEIPTS:
-            verified = operator.intake.verify(items)
-        else:
+            with contextlib.suppress(ChainReadNeededError):  # a payer or model not cached yet
+                verified = operator.intake.verify(items, cached_only=True)
+        if verified is None:
             verified = await loop.run_in_executor(executor, operator.intake.verify, items)
         outcome = await asyncio.wrap_future(committer.submit(verified))
         operator.record(outcome)

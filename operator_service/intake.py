@@ -37,6 +37,7 @@ from contracts.client import ChannelState
 from operator_service.admission import (
     Admission,
     AdmittedReceipt,
+    ChainReadNeededError,
     CreditExceededError,
     NonceGapError,
     NonceReusedError,
@@ -190,14 +191,19 @@ class Intake:
         self.ledger = Ledger(store, admission.operator)
         self._commit_lock = threading.Lock()
 
-    def verify(self, items: Sequence[Any]) -> Verified:
+    def verify(self, items: Sequence[Any], *, cached_only: bool = False) -> Verified:
         """Parse and verify the leading receipts of `items` (JSON objects) up to the first that
-        fails (rules 1-3, or malformed)."""
+        fails (rules 1-3, or malformed). With `cached_only`, raise ChainReadNeededError rather than
+        wait for the chain (`Admission.verify`)."""
         out = Verified([])
         for index, item in enumerate(items):
             try:
                 receipt = SignedReceipt.from_json(item, operator=self.admission.operator)
-                out.receipts.append((receipt, self.admission.verify(receipt)))
+                out.receipts.append(
+                    (receipt, self.admission.verify(receipt, cached_only=cached_only))
+                )
+            except ChainReadNeededError:
+                raise
             except Exception as error:
                 out.error, out.error_index = error, index
                 break

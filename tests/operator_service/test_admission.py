@@ -24,6 +24,7 @@ from channels.receipts import (
 from circuits.public_inputs import BatchHeader, PublicInputs
 from operator_service.admission import (
     Admission,
+    ChainReadNeededError,
     CreditExceededError,
     CumulativeDecreasedError,
     LockedChainView,
@@ -372,3 +373,23 @@ def test_escrow_ttl_reuses_reads_until_refresh(setup: Setup) -> None:
     fresh.admit(session.sign(10, HASH))
     fresh.admit(session.sign(10, HASH))
     assert chain.escrow_reads == 4
+
+
+def test_verify_cached_only_never_reads_the_chain(setup: Setup) -> None:
+    """`verify(cached_only=True)` (the daemon's event loop) asks for a chain read instead of
+    making one: for a model not cached, an escrow not read within the TTL, a delegated signer
+    not seen. Once a normal verify has read them, it passes without the chain. Not a refusal:
+    the same receipt then passes a normal verify."""
+    w, store, _, domain = setup
+    chain = _CountingChain(LockedChainView(w.client))
+    admission = Admission(chain, store, domain, w.operator.address, escrow_ttl=3600)  # type: ignore[arg-type]
+    receipt = _channel(setup).sign(10, HASH)
+    with pytest.raises(ChainReadNeededError):
+        admission.verify(receipt, cached_only=True)
+    assert chain.escrow_reads == 0
+    assert admission.verify(receipt) == w.payer.address  # reads model and escrow
+    assert admission.verify(receipt, cached_only=True) == w.payer.address
+    assert chain.escrow_reads == 1
+    admission.refresh()  # escrow reads forgotten (as after a settlement)
+    with pytest.raises(ChainReadNeededError):
+        admission.verify(receipt, cached_only=True)

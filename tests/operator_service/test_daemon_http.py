@@ -44,9 +44,22 @@ def op(chain: Any, tmp_path: Path) -> Iterator[Operator]:
     client.revert(snap)
 
 
-def _run(op: Operator, requests: list[tuple[str, str, Any]]) -> list[tuple[int, Any]]:
-    async def go() -> list[tuple[int, Any]]:
-        intake = ThreadPoolExecutor(1)
+class CountingExecutor(ThreadPoolExecutor):
+    """A verify pool that counts the requests handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.calls = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def _run(
+    op: Operator, requests: list[tuple[str, str, Any]], intake: ThreadPoolExecutor | None = None
+) -> list[tuple[int, Any]]:
+    async def go(intake: ThreadPoolExecutor) -> list[tuple[int, Any]]:
         async with TestClient(TestServer(make_app(op, intake))) as client:
             out = []
             for method, path, body in requests:
@@ -61,7 +74,7 @@ def _run(op: Operator, requests: list[tuple[str, str, Any]]) -> list[tuple[int, 
         intake.shutdown()
         return out
 
-    return asyncio.run(go())
+    return asyncio.run(go(intake or ThreadPoolExecutor(1)))
 
 
 def _session(op: Operator, chain: Any) -> PayerChannel:
@@ -97,6 +110,27 @@ def test_large_lists_are_verified_off_the_event_loop_with_the_same_answers(
         0,
     )
     assert op.store.counts()["admitted"] == INLINE_VERIFY_RECEIPTS + 1
+
+
+def test_the_event_loop_never_waits_for_the_chain(op: Operator, chain: Any) -> None:
+    """A payer's first request needs the chain (its model's rates; with a TTL, its escrow):
+    it is verified in the verify threads. Its next one is verified on the event loop. A
+    receipt from a signer the daemon has not seen (a chain read of its authorisation) goes
+    to the threads again, and is refused there as before."""
+    s = _session(op, chain)
+    pool = CountingExecutor()
+    first, second = s.sign(1, b"\x07" * 32).to_json(), s.sign(1, b"\x08" * 32).to_json()
+    stranger = s.sign(1, b"\x09" * 32).to_json()
+    stranger["signature"] = first["signature"]  # recovers someone the payer never authorised
+    answers = _run(
+        op,
+        [("POST", "/receipts", first), ("POST", "/receipts", second)],
+        pool,
+    )
+    assert answers == [(202, {"state": "admitted"})] * 2 and pool.calls == 1
+    pool = CountingExecutor()
+    ((status, body),) = _run(op, [("POST", "/receipts", stranger)], pool)
+    assert (status, body["error"], pool.calls) == (403, "signer_not_authorized", 1)
 
 
 def test_malformed_json_is_400_and_changes_nothing(op: Operator) -> None:
