@@ -7,6 +7,7 @@
 //! * `scalars`  – scalar buffers (32-byte little-endian canonical words), batch inversion
 //! * `points`   – EIP-196 G1 / EIP-197 G2 encodings with curve and subgroup checks
 //! * `msm`      – the `G1Bases` handle, MSM (full-width and small scalars), arkworks timing
+//! * `pippenger` – our full-width MSM: signed digits, batch-affine buckets (see its note)
 //! * `ntt`      – NTT / inverse / coset NTT on the radix-2 domains of docs/PROTOCOL.md
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
@@ -30,6 +31,7 @@ pub mod kzg;
 pub mod msm;
 pub mod ntt;
 pub mod pairing;
+pub mod pippenger;
 pub mod points;
 pub mod pool;
 pub mod ptau;
