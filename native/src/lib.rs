@@ -80,6 +80,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(msm::g1_msm, m)?)?;
     m.add_function(wrap_pyfunction!(msm::g1_msm_u64, m)?)?;
     m.add_function(wrap_pyfunction!(msm::arkworks_msm_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::msm_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(msm::g1_generator_multiples, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::py_ntt, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::py_intt, m)?)?;
