@@ -24,6 +24,7 @@ SCALAR_BYTES: Final[int]
 G1_BYTES: Final[int]
 G2_BYTES: Final[int]
 MAX_K: Final[int]
+PIPPENGER_FROM: Final[int]
 
 class G1Bases:
     """Affine G1 points decoded and on-curve checked once, reused by every MSM."""

@@ -62,6 +62,7 @@ __all__ = [
     "G1_BYTES",
     "G2_BYTES",
     "MSM_ALGORITHMS",
+    "PIPPENGER_FROM",
     "SCALAR_BYTES",
     "FrVec",
     "G1Bases",
@@ -302,8 +303,12 @@ def bases_for(points: Any) -> G1Bases:
 
 
 MSM_ALGORITHMS: Final[tuple[str, ...]] = ("pippenger", "arkworks")
-"""The full-width MSMs of the core: ours (signed digits, batch-affine buckets; from 2^12
-points, arkworks' below) and arkworks' ``msm_bigint`` (the oracle). Same points."""
+"""The full-width MSMs of the core: ours (signed digits, batch-affine buckets; from
+``PIPPENGER_FROM`` points, arkworks' below) and arkworks' ``msm_bigint`` (the oracle). Both
+give the same point."""
+
+PIPPENGER_FROM: Final[int] = 1 << 12
+"""From this many scalars ``"pippenger"`` runs our MSM (``zkmeter_native.PIPPENGER_FROM``)."""
 
 
 def msm(bases: G1Bases, scalars: BufferLike, *, algorithm: str | None = None) -> G1Affine:

@@ -56,6 +56,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("G1_BYTES", points::G1_BYTES)?;
     m.add("G2_BYTES", points::G2_BYTES)?;
     m.add("MAX_K", ntt::MAX_K)?;
+    m.add("PIPPENGER_FROM", msm::PIPPENGER_FROM)?;
     m.add_class::<msm::G1Bases>()?;
     m.add_class::<column::FrVec>()?;
     m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
