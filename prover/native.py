@@ -2,8 +2,9 @@
 
 What proving and verifying spend their time on, named after the math:
 
-* ``msm`` / ``msm_small`` -- ``sum_i s_i P_i`` over a ``G1Bases`` handle (arkworks'
-  ``VariableBaseMSM``: signed-digit Pippenger, parallel);
+* ``msm`` / ``msm_small`` -- ``sum_i s_i P_i`` over a ``G1Bases`` handle (full width: our
+  batch-affine Pippenger, or arkworks' ``msm_bigint`` with ``ZKMETER_MSM=arkworks``; small
+  scalars: arkworks' ``msm_u*``);
 * ``ntt`` / ``intt`` / ``coset_ntt`` / ``coset_intt`` -- transforms on the radix-2 domain
   ``H = <omega>``, ``omega = 5^((R-1)/2^28)^(2^(28-k))`` (PROTOCOL §1, as ``prover.ntt``);
 * ``batch_inverse`` -- Montgomery's trick;
@@ -60,6 +61,8 @@ else:
 __all__ = [
     "G1_BYTES",
     "G2_BYTES",
+    "MSM_ALGORITHMS",
+    "PIPPENGER_FROM",
     "SCALAR_BYTES",
     "FrVec",
     "G1Bases",
@@ -93,6 +96,7 @@ __all__ = [
     "msm_column",
     "msm_full",
     "msm_ints",
+    "msm_seconds",
     "msm_small",
     "ntt",
     "num_threads",
@@ -298,10 +302,19 @@ def bases_for(points: Any) -> G1Bases:
 # ------------------------------------------------------------------------------- MSM
 
 
-def msm(bases: G1Bases, scalars: BufferLike) -> G1Affine:
-    """``sum_i s_i P_i`` over the first ``n`` bases for ``n`` scalar words (arkworks'
-    ``VariableBaseMSM::msm_bigint``, which also splits off small scalars)."""
-    return _g1_point(_core().g1_msm(bases, scalars))
+MSM_ALGORITHMS: Final[tuple[str, ...]] = ("pippenger", "arkworks")
+"""The full-width MSMs of the core: ours (signed digits, batch-affine buckets; from
+``PIPPENGER_FROM`` points, arkworks' below) and arkworks' ``msm_bigint`` (the oracle). Both
+give the same point."""
+
+PIPPENGER_FROM: Final[int] = 1 << 12
+"""From this many scalars ``"pippenger"`` runs our MSM (``zkmeter_native.PIPPENGER_FROM``)."""
+
+
+def msm(bases: G1Bases, scalars: BufferLike, *, algorithm: str | None = None) -> G1Affine:
+    """``sum_i s_i P_i`` over the first ``n`` bases for ``n`` scalar words, by ``algorithm``
+    (one of ``MSM_ALGORITHMS``; default: ``ZKMETER_MSM`` if set, else ``"pippenger"``)."""
+    return _g1_point(_core().g1_msm(bases, scalars, algorithm))
 
 
 def msm_small(bases: G1Bases, values: npt.ArrayLike) -> G1Affine:
@@ -327,6 +340,16 @@ def arkworks_msm_seconds(bases: G1Bases, scalars: BufferLike, repeats: int = 3) 
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     return [float(s) for s in _core().arkworks_msm_seconds(bases, scalars, repeats)]
+
+
+def msm_seconds(
+    bases: G1Bases, scalars: BufferLike, algorithm: str, repeats: int = 3
+) -> list[float]:
+    """Seconds of ``repeats`` runs of the full-width MSM ``algorithm`` timed inside Rust (as
+    ``arkworks_msm_seconds``): ours and arkworks' side by side without the binding."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    return [float(s) for s in _core().msm_seconds(bases, scalars, repeats, algorithm)]
 
 
 def generator_multiples(scalars: BufferLike) -> bytes:

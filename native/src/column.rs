@@ -10,7 +10,8 @@
 //!
 //! * `fr_intt`            values on `H` -> the coefficients of the interpolant (degree < N);
 //! * `fr_blind`           `c(X) + r(X) Z_H(X)`, `Z_H = X^N - 1` (PLONK §8 blinding);
-//! * `fr_msm`             `sum_i c_i P_i` with full-width scalars (arkworks' `msm_bigint`);
+//! * `fr_msm`             `sum_i c_i P_i` with full-width scalars (`msm::msm_bigints`: our
+//!                        batch-affine Pippenger, or arkworks' `msm_bigint` by `ZKMETER_MSM`);
 //! * `fr_msm_column`      the same point, computed the cheapest way the values allow: by runs
 //!                        of equal values (`sum_v v sum_{c_i = v} P_i`), or by small-scalar
 //!                        MSMs when every value is below 2^64;
@@ -18,7 +19,7 @@
 //! * `fr_open`            `[(P(X) - P(z))/(X - z)]_1` for `P = sum_k w_k p_k` (GWC19 §3).
 
 use ark_bn254::{Fr, G1Affine, G1Projective};
-use ark_ec::{CurveGroup, VariableBaseMSM};
+use ark_ec::CurveGroup;
 use ark_ff::{BigInteger, Field, PrimeField, Zero};
 use ark_poly::EvaluationDomain;
 use pyo3::prelude::*;
@@ -28,7 +29,7 @@ use rayon::prelude::*;
 use crate::buffers;
 use crate::error::{Error, Result};
 use crate::kzg::{divide_by_linear, evaluate};
-use crate::msm::{msm_small, G1Bases};
+use crate::msm::{msm_bigints, msm_small, G1Bases, MsmAlgorithm};
 use crate::ntt::{domain, k_arg};
 use crate::points::g1_to_array;
 use crate::scalars::{decode_scalar, decode_scalars, decode_u64s, run, scalars_to_bytes};
@@ -113,8 +114,14 @@ pub fn blind(coeffs: &[Fr], n: usize, r: &[Fr]) -> Result<Vec<Fr>> {
 }
 
 /// `sum_i c_i P_i` with full-width scalars over the first `c.len()` bases (trailing zeros
-/// are dropped first; arkworks also skips zero scalars inside).
+/// are dropped first; both MSMs skip zero scalars inside), by the process's MSM
+/// (`MsmAlgorithm::from_env`: ours unless `ZKMETER_MSM=arkworks`).
 pub fn msm_full(bases: &[G1Affine], c: &[Fr]) -> Result<G1Affine> {
+    msm_full_with(bases, c, MsmAlgorithm::from_env()?)
+}
+
+/// `msm_full` by a given algorithm.
+pub fn msm_full_with(bases: &[G1Affine], c: &[Fr], algorithm: MsmAlgorithm) -> Result<G1Affine> {
     let len = c.iter().rposition(|x| !x.is_zero()).map_or(0, |d| d + 1);
     if len > bases.len() {
         return Err(Error::Length(format!(
@@ -123,7 +130,7 @@ pub fn msm_full(bases: &[G1Affine], c: &[Fr]) -> Result<G1Affine> {
         )));
     }
     let ints: Vec<_> = c[..len].par_iter().map(|x| x.into_bigint()).collect();
-    Ok(G1Projective::msm_bigint(&bases[..len], &ints).into_affine())
+    Ok(msm_bigints(&bases[..len], &ints, algorithm).into_affine())
 }
 
 /// Maximal runs `[start, end)` of equal consecutive values.

@@ -7,6 +7,7 @@
 //! * `scalars`  – scalar buffers (32-byte little-endian canonical words), batch inversion
 //! * `points`   – EIP-196 G1 / EIP-197 G2 encodings with curve and subgroup checks
 //! * `msm`      – the `G1Bases` handle, MSM (full-width and small scalars), arkworks timing
+//! * `pippenger` – our full-width MSM: signed digits, batch-affine buckets (see its note)
 //! * `ntt`      – NTT / inverse / coset NTT on the radix-2 domains of docs/PROTOCOL.md
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
@@ -30,6 +31,7 @@ pub mod kzg;
 pub mod msm;
 pub mod ntt;
 pub mod pairing;
+pub mod pippenger;
 pub mod points;
 pub mod pool;
 pub mod ptau;
@@ -54,6 +56,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("G1_BYTES", points::G1_BYTES)?;
     m.add("G2_BYTES", points::G2_BYTES)?;
     m.add("MAX_K", ntt::MAX_K)?;
+    m.add("PIPPENGER_FROM", msm::PIPPENGER_FROM)?;
     m.add_class::<msm::G1Bases>()?;
     m.add_class::<column::FrVec>()?;
     m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
@@ -78,6 +81,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(msm::g1_msm, m)?)?;
     m.add_function(wrap_pyfunction!(msm::g1_msm_u64, m)?)?;
     m.add_function(wrap_pyfunction!(msm::arkworks_msm_seconds, m)?)?;
+    m.add_function(wrap_pyfunction!(msm::msm_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(msm::g1_generator_multiples, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::py_ntt, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::py_intt, m)?)?;

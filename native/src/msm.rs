@@ -1,9 +1,12 @@
 //! G1 multi-scalar multiplication `sum_i s_i P_i` over bases kept native.
 //!
-//! The MSM itself is arkworks' `VariableBaseMSM` (ark-ec `scalar_mul::variable_base`):
-//! `msm_bigint` for full-width scalars (it splits the scalars by size, and runs signed-digit
-//! Pippenger (Pippenger 1976; the bucket method of Bernstein, Doumen, Lange, Oosterwijk 2012)
-//! on the wide ones, in parallel on rayon), and `msm_u1/u8/u16/u32/u64` when every scalar is
+//! Full-width scalars go to `msm_bigints`, which runs one of two MSMs (`MsmAlgorithm`):
+//! ours, `crate::pippenger` (signed digits, batch-affine buckets; the default from
+//! `PIPPENGER_FROM` points), or arkworks' `VariableBaseMSM::msm_bigint` (it splits the scalars
+//! by size and runs signed-digit Pippenger (Pippenger 1976; the bucket method of Bernstein,
+//! Doumen, Lange, Oosterwijk 2012) with XYZZ buckets on the wide ones, in parallel on rayon),
+//! kept as the oracle and selectable (`ZKMETER_MSM=arkworks`, or the `algorithm` argument of
+//! `g1_msm`). Both give the same point. `msm_u1/u8/u16/u32/u64` (arkworks) serve scalars
 //! known to fit in that many bits. Bases are decoded and checked once into a `G1Bases`
 //! handle (the SRS, the Lagrange basis) and reused by every call.
 
@@ -77,10 +80,79 @@ fn check_count(n: usize, bases: usize, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// `sum_i s_i P_i` for canonical integers `s_i` over the first `scalars.len()` bases.
-/// A few terms (the verifier's linear combinations) are summed directly on the calling
-/// thread: arkworks' parallel MSM starts a thread pool per call.
+/// Which full-width MSM runs (`msm_bigints`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsmAlgorithm {
+    /// `crate::pippenger` from `PIPPENGER_FROM` points, arkworks' below (the default).
+    Pippenger,
+    /// arkworks' `msm_bigint` at every size (the oracle, and the baseline of the benchmarks).
+    Arkworks,
+}
+
+/// The environment variable selecting the full-width MSM for the whole process.
+pub const MSM_ENV: &str = "ZKMETER_MSM";
+
+impl MsmAlgorithm {
+    /// `"pippenger"` or `"arkworks"`.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "pippenger" => Ok(Self::Pippenger),
+            "arkworks" => Ok(Self::Arkworks),
+            other => Err(Error::Domain(format!(
+                "unknown MSM algorithm {other:?}: expected \"pippenger\" or \"arkworks\""
+            ))),
+        }
+    }
+
+    /// `ZKMETER_MSM` if set (read at every call, so tests and benchmarks can switch), else
+    /// `Pippenger`.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var(MSM_ENV) {
+            Ok(name) if !name.is_empty() => {
+                Self::parse(&name).map_err(|e| Error::Domain(format!("{MSM_ENV}: {e}")))
+            }
+            _ => Ok(Self::Pippenger),
+        }
+    }
+
+    /// The argument if given, else `from_env`.
+    pub fn choose(name: Option<&str>) -> Result<Self> {
+        name.map_or_else(Self::from_env, Self::parse)
+    }
+}
+
+/// From this many points `MsmAlgorithm::Pippenger` runs ours (below, batches of few
+/// additions share an inversion and arkworks' XYZZ buckets are as fast or faster: measured
+/// equal at 2^12, arkworks faster at 2^10).
+pub const PIPPENGER_FROM: usize = 1 << 12;
+
+/// `sum_i s_i P_i` over `min(len)` terms with full-width canonical scalars, by `algorithm`.
+pub fn msm_bigints(
+    bases: &[G1Affine],
+    scalars: &[ScalarInt],
+    algorithm: MsmAlgorithm,
+) -> G1Projective {
+    let n = bases.len().min(scalars.len());
+    match algorithm {
+        MsmAlgorithm::Pippenger if n >= PIPPENGER_FROM => crate::pippenger::msm(bases, scalars),
+        _ => G1Projective::msm_bigint(bases, scalars),
+    }
+}
+
+/// `sum_i s_i P_i` for canonical integers `s_i` over the first `scalars.len()` bases, by
+/// the process's MSM (`MsmAlgorithm::from_env`). A few terms (the verifier's linear
+/// combinations) are summed directly on the calling thread: arkworks' parallel MSM starts a
+/// thread pool per call.
 pub fn msm_ints(bases: &[G1Affine], scalars: &[ScalarInt]) -> Result<G1Affine> {
+    msm_ints_with(bases, scalars, MsmAlgorithm::from_env()?)
+}
+
+/// `msm_ints` by a given algorithm.
+pub fn msm_ints_with(
+    bases: &[G1Affine],
+    scalars: &[ScalarInt],
+    algorithm: MsmAlgorithm,
+) -> Result<G1Affine> {
     check_count(scalars.len(), bases.len(), "scalars")?;
     if scalars.len() <= DIRECT_BELOW {
         let sum: G1Projective = bases
@@ -90,7 +162,7 @@ pub fn msm_ints(bases: &[G1Affine], scalars: &[ScalarInt]) -> Result<G1Affine> {
             .sum();
         return Ok(sum.into_affine());
     }
-    Ok(G1Projective::msm_bigint(&bases[..scalars.len()], scalars).into_affine())
+    Ok(msm_bigints(&bases[..scalars.len()], scalars, algorithm).into_affine())
 }
 
 /// Up to this many terms an MSM is a plain sum of scalar multiplications (`msm_ints`).
@@ -129,27 +201,34 @@ fn point_bytes<'py>(py: Python<'py>, p: &G1Affine) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &g1_to_array(p))
 }
 
-/// `g1_msm(bases, scalars) -> bytes`: `sum_i s_i P_i` as a 64-byte EIP-196 point, over the
-/// first `n` bases for `n` scalar words (`32 n` bytes, little-endian canonical).
+/// `g1_msm(bases, scalars, algorithm=None) -> bytes`: `sum_i s_i P_i` as a 64-byte EIP-196
+/// point, over the first `n` bases for `n` scalar words (`32 n` bytes, little-endian
+/// canonical); `algorithm` `"pippenger"` or `"arkworks"`, else `ZKMETER_MSM`'s.
 #[pyfunction]
+#[pyo3(signature = (bases, scalars, algorithm = None))]
 pub fn g1_msm<'py>(
     py: Python<'py>,
     bases: &Bound<'py, G1Bases>,
     scalars: &Bound<'py, PyAny>,
+    algorithm: Option<&str>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let algorithm = MsmAlgorithm::choose(algorithm)?;
     let points = &bases.get().points;
     let input = buffers::read(scalars, "scalars")?;
     let bytes = input.as_slice();
     let n = bytes.len() / crate::scalars::SCALAR_BYTES;
     let sum = if n <= DIRECT_BELOW {
         py.detach(|| {
-            msm_ints(
+            msm_ints_with(
                 points,
                 &crate::scalars::decode_ints_serial(bytes, "scalars")?,
+                algorithm,
             )
         })?
     } else {
-        run(py, || msm_ints(points, &decode_ints(bytes, "scalars")?))?
+        run(py, || {
+            msm_ints_with(points, &decode_ints(bytes, "scalars")?, algorithm)
+        })?
     };
     Ok(point_bytes(py, &sum))
 }
@@ -169,15 +248,12 @@ pub fn g1_msm_u64<'py>(
     Ok(point_bytes(py, &sum))
 }
 
-/// `arkworks_msm_seconds(bases, scalars, repeats) -> list[float]`: wall-clock seconds of
-/// `repeats` calls of arkworks' `G1Projective::msm_bigint` timed inside Rust, on scalars
-/// decoded beforehand: the baseline the binding's overhead is measured against.
-#[pyfunction]
-pub fn arkworks_msm_seconds(
+fn msm_seconds_with(
     py: Python<'_>,
     bases: &Bound<'_, G1Bases>,
     scalars: &Bound<'_, PyAny>,
     repeats: usize,
+    algorithm: MsmAlgorithm,
 ) -> PyResult<Vec<f64>> {
     let points = &bases.get().points;
     let input = buffers::read(scalars, "scalars")?;
@@ -189,13 +265,40 @@ pub fn arkworks_msm_seconds(
         Ok((0..repeats)
             .map(|_| {
                 let start = Instant::now();
-                let sum = G1Projective::msm_bigint(sub, &ints);
+                let sum = msm_bigints(sub, &ints, algorithm);
                 let seconds = start.elapsed().as_secs_f64();
                 let _ = std::hint::black_box(sum);
                 seconds
             })
             .collect())
     })
+}
+
+/// `arkworks_msm_seconds(bases, scalars, repeats) -> list[float]`: wall-clock seconds of
+/// `repeats` calls of arkworks' `G1Projective::msm_bigint` timed inside Rust, on scalars
+/// decoded beforehand: the baseline the binding's overhead is measured against.
+#[pyfunction]
+pub fn arkworks_msm_seconds(
+    py: Python<'_>,
+    bases: &Bound<'_, G1Bases>,
+    scalars: &Bound<'_, PyAny>,
+    repeats: usize,
+) -> PyResult<Vec<f64>> {
+    msm_seconds_with(py, bases, scalars, repeats, MsmAlgorithm::Arkworks)
+}
+
+/// `msm_seconds(bases, scalars, repeats, algorithm) -> list[float]`: the same timing for
+/// `"pippenger"` (ours from `PIPPENGER_FROM` points) or `"arkworks"`.
+#[pyfunction]
+pub fn msm_seconds(
+    py: Python<'_>,
+    bases: &Bound<'_, G1Bases>,
+    scalars: &Bound<'_, PyAny>,
+    repeats: usize,
+    algorithm: &str,
+) -> PyResult<Vec<f64>> {
+    let algorithm = MsmAlgorithm::parse(algorithm)?;
+    msm_seconds_with(py, bases, scalars, repeats, algorithm)
 }
 
 /// `g1_generator_multiples(scalars) -> bytes`: `[s_i G1]` for a scalar buffer, as `64 n`
@@ -265,6 +368,43 @@ mod tests {
             msm_ints(&bases[..2], &ints[..3]),
             Err(Error::Length(_))
         ));
+    }
+
+    #[test]
+    fn both_algorithms_give_the_same_point_above_the_threshold() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let n = PIPPENGER_FROM + 1000;
+        let bases = random_bases(n, &mut rng);
+        let mut ints: Vec<ScalarInt> = (0..n).map(|_| Fr::rand(&mut rng).into_bigint()).collect();
+        ints[0] = Fr::from(0u64).into_bigint();
+        ints[2] = (-Fr::from(1u64)).into_bigint();
+        let ours = msm_ints_with(&bases, &ints, MsmAlgorithm::Pippenger).unwrap();
+        let theirs = msm_ints_with(&bases, &ints, MsmAlgorithm::Arkworks).unwrap();
+        assert_eq!(ours, theirs);
+        assert_eq!(ours, crate::pippenger::msm(&bases, &ints).into_affine());
+        // Negative twin: one scalar changed, another point.
+        ints[5] = Fr::from(5u64).into_bigint();
+        assert_ne!(
+            msm_ints_with(&bases, &ints, MsmAlgorithm::Pippenger).unwrap(),
+            ours
+        );
+    }
+
+    #[test]
+    fn algorithm_names() {
+        assert_eq!(
+            MsmAlgorithm::parse("pippenger").unwrap(),
+            MsmAlgorithm::Pippenger
+        );
+        assert_eq!(
+            MsmAlgorithm::parse("arkworks").unwrap(),
+            MsmAlgorithm::Arkworks
+        );
+        assert!(matches!(MsmAlgorithm::parse("fast"), Err(Error::Domain(_))));
+        assert_eq!(
+            MsmAlgorithm::choose(Some("arkworks")).unwrap(),
+            MsmAlgorithm::Arkworks
+        );
     }
 
     #[test]

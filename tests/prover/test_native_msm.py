@@ -81,6 +81,104 @@ def test_msm_small_matches_python(bits: int) -> None:
     assert native.msm(HANDLE, native.small_values_to_buffer(values)) == want
 
 
+# ---------------------------------------------------- our Pippenger against arkworks' MSM
+
+_big_rng = random.Random(21)
+GEN_LOGS = [_big_rng.randrange(1, R) for _ in range(64)]
+GEN_POINTS = native.g1_from_buffer(native.generator_multiples(native.scalars_to_buffer(GEN_LOGS)))
+HALF = (R - 1) // 2
+
+
+def _edge_scalar(rng: random.Random) -> int:
+    """0, 1, 2, R-1, R-2, (R-1)/2, (R+1)/2, small, R - small, a power of two."""
+    return rng.choice(
+        [
+            0,
+            1,
+            2,
+            R - 1,
+            R - 2,
+            HALF,
+            HALF + 1,
+            rng.getrandbits(16),
+            R - rng.getrandbits(16) - 1,
+            1 << rng.randrange(254),
+        ]
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(native.PIPPENGER_FROM, native.PIPPENGER_FROM + 2000),
+    seed=st.integers(0, 2**32 - 1),
+    pool=st.sampled_from([1, 2, 64]),
+    edge=st.sampled_from([0.0, 0.1, 1.0]),
+)
+def test_pippenger_matches_arkworks_and_oracle(n: int, seed: int, pool: int, edge: float) -> None:
+    """Through the binding, at sizes where ours runs: bases from a pool of 1, 2 or 64 points
+    with known logs (repeats), negated (P and -P) or infinity; scalars uniform or edge
+    cases. ``algorithm="pippenger"`` == ``"arkworks"`` == the discrete-log oracle."""
+    rng = random.Random(seed)
+    points: list[G1Affine] = []
+    logs: list[int] = []
+    for _ in range(n):
+        roll = rng.randrange(16)
+        i = rng.randrange(pool)
+        if roll == 0:
+            points.append((0, 0))
+            logs.append(0)
+        elif roll < 3:
+            x, y = GEN_POINTS[i]
+            points.append((x, (P - y) % P))
+            logs.append(R - GEN_LOGS[i])
+        else:
+            points.append(GEN_POINTS[i])
+            logs.append(GEN_LOGS[i])
+    scalars = [_edge_scalar(rng) if rng.random() < edge else rng.randrange(R) for _ in range(n)]
+    bases = native.g1_bases(points)
+    buffer = native.scalars_to_buffer(scalars)
+    ours = native.msm(bases, buffer, algorithm="pippenger")
+    assert ours == native.msm(bases, buffer, algorithm="arkworks")
+    assert ours == expected(logs, scalars)
+
+
+def test_pippenger_default_env_switch_and_bad_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ours is the default; ``ZKMETER_MSM=arkworks`` selects arkworks' for the process (read
+    at every call); an unknown name is a ``ValueError``, never a silent fallback."""
+    import zkmeter_native
+
+    assert native.PIPPENGER_FROM == zkmeter_native.PIPPENGER_FROM
+    n = native.PIPPENGER_FROM
+    rng = random.Random(22)
+    idx = [rng.randrange(64) for _ in range(n)]
+    scalars = [rng.randrange(R) for _ in range(n)]
+    bases = native.g1_bases([GEN_POINTS[i] for i in idx])
+    buffer = native.scalars_to_buffer(scalars)
+    want = expected([GEN_LOGS[i] for i in idx], scalars)
+    monkeypatch.delenv("ZKMETER_MSM", raising=False)
+    assert native.msm(bases, buffer) == want
+    monkeypatch.setenv("ZKMETER_MSM", "arkworks")
+    assert native.msm(bases, buffer) == want
+    monkeypatch.setenv("ZKMETER_MSM", "fastest")
+    with pytest.raises(ValueError, match=r"ZKMETER_MSM.*unknown MSM algorithm"):
+        native.msm(bases, buffer)
+    monkeypatch.delenv("ZKMETER_MSM")
+    with pytest.raises(ValueError, match="unknown MSM algorithm"):
+        native.msm(bases, buffer, algorithm="fastest")
+    # Negative twin: one scalar changed, another point.
+    scalars[7] = (scalars[7] + 1) % R
+    assert native.msm(bases, native.scalars_to_buffer(scalars), algorithm="pippenger") != want
+
+
+def test_msm_seconds_times_both_algorithms() -> None:
+    buffer = native.scalars_to_buffer(list(range(1, POOL_SIZE + 1)))
+    for algorithm in native.MSM_ALGORITHMS:
+        seconds = native.msm_seconds(HANDLE, buffer, algorithm, 2)
+        assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    with pytest.raises(ValueError, match="unknown MSM algorithm"):
+        native.msm_seconds(HANDLE, buffer, "fastest", 1)
+
+
 def test_msm_small_zero_column_and_negative_values() -> None:
     assert native.msm_small(HANDLE, np.zeros(POOL_SIZE, dtype=np.int64)) == (0, 0)
     with pytest.raises(ValueError, match="non-negative"):
