@@ -124,6 +124,7 @@ def write_prepared_ptau(
     zero secret; ``OSError`` when the file cannot be written."""
 
 def suffix_bases(bases: G1Bases) -> tuple[G1Bases, bytes]: ...
+def limb_buckets(bases: G1Bases, values: FrVec, buckets: int) -> G1Bases | None: ...
 def commit_round2_structured(
     lagrange: G1Bases,
     suffix: G1Bases,

@@ -88,6 +88,7 @@ __all__ = [
     "intt_column",
     "lagrange_basis",
     "lagrange_from_tau",
+    "limb_buckets",
     "logup_round2",
     "msm",
     "msm_column",
@@ -606,6 +607,14 @@ def suffix_bases(bases: G1Bases) -> tuple[G1Bases, G1Affine]:
     """The suffix sums ``S_j = sum_(i > j) P_i`` of a basis (a handle) and ``sum_j S_j``."""
     handle, total = _core().suffix_bases(bases)
     return handle, _g1_point(total)
+
+
+def limb_buckets(bases: G1Bases, values: FrVec, buckets: int) -> G1Bases | None:
+    """The bucket sums ``B_t = sum_(i: values_i = t) P_i`` for ``t < buckets`` as bases (``N``
+    point additions), or ``None`` when a value is not an integer below ``buckets`` (only a
+    cheating witness's limb): ``[sum_i f(values_i) P_i] = sum_t f(t) B_t`` for any ``f``."""
+    result: G1Bases | None = _core().limb_buckets(bases, values, buckets)
+    return result
 
 
 def round2_commitments(

@@ -6,12 +6,15 @@ as ``zkmeter_native.FrVec`` handles from the witness to the openings. Python dra
 randomness, keeps the transcript and decides what happens in which order; the native core
 does the arithmetic on whole columns:
 
-    round 1  columns -> FrVec; commitments by runs / small-scalar MSMs over the Lagrange
-             basis, plus the blinding's few monomial terms; inverse NTT and blinding
-    round 2  logUp helpers and running sum (``native.logup_round2``); [h_agg] by runs of
-             keys and [phi] over the suffix sums of the basis by buckets of limb values
-             (``native.round2_commitments``), [h_range_j] and [h_table] by MSMs
-    round 3  per coset: columns on the coset, the gate program generated from the
+    round 1  columns -> FrVec; each limb's bucket sums B_t = sum_(limb_i = t) [L_i] (kept
+             for round 2), [limb_j] = sum_t t B_t; the other columns by runs / small-scalar
+             MSMs over the Lagrange basis; plus the blinding's few monomial terms; inverse
+             NTT and blinding
+    round 2  logUp helpers and running sum (``native.logup_round2``); [h_range_j] =
+             sum_t 1/(beta - t) B_t from the limb's buckets; [h_agg] by runs of keys and
+             [phi] over the suffix sums of the basis by buckets of limb values
+             (``native.round2_commitments``); [h_table] by an MSM of its <= 256 nonzero rows
+    round 3  per coset (two): columns on the coset, the gate program generated from the
              expression tree (``Layout.vector_program``), division by Z_H, inverse NTT;
              then the Vandermonde unfold and the split (``native.quotient_unfold``)
     round 4  evaluations at zeta and omega * zeta
@@ -36,6 +39,7 @@ from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import Witness
 from verifier.curve import G1Affine
+from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
@@ -82,6 +86,7 @@ class NativeRounds(Rounds):
         self.coeffs: dict[str, Any] = {"T": _table_coefficients(pk)}
         self.commitments: dict[str, G1Affine] = {}
         self.unblinded: dict[str, G1Affine] = {}  # commitments computed with their column
+        self.buckets: dict[str, Any] = {}  # limb name -> its bucket sums (G1Bases)
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0
         self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
@@ -94,6 +99,7 @@ class NativeRounds(Rounds):
             name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
             for name in names
         }
+        self._limb_commitments([name for name in names if name in self.layout.limb_columns])
         for name in names:
             r = blinding[name]
             with self.timings.measure("msm"):
@@ -107,6 +113,18 @@ class NativeRounds(Rounds):
         self.blinding.update(blinding)
         for name in names:
             self.transcript.absorb_g1(self.commitments[name])
+
+    def _limb_commitments(self, limbs: Sequence[str]) -> None:
+        """[limb_j] = sum_t t B_t from the limb's bucket sums B_t (PROTOCOL §6 step 3), which
+        round 2 reuses for [h_range_j]; a limb outside 0 .. 2^b - 1 (a cheating witness) has
+        no buckets and is committed from its values."""
+        span = 1 << self.layout.limb_bits
+        with self.timings.measure("msm"):
+            for name in limbs:
+                buckets = native.limb_buckets(self.lagrange, self.values[name], span)
+                if buckets is not None:
+                    self.buckets[name] = buckets
+                    self.unblinded[name] = native.msm_full(buckets, _table_scalars(span))
 
     def _round_2(self, beta: int, gamma: int, delta: int) -> None:
         """The logUp helpers and the running sum (PROTOCOL §3), natively."""
@@ -144,9 +162,20 @@ class NativeRounds(Rounds):
                 A_over_N,
             )
         self.unblinded["h_agg"], self.unblinded["phi"] = agg, running
+        # [h_range_j] = sum_t 1/(beta - t) B_t over the limb's buckets: an MSM of 2^b points.
+        span = 1 << layout.limb_bits
+        inverses = None
+        with self.timings.measure("msm"):
+            for helper, limb in zip(layout.range_helper_columns, layout.limb_columns, strict=True):
+                buckets = self.buckets.get(limb)
+                if buckets is None:
+                    continue  # committed from its values in _commit_columns
+                if inverses is None:
+                    inverses = native.column(batch_inverse([(beta - t) % R for t in range(span)]))
+                self.unblinded[helper] = native.msm_full(buckets, inverses)
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t from its folded values on three cosets (PROTOCOL §6 step 4), natively."""
+        """t from its folded values on two cosets (PROTOCOL §6 step 4), natively."""
         layout = self.layout
         n, k = layout.size, layout.k
         program = layout.vector_program()
@@ -236,6 +265,11 @@ def program_sources(
 
 
 _TABLE_ATTRIBUTE = "_native_table"
+
+
+def _table_scalars(span: int) -> Any:
+    """0, 1, ..., span - 1 as a native column (the scalars of [limb] over its buckets)."""
+    return native.column(list(range(span)))
 
 
 def _table_values(pk: ProvingKey) -> Any:

@@ -1,19 +1,21 @@
 """Round 3 of the prover: the quotient t = G / Z_H, as PROTOCOL §6 step 4 computes it.
 
-    deg t <= 2N + 7 < 3N (`Layout.quotient_degree_bound`), so t is fixed by its values on the
-    three cosets s_c H, s_c = COSET_SHIFT * omega_4N^c (c = 0, 1, 2). On each coset:
+    deg t <= N + 4 < 2N (`Layout.quotient_degree_bound`: every gate has degree 2 in columns of
+    degree <= N + 2), so t is fixed by its values on the QUOTIENT_CHUNKS = 2 cosets s_c H,
+    s_c = COSET_SHIFT * omega_4N^c (c = 0, 1). On each coset:
     1. columns on the coset (`evaluate_on_coset`): scale coefficient j by s_c^j, fold modulo
        X^N - 1 (omega^N = 1), NTT of size N;
     2. gates (`quotient_on_coset`): the folded constraint G = sum_i alpha^i gate_i evaluated
        pointwise, divided by the constant Z_H(s_c omega^i) = s_c^N - 1; an inverse NTT and the
        undoing of the shift give F_c[j] = sum_m t_(j + mN) (s_c^N)^m;
-    3. unfolding (`unfold`): per j, a 3 x 3 Vandermonde solve in the nodes s_c^N gives t's
+    3. unfolding (`unfold`): per j, a 2 x 2 Vandermonde solve in the nodes s_c^N gives t's
        coefficients;
-    4. split and blind (`split_quotient`): t = t_0 + X^N t_1 + X^2N t_2 with
-       t_0 = t[0:N] + rho_0 X^N, t_1 = t[N:2N] - rho_0 + rho_1 X^N, t_2 = t[2N:] - rho_1.
+    4. split and blind (`split_quotient`): t = t_0 + X^N t_1 with t_0 = t[0:N] + rho_0 X^N
+       (N + 1 coefficients) and t_1 = t[N:] - rho_0 (5 coefficients).
 
-s_c^N = COSET_SHIFT^N * iota^c with iota a primitive 4th root of unity, never 1, so no coset
-meets H and the division by Z_H is by a non-zero constant.
+s_c^N = COSET_SHIFT^N * iota^c with iota a primitive 4th root of unity: never 1 (5^N is not
+a 4th root of unity), so no coset meets H and the division by Z_H is by a non-zero constant,
+and the two nodes 5^N, 5^N iota are distinct, so the Vandermonde system is invertible.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ def quotient_on_coset(
 
 
 def unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:
-    """Coefficients t_0 .. t_(3N-1) from F_c[j] = sum_m t_(j + mN) nodes[c]^m (c, m < 3):
-    per j, the 3 x 3 Vandermonde system in the nodes, solved with its precomputed inverse."""
+    """Coefficients t_0 .. t_(cN-1) from F_c[j] = sum_m t_(j + mN) nodes[c]^m (c, m < c
+    nodes): per j, the Vandermonde system in the nodes, solved with its precomputed inverse."""
     size = len(nodes)
     vandermonde = [[pow(node, m, R) for m in range(size)] for node in nodes]
     inverse = matrix_inverse(vandermonde)
@@ -113,12 +115,19 @@ def unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> lis
 
 
 def split_quotient(t: Sequence[Any], n: int, bound: int, rho: Sequence[int]) -> list[list[Any]]:
-    """[t_0, t_1, t_2] (step 4 above): each of degree <= N, and t_0 + X^N t_1 + X^2N t_2 = t."""
-    return [
-        [*t[:n], rho[0]],
-        [(t[n] - rho[0]) % R, *t[n + 1 : 2 * n], rho[1]],
-        [(t[2 * n] - rho[1]) % R, *t[2 * n + 1 : bound + 1]],
-    ]
+    """[t_0, ..., t_(c-1)], c = len(rho) + 1 (step 4 above): chunk i is t[iN:(i+1)N] with
+    -rho_(i-1) added to its constant term and rho_i as its X^N term; the last chunk ends at
+    t[bound]. Every chunk has degree <= N, and sum_i X^(iN) t_i = t."""
+    chunks: list[list[Any]] = []
+    for i in range(len(rho) + 1):
+        last = i == len(rho)
+        chunk = list(t[i * n : bound + 1 if last else (i + 1) * n])
+        if i > 0:
+            chunk[0] = (chunk[0] - rho[i - 1]) % R
+        if not last:
+            chunk.append(rho[i])
+        chunks.append(chunk)
+    return chunks
 
 
 def matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:

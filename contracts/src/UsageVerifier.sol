@@ -47,8 +47,8 @@ abstract contract UsageVerifier is IUsageVerifier {
 
     // ---------------------------------------------------------------- Fiat–Shamir
 
-    /// keccak256("zkmeter.usage.v1"), the initial transcript state.
-    bytes32 internal constant FS_STATE_0 = 0xe8354fe31bd7c1c3da83306e36eb4f5966a0dc8b03220520ca420934cbe6dcd4;
+    /// keccak256("zkmeter.usage.v2"), the initial transcript state.
+    bytes32 internal constant FS_STATE_0 = 0x891898b3cc9475321a2f6c651e3f52b07f75e4e09f7c0b00dad940ce57ec4ca0;
     /// Words absorbed before the aggregates: chain id, settlement, operator, batch seq, log N,
     /// [T]_1 (2), [tau]_2 (4), number of aggregates.
     uint256 internal constant FS_HEADER_WORDS = 12;
