@@ -103,6 +103,7 @@ __all__ = [
     "powers_of_tau",
     "ptau_points",
     "quotient_on_coset",
+    "quotient_one_coset",
     "quotient_unfold",
     "round2_commitments",
     "scalar_from_word",
@@ -580,6 +581,19 @@ def quotient_unfold(
         scalars_to_buffer(rho, reduce=True),
     )
     return bool(excess), list(chunks)
+
+
+def quotient_one_coset(folded: FrVec, node: int, top: Sequence[int], rho: int) -> list[FrVec]:
+    """``[t_0, t_1]`` from the folded quotient ``F`` of one coset (``F[j] = t_j + node
+    t_(N+j)``, ``node = s^N``) and ``t``'s coefficients above ``N`` (``top``):
+    ``t_0 = F - node top + rho X^N``, ``t_1 = top - rho``."""
+    chunks = _core().quotient_one_coset(
+        folded,
+        scalar_to_word(node),
+        scalars_to_buffer(top, reduce=True),
+        scalar_to_word(rho),
+    )
+    return list(chunks)
 
 
 # ------------------------------------------------------------------------- SRS set-up

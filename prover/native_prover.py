@@ -14,9 +14,11 @@ does the arithmetic on whole columns:
              sum_t 1/(beta - t) B_t from the limb's buckets; [h_agg] by runs of keys and
              [phi] over the suffix sums of the basis by buckets of limb values
              (``native.round2_commitments``); [h_table] by an MSM of its <= 256 nonzero rows
-    round 3  per coset (two): columns on the coset, the gate program generated from the
+    round 3  on one coset: columns on the coset, the gate program generated from the
              expression tree (``Layout.vector_program``), division by Z_H, inverse NTT;
-             then the Vandermonde unfold and the split (``native.quotient_unfold``)
+             t's five coefficients above N from the top of the gates
+             (``prover.quotient.top_coefficients``); the split
+             (``native.quotient_one_coset``); checked at zeta after round 4
     round 4  evaluations at zeta and omega * zeta
     round 5  the two batched openings: combination, division by X - z and one MSM each
 
@@ -34,7 +36,7 @@ from circuits.usage_batch import QUOTIENT_CHUNKS
 from prover import native
 from prover.kzg import add_points, blinding_commitment
 from prover.proving_key import ProvingKey
-from prover.quotient import coset_shifts, matrix_inverse
+from prover.quotient import coset_shifts, top_coefficients, top_window
 from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import Witness
@@ -90,6 +92,7 @@ class NativeRounds(Rounds):
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0
         self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
+        self.scalars: dict[str, int] = {}  # challenges and A/N, for the check at zeta
 
     def _commit_columns(self, names: Sequence[str]) -> None:
         """[c + r Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
@@ -175,7 +178,14 @@ class NativeRounds(Rounds):
                 self.unblinded[helper] = native.msm_full(buckets, inverses)
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t from its folded values on two cosets (PROTOCOL §6 step 4), natively."""
+        """t = G / Z_H (PROTOCOL §6 step 4) from ONE coset, natively: deg t <= N + 4, so on the
+        coset s_0 H the folded quotient is F[j] = t_j + s_0^N t_(N+j), and t's five
+        coefficients above N are the top coefficients of G = t (X^N - 1), G_(2N+k) = t_(N+k),
+        which depend only on the columns' coefficients N - 2 .. N + 2
+        (``prover.quotient.top_coefficients``). Half the coset work of the two cosets the
+        pure-Python reference takes, and the same t for every witness that satisfies the
+        gates; whether it does is checked after round 4, as the verifier checks it:
+        G(zeta) = t(zeta) Z_H(zeta)."""
         layout = self.layout
         n, k = layout.size, layout.k
         program = layout.vector_program()
@@ -186,42 +196,57 @@ class NativeRounds(Rounds):
             "alpha": alpha,
             "A_over_N": self.A_over_N,
         }
+        self.scalars = scalars
         names, sources, scalar_values = program_sources(
             program.parameters, program.constants, scalars
         )
-        shifts = coset_shifts(k, QUOTIENT_CHUNKS)
+        shift = coset_shifts(k, 1)[0]
         coeffs = [self.coeffs[name] for name in names]
-        folded = []
-        for shift in shifts:
-            with self.timings.measure("gates"):
-                folded.append(
-                    native.quotient_on_coset(
-                        coeffs,
-                        sources,
-                        scalar_values,
-                        program.code,
-                        program.registers,
-                        program.output,
-                        k,
-                        shift,
-                    )
-                )
-        nodes = [pow(shift, n, R) for shift in shifts]
-        inverse = matrix_inverse([[pow(node, m, R) for m in range(len(nodes))] for node in nodes])
+        with self.timings.measure("gates"):
+            folded = native.quotient_on_coset(
+                coeffs,
+                sources,
+                scalar_values,
+                program.code,
+                program.registers,
+                program.output,
+                k,
+                shift,
+            )
+            lo, hi = top_window(layout)
+            windows = {name: _window(self.coeffs[name], lo, hi) for name in names}
+            top = top_coefficients(layout, windows, scalars)
         rho = [self.randomness() for _ in range(QUOTIENT_CHUNKS - 1)]
         self.blinding["t"] = rho
         with self.timings.measure("ntt"):
-            excess, chunks = native.quotient_unfold(
-                folded, inverse, n, layout.quotient_degree_bound(), rho
-            )
-        if excess and self.self_check:
-            raise self.error("the quotient is not a polynomial: the witness breaks a gate")
+            chunks = native.quotient_one_coset(folded, pow(shift, n, R), top, rho[0])
         for name, chunk in zip(QUOTIENT_COLUMNS, chunks, strict=True):
             with self.timings.measure("msm"):
                 commitment = native.msm_full(self.monomial, chunk)
             self.coeffs[name] = chunk
             self.commitments[name] = commitment
             self.transcript.absorb_g1(commitment)
+
+    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
+        """The evaluations (``Rounds._round_4``), then the self-check of round 3: the gates at
+        zeta equal t(zeta) Z_H(zeta), exactly the verifier's identity (a witness that breaks a
+        gate fails it except with probability ~2N/R)."""
+        evals_zeta, evals_omega_zeta = super()._round_4(zeta)
+        if self.self_check:
+            n = self.layout.size
+            zeta_n = pow(zeta, n, R)
+            t_at_zeta = sum(
+                native.evaluate_column(self.coeffs[name], zeta) * pow(zeta_n, c, R)
+                for c, name in enumerate(QUOTIENT_COLUMNS)
+            )
+            values: dict[str, int] = dict(evals_zeta)
+            values.update({f"{name}_next": v for name, v in evals_omega_zeta.items()})
+            values.update(self.scalars)
+            values["L0"] = (zeta_n - 1) * pow(n * (zeta - 1), -1, R) % R
+            gates = self.layout.compiled().evaluate(values)
+            if gates != t_at_zeta * (zeta_n - 1) % R:
+                raise self.error("the quotient is not a polynomial: the witness breaks a gate")
+        return evals_zeta, evals_omega_zeta
 
     def _evaluate(self, name: str, point: int) -> int:
         return native.evaluate_column(self.coeffs[name], point)
@@ -265,6 +290,13 @@ def program_sources(
 
 
 _TABLE_ATTRIBUTE = "_native_table"
+
+
+def _window(coeffs: Any, lo: int, hi: int) -> list[int]:
+    """Coefficients lo .. hi of a native polynomial (0 beyond its length)."""
+    return [
+        native.scalar_from_word(coeffs.word(i)) if i < len(coeffs) else 0 for i in range(lo, hi + 1)
+    ]
 
 
 def _table_scalars(span: int) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 import gmpy2
 
 from circuits.constants import COSET_SHIFT, R
+from circuits.expr import Col, Const, Expr, Neg, Product, Scalar, Sum
 from circuits.usage_batch import EXTENSION_FACTOR_LOG, Layout
 from prover.ntt import intt, ntt
 from prover.timings import ProofTimings
@@ -130,6 +131,103 @@ def split_quotient(t: Sequence[Any], n: int, bound: int, rho: Sequence[int]) -> 
     return chunks
 
 
+# ---------------------------------------------------------------- one coset and the top of G
+
+
+def top_window(layout: Layout) -> tuple[int, int]:
+    """(lo, hi): the coefficient indices of the columns that reach G's coefficients at
+    2N .. N + bound. Every gate has degree <= 2 in columns of degree <= D = hi, so a
+    coefficient of index >= 2N of a product of two columns needs both factors' indices in
+    [2N - D, D]: [N - 2, N + 2] for the usage batch."""
+    n = layout.size
+    hi = max(d for name, d in layout.column_degrees().items() if name != "L0")
+    return 2 * n - hi, hi
+
+
+def top_coefficients(
+    layout: Layout,
+    windows: Mapping[str, Sequence[int]],
+    scalars: Mapping[str, int],
+) -> list[int]:
+    """t_(N+k) for k = 0 .. bound - N, i.e. the coefficients of G = sum_i alpha^i gate_i at
+    2N + k (G = t (X^N - 1) and deg t < 2N, so G_(2N+k) = t_(N+k)), from the columns'
+    coefficients in the window of :func:`top_window` only (``windows[name][i]`` is the
+    coefficient of index lo + i).
+
+    Each sub-expression is a triple (c, L, Q): its constant (for scalars and constants; 0 for
+    columns, whose low coefficients never reach 2N), its coefficients on [lo, hi] (exact for
+    expressions of degree <= 1 in the columns) and on [2N, N + bound] (exact for degree <= 2).
+    A product of two degree-1 expressions convolves their L windows; L0 = (1/N) sum_(i<N) X^i
+    has the window (1/N, 1/N, 0, 0, 0); c(omega X) has coefficient i times omega^i."""
+    n = layout.size
+    lo, hi = top_window(layout)
+    width = hi - lo + 1
+    top = layout.quotient_degree_bound() - n + 1  # t_N .. t_bound
+    if top > width or lo + hi != 2 * n:
+        raise ValueError("the top of G is out of the window of the columns")
+    omega = root_of_unity(layout.k)
+    n_inv = pow(n, -1, R)
+    Node = tuple[int, list[int], list[int], int]  # (c, L, Q, degree in the columns)
+    zero_l, zero_q = [0] * width, [0] * top
+
+    def column(expr: Col) -> Node:
+        if expr.name == "L0":
+            window = [n_inv if lo + i < n else 0 for i in range(width)]
+        else:
+            window = [int(v) % R for v in windows[expr.name]]
+            if expr.rot:
+                step = pow(omega, expr.rot, R)
+                window = [v * pow(step, lo + i, R) % R for i, v in enumerate(window)]
+        return 0, window, zero_q, 1
+
+    def node(expr: Expr) -> Node:
+        if isinstance(expr, Const):
+            return expr.value % R, zero_l, zero_q, 0
+        if isinstance(expr, Scalar):
+            return scalars[expr.name] % R, zero_l, zero_q, 0
+        if isinstance(expr, Col):
+            return column(expr)
+        if isinstance(expr, Neg):
+            c, low, high, d = node(expr.inner)
+            return -c % R, [-v % R for v in low], [-v % R for v in high], d
+        if isinstance(expr, Sum):
+            c1, l1, q1, d1 = node(expr.left)
+            c2, l2, q2, d2 = node(expr.right)
+            return (
+                (c1 + c2) % R,
+                [(a + b) % R for a, b in zip(l1, l2, strict=True)],
+                [(a + b) % R for a, b in zip(q1, q2, strict=True)],
+                max(d1, d2),
+            )
+        if isinstance(expr, Product):
+            c1, l1, q1, d1 = node(expr.left)
+            c2, l2, q2, d2 = node(expr.right)
+            if d1 + d2 > 2:
+                raise ValueError("a gate of degree above 2: its top needs a wider window")
+            # coefficient 2N + k of the product: sum over i + j = 2N + k of L1[i] L2[j], i.e.
+            # window positions a + b = k + (2N - 2 lo)
+            shift = 2 * n - 2 * lo
+            conv = [
+                sum(l1[a] * l2[k + shift - a] for a in range(width) if 0 <= k + shift - a < width)
+                % R
+                for k in range(top)
+            ]
+            return (
+                c1 * c2 % R,
+                [(c1 * b + c2 * a) % R for a, b in zip(l1, l2, strict=True)],
+                [(c1 * b + c2 * a + x) % R for a, b, x in zip(q1, q2, conv, strict=True)],
+                d1 + d2,
+            )
+        raise TypeError(f"cannot evaluate {type(expr).__name__}")
+
+    alpha = scalars["alpha"] % R
+    acc = [0] * top
+    for gate in reversed(layout.gates()):
+        high = node(gate.expr)[2]
+        acc = [(a * alpha + h) % R for a, h in zip(acc, high, strict=True)]
+    return acc
+
+
 def matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:
     """Gauss-Jordan inverse over Fr of a small invertible matrix."""
     size = len(matrix)
@@ -152,5 +250,7 @@ __all__ = [
     "matrix_inverse",
     "quotient_on_coset",
     "split_quotient",
+    "top_coefficients",
+    "top_window",
     "unfold",
 ]

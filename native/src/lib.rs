@@ -74,6 +74,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rounds::py_quotient_on_coset, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::gates_on_coset, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::py_quotient_unfold, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::py_quotient_one_coset, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::batch_inverse, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::scalars_check, m)?)?;

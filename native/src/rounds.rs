@@ -413,6 +413,27 @@ pub fn quotient_unfold(
     Ok((excess, chunks))
 }
 
+/// `t` from the folded quotient `F` of ONE coset and `t`'s coefficients above `N` (`top`,
+/// taken from the top of `G` by the caller): `F[j] = t_j + node t_(N+j)` with `node = s^N`, so
+/// `t_j = F[j] - node top[j]`, and the chunks `t_0 = t[0:N] + rho X^N`, `t_1 = top - rho`.
+pub fn quotient_one_coset(folded: &[Fr], node: Fr, top: &[Fr], rho: Fr) -> Result<Vec<Vec<Fr>>> {
+    let n = folded.len();
+    if top.is_empty() || top.len() > n {
+        return Err(Error::Length(format!(
+            "quotient_one_coset: {} top coefficients for N = {n}",
+            top.len()
+        )));
+    }
+    let mut t0 = folded.to_vec();
+    for (t, high) in t0.iter_mut().zip(top) {
+        *t -= node * high;
+    }
+    t0.push(rho);
+    let mut t1 = top.to_vec();
+    t1[0] -= rho;
+    Ok(vec![t0, t1])
+}
+
 // --------------------------------------------------------------------- Python side
 
 fn word(bytes: &Bound<'_, PyAny>, what: &str) -> PyResult<Fr> {
@@ -588,6 +609,27 @@ pub fn gates_on_coset<'py>(
         program.evaluate_on_coset(&cols, shift, k)
     })?;
     Ok(FrVec { values })
+}
+
+/// `quotient_one_coset(folded, node, top, rho) -> [t_0, t_1]` (see the function above;
+/// `node`, `rho` one scalar word each, `top` scalar words).
+#[pyfunction]
+#[pyo3(name = "quotient_one_coset")]
+pub fn py_quotient_one_coset<'py>(
+    py: Python<'py>,
+    folded: &Bound<'py, FrVec>,
+    node: &Bound<'py, PyAny>,
+    top: &Bound<'py, PyAny>,
+    rho: &Bound<'py, PyAny>,
+) -> PyResult<Vec<FrVec>> {
+    let f = folded.get().values.as_slice();
+    let (node, rho) = (word(node, "node")?, word(rho, "rho")?);
+    let top_in = buffers::read(top, "top")?;
+    let top_b = top_in.as_slice();
+    let chunks = run(py, || {
+        quotient_one_coset(f, node, &decode_scalars(top_b, "top")?, rho)
+    })?;
+    Ok(chunks.into_iter().map(|values| FrVec { values }).collect())
 }
 
 /// `quotient_unfold(folded, inverse, n, bound, rho) -> (excess, [t_0, t_1])`.

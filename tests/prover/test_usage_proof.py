@@ -273,6 +273,32 @@ def test_cont_that_lies_about_a_nonce_gap_rejected(backend: str) -> None:
     assert not accepted(cheat(honest_cont, witness.aggregates))
 
 
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_honest_prover_refuses_a_witness_that_breaks_a_gate(backend: str) -> None:
+    """The self-checks: a nonce gap (lookups balance, a gate breaks) is refused as a quotient
+    that is not a polynomial (the native prover checks G(zeta) = t(zeta) Z_H(zeta), the
+    Python one the degree of t), a wrong total as a running sum that does not close."""
+    from prover.prover import ProverError, prove_witness
+    from verifier.backend import use_backend
+
+    witness = build_witness(worked_example_rows(), 8)
+    nonce = list(witness.columns["nonce"])
+    nonce[11] += 1
+    gap = witness_with_columns(witness, nonce=nonce)
+    claimed = [dataclasses.replace(witness.aggregates[0], tokens=9601)]
+    with use_backend(backend):
+        with pytest.raises(ProverError, match="not a polynomial"):
+            prove_witness(proving_key(8), cheat_public(gap, gap.aggregates), gap, processes=1)
+        with pytest.raises(ProverError, match="does not close"):
+            prove_witness(proving_key(8), cheat_public(witness, claimed), witness, processes=1)
+
+
+def cheat_public(witness, aggregates):  # type: ignore[no-untyped-def]
+    from circuits.public_inputs import PublicInputs
+
+    return PublicInputs(HEADER, witness.layout.k, tuple(aggregates))
+
+
 def test_limb_of_256_rejected() -> None:
     """tokens 800 = 32 + 3 * 256 written as limbs (288, 2, 0, 0): 288 + 2 * 256 = 800 sums
     right, but 288 is no byte; the prover commits the limb (and its helper) from its values,
