@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-from channels.receipts import ReceiptDomain, sign_receipt
-from contracts.client import Aggregate, ChainClient, SignedState
+from channels.receipts import ReceiptDomain, UsageReceipt, sign_receipt
+from circuits.public_inputs import Aggregate
+from contracts.client import ChainClient, SignedState
 
 LOG_N = 10
 RATE = 2 * 10**15
@@ -44,7 +45,11 @@ def signed_states(
         payer = by_address[a.payer if isinstance(a.payer, int) else int(a.payer, 16)]
         settled = client.channel(payer.address, operator, a.model_id)
         nonce, cumulative = settled.nonce + a.count, settled.cumulative_tokens + a.tokens
-        receipt = sign_receipt(payer, domain, operator, a.model_id, nonce, cumulative, RATE, PROOF)
+        receipt = sign_receipt(
+            payer,
+            domain,
+            UsageReceipt(payer.address, operator, a.model_id, nonce, cumulative, RATE, PROOF),
+        )
         states.append(SignedState.of(receipt))
     return states
 
@@ -64,7 +69,7 @@ def settle_gas(n_channels: int) -> tuple[int, int]:
         c.mint(p.address, 10**24)
         c.approve_and_deposit(operator.address, 10**24, sender=p)
     channels = sorted(
-        (Aggregate(p.address, m, 0, 12, 9_600) for p in payers for m in models),
+        (Aggregate(int(p.address, 16), m, 0, 12, 9_600) for p in payers for m in models),
         key=lambda a: a.key,
     )[:n_channels]
     states = signed_states(c, operator.address, channels, payers)

@@ -15,17 +15,19 @@ key         1       payer + 2^160 * modelId of the row's channel
 nonce       1       the receipt's nonce
 q           1       1 on real rows, 0 on padding rows
 s           1       1 on the first row of each channel's run
-limb_j      1       the j-th ``LIMB_BITS``-bit limb of tokens (little-endian)
+cont        1       q[i+1] * (1 - s[i+1]) (cyclic): the next row continues this row's run
+limb_j      1       the j-th 8-bit limb of tokens (little-endian), j < 4
 m           1       multiplicity of table value T[i] among all limbs (logUp)
-h_range_j   2       1 / ((beta - limb_2j)(beta - limb_2j+1))
+h_range_j   2       1 / (beta - limb_j), one per limb
 h_table     2       m / (beta - T)
 h_agg       2       (q(1 + delta*tokens) + s(delta^2*nonce + delta^3)) / (gamma - key)
 phi         2       running sum of the row contributions minus A / N
 T           fixed   the range table: T[i] = i for i < 2^LIMB_BITS, 0 after
 =========== ======= ============================================================
 
-Derived scalars: ``L0`` = L_0(X) and ``X_minus_last`` = X - omega^(N-1) are evaluated by
-each side itself. The logUp range argument follows Haböck, "Multivariate lookups based on
+Every gate has degree at most 2 in the columns (PROTOCOL §4), so the quotient has degree
+about N + 4 and two chunks. The derived ``L0`` = L_0(X) is evaluated by each side itself.
+The logUp range argument follows Haböck, "Multivariate lookups based on
 logarithmic derivatives" (ePrint 2022/1530).
 """
 
@@ -64,8 +66,10 @@ KEY_MODEL_SHIFT: Final[int] = 160  # key = payer + 2^160 * modelId
 BLINDING_COEFFS_ONE_POINT: Final[int] = 2
 BLINDING_COEFFS_TWO_POINTS: Final[int] = 3
 
-QUOTIENT_CHUNKS: Final[int] = 3  # t = t_0 + X^N t_1 + X^2N t_2
-EXTENSION_FACTOR_LOG: Final[int] = 2  # the quotient is computed on a coset of size 4N
+LIMB_BITS: Final[int] = 8  # token limbs are bytes at every domain size: T = 0..255
+QUOTIENT_CHUNKS: Final[int] = 2  # t = t_0 + X^N t_1 (deg t <= N + 4 with degree-2 gates)
+# The quotient's cosets s_c H are taken with s_c = 5 * omega_4N^c (c < QUOTIENT_CHUNKS).
+EXTENSION_FACTOR_LOG: Final[int] = 2
 
 
 class UnsupportedDomainError(ValueError):
@@ -105,8 +109,8 @@ class Layout:
 
     @property
     def limb_bits(self) -> int:
-        """16-bit limbs when the table 0..2^16-1 fits in the domain, else 8-bit limbs."""
-        return 16 if self.k >= 16 else 8
+        """8-bit limbs at every size (PROTOCOL v2): the table 0..255 fits every domain."""
+        return LIMB_BITS
 
     @property
     def limb_count(self) -> int:
@@ -123,12 +127,12 @@ class Layout:
 
     @property
     def range_helper_columns(self) -> tuple[str, ...]:
-        return tuple(f"h_range_{j}" for j in range(self.limb_count // 2))
+        return tuple(f"h_range_{j}" for j in range(self.limb_count))
 
     @property
     def round1_columns(self) -> tuple[str, ...]:
         """Witness columns committed in round 1, in transcript order."""
-        return ("key", "nonce", "q", "s", *self.limb_columns, "m")
+        return ("key", "nonce", "q", "s", "cont", *self.limb_columns, "m")
 
     @property
     def round2_columns(self) -> tuple[str, ...]:
@@ -185,43 +189,50 @@ class Layout:
         n = self.size
         degrees = {c: n - 1 + self.blinding_coeffs(c) for c in self.witness_columns}
         degrees.update({c: n - 1 for c in self.fixed_columns})
-        degrees.update({"L0": n - 1, "X_minus_last": 1})
+        degrees.update({"L0": n - 1})
         return degrees
 
     def quotient_degree_bound(self) -> int:
-        """max over gates of deg(gate) - N: the degree of t(X) = sum alpha^i gate_i / Z_H."""
+        """max over gates of deg(gate) - N: the degree of t(X) = sum alpha^i gate_i / Z_H
+        (N + 4: two columns of degree N + 2, those opened at two points, multiplied)."""
         degrees = self.column_degrees()
-        return max(gate.expr.degree(degrees) for gate in self.gates()) - self.size
+        bound = max(gate.expr.degree(degrees) for gate in self.gates()) - self.size
+        if bound >= QUOTIENT_CHUNKS * self.size:
+            raise ValueError(f"deg t = {bound} needs more than {QUOTIENT_CHUNKS} chunks")
+        return bound
 
 
 @cache
 def _gates(k: int) -> list[Gate]:
     layout = Layout(k)
-    key, nonce, q, s = Col("key"), Col("nonce"), Col("q"), Col("s")
+    key, nonce, q, s, cont = Col("key"), Col("nonce"), Col("q"), Col("s"), Col("cont")
     key_next, nonce_next, q_next, s_next = Col("key", 1), Col("nonce", 1), Col("q", 1), Col("s", 1)
     beta, gamma, delta = Scalar("beta"), Scalar("gamma"), Scalar("delta")
     first = Col("L0")  # L_0(X), computed by each side
-    not_last = Col("X_minus_last")  # X - omega^(N-1): switches transitions off at the wrap
-    continues = not_last * q_next * (1 - s_next)  # next row is active and not a start
 
+    # Every gate has degree <= 2 in the columns (PROTOCOL §4). `cont` (committed in round 1)
+    # is q(omega X)(1 - s(omega X)) on every row, the wrap-around row N-1 included, where it
+    # equals q[0](1 - s[0]) = 0 by first_row_starts: the transitions need no X - omega^(N-1).
     gates = [
         Gate("q_boolean", q * (1 - q), "q in {0, 1}"),
         Gate("s_boolean", s * (1 - s), "s in {0, 1}"),
         Gate("s_implies_q", s * (1 - q), "only active rows start a run"),
-        Gate("first_row_starts", first * q * (1 - s), "an active row 0 is a start"),
+        Gate("first_row_starts", first * (q - s), "row 0 is a start if active (q = s there)"),
         Gate(
-            "continue_after_active", continues * (1 - q), "a continuing row follows an active row"
+            "continue_flag",
+            cont - q_next * (1 - s_next),
+            "cont = 1 iff the next row (cyclically) is active and not a start",
         ),
-        Gate("continue_same_key", continues * (key_next - key), "a continuing row keeps the key"),
-        Gate("continue_next_nonce", continues * (nonce_next - nonce - 1), "nonce increases by 1"),
+        Gate("continue_after_active", cont * (1 - q), "a continuing row follows an active row"),
+        Gate("continue_same_key", cont * (key_next - key), "a continuing row keeps the key"),
+        Gate("continue_next_nonce", cont * (nonce_next - nonce - 1), "nonce increases by 1"),
     ]
-    for j, helper in enumerate(layout.range_helper_columns):
-        a, b = Col(layout.limb_columns[2 * j]), Col(layout.limb_columns[2 * j + 1])
+    for helper, limb in zip(layout.range_helper_columns, layout.limb_columns, strict=True):
         gates.append(
             Gate(
-                f"range_helper_{j}",
-                Col(helper) * (beta - a) * (beta - b) - 1,
-                f"{helper} = 1/((beta - limb_{2 * j})(beta - limb_{2 * j + 1}))",
+                f"range_helper_{limb.removeprefix('limb_')}",
+                Col(helper) * (beta - Col(limb)) - 1,
+                f"{helper} = 1/(beta - {limb})",
             )
         )
     gates.append(
@@ -235,9 +246,8 @@ def _gates(k: int) -> list[Gate]:
         )
     )
     contribution: Expr = Col("h_agg") - Col("h_table")
-    for j, helper in enumerate(layout.range_helper_columns):
-        a, b = Col(layout.limb_columns[2 * j]), Col(layout.limb_columns[2 * j + 1])
-        contribution = contribution + Col(helper) * (2 * beta - a - b)
+    for helper in layout.range_helper_columns:
+        contribution = contribution + Col(helper)
     gates.append(
         Gate(
             "running_sum",

@@ -1,9 +1,9 @@
 """Generate the layout-specific Solidity verifiers from the circuit's own gate expressions.
 
-`python -m contracts.codegen` renders, from one template, `contracts/src/UsageVerifier8.sol`
-(8-bit token limbs, 2^8..2^15 rows) and `contracts/src/UsageVerifier16.sol` (16-bit limbs,
-2^16..2^20 rows). Each is a small contract on top of the hand-written
-`contracts/src/UsageVerifier.sol` that holds:
+`python -m contracts.codegen` renders, from one template, one contract per limb size of
+`circuits/usage_batch.py`; since protocol v2 every domain size has 8-bit limbs, so there is
+one: `contracts/src/UsageVerifier8.sol` (2^8..2^20 rows). It is a small contract on top of
+the hand-written `contracts/src/UsageVerifier.sol` that holds:
 
 - the proof's byte offsets as named constants (`PROOF_COMMIT_<COLUMN>`, `PROOF_EVAL_<COLUMN>`,
   `PROOF_EVAL_<COLUMN>_NEXT` at omega*zeta), in the order of `verifier/proof.py`;
@@ -166,7 +166,7 @@ import {{UsageVerifier}} from "./UsageVerifier.sol";
 
 /// @title {contract} — the usage-batch verifier for 2^{min_log}..2^{max_log} rows
 /// ({limb_bits}-bit token limbs)
-/// @notice Layout: round 1 {round1}; round 2 {round2}; quotient t_0, t_1, t_2.
+/// @notice Layout: round 1 {round1}; round 2 {round2}; quotient {quotient}.
 contract {contract} is UsageVerifier {{
     uint8 internal constant MIN_LOG_N = {min_log};
     uint8 internal constant MAX_LOG_N = {max_log};
@@ -250,6 +250,7 @@ def render(variant: Variant) -> str:
         limb_bits=variant.limb_bits,
         round1=", ".join(layout.round1_columns),
         round2=", ".join(layout.round2_columns),
+        quotient=", ".join(QUOTIENT_COLUMNS),
         round1_count=len(layout.round1_columns),
         round2_count=len(layout.round2_columns),
         first_quotient=constant_name(QUOTIENT_COLUMNS[0]),

@@ -91,6 +91,7 @@ __all__ = [
     "intt_column",
     "lagrange_basis",
     "lagrange_from_tau",
+    "limb_buckets",
     "logup_round2",
     "msm",
     "msm_column",
@@ -106,6 +107,7 @@ __all__ = [
     "powers_of_tau",
     "ptau_points",
     "quotient_on_coset",
+    "quotient_one_coset",
     "quotient_unfold",
     "round2_commitments",
     "scalar_from_word",
@@ -604,6 +606,19 @@ def quotient_unfold(
     return bool(excess), list(chunks)
 
 
+def quotient_one_coset(folded: FrVec, node: int, top: Sequence[int], rho: int) -> list[FrVec]:
+    """``[t_0, t_1]`` from the folded quotient ``F`` of one coset (``F[j] = t_j + node
+    t_(N+j)``, ``node = s^N``) and ``t``'s coefficients above ``N`` (``top``):
+    ``t_0 = F - node top + rho X^N``, ``t_1 = top - rho``."""
+    chunks = _core().quotient_one_coset(
+        folded,
+        scalar_to_word(node),
+        scalars_to_buffer(top, reduce=True),
+        scalar_to_word(rho),
+    )
+    return list(chunks)
+
+
 # ------------------------------------------------------------------------- SRS set-up
 
 
@@ -629,6 +644,14 @@ def suffix_bases(bases: G1Bases) -> tuple[G1Bases, G1Affine]:
     """The suffix sums ``S_j = sum_(i > j) P_i`` of a basis (a handle) and ``sum_j S_j``."""
     handle, total = _core().suffix_bases(bases)
     return handle, _g1_point(total)
+
+
+def limb_buckets(bases: G1Bases, values: FrVec, buckets: int) -> G1Bases | None:
+    """The bucket sums ``B_t = sum_(i: values_i = t) P_i`` for ``t < buckets`` as bases (``N``
+    point additions), or ``None`` when a value is not an integer below ``buckets`` (only a
+    cheating witness's limb): ``[sum_i f(values_i) P_i] = sum_t f(t) B_t`` for any ``f``."""
+    result: G1Bases | None = _core().limb_buckets(bases, values, buckets)
+    return result
 
 
 def round2_commitments(

@@ -6,14 +6,19 @@ as ``zkmeter_native.FrVec`` handles from the witness to the openings. Python dra
 randomness, keeps the transcript and decides what happens in which order; the native core
 does the arithmetic on whole columns:
 
-    round 1  columns -> FrVec; commitments by runs / small-scalar MSMs over the Lagrange
-             basis, plus the blinding's few monomial terms; inverse NTT and blinding
-    round 2  logUp helpers and running sum (``native.logup_round2``); [h_agg] by runs of
-             keys and [phi] over the suffix sums of the basis by buckets of limb values
-             (``native.round2_commitments``), [h_range_j] and [h_table] by MSMs
-    round 3  per coset: columns on the coset, the gate program generated from the
+    round 1  columns -> FrVec; each limb's bucket sums B_t = sum_(limb_i = t) [L_i] (kept
+             for round 2), [limb_j] = sum_t t B_t; the other columns by runs / small-scalar
+             MSMs over the Lagrange basis; plus the blinding's few monomial terms; inverse
+             NTT and blinding
+    round 2  logUp helpers and running sum (``native.logup_round2``); [h_range_j] =
+             sum_t 1/(beta - t) B_t from the limb's buckets; [h_agg] by runs of keys and
+             [phi] over the suffix sums of the basis by buckets of limb values
+             (``native.round2_commitments``); [h_table] by an MSM of its <= 256 nonzero rows
+    round 3  on one coset: columns on the coset, the gate program generated from the
              expression tree (``Layout.vector_program``), division by Z_H, inverse NTT;
-             then the Vandermonde unfold and the split (``native.quotient_unfold``)
+             t's five coefficients above N from the top of the gates
+             (``prover.quotient.top_coefficients``); the split
+             (``native.quotient_one_coset``); checked at zeta after round 4
     round 4  evaluations at zeta and omega * zeta
     round 5  the two batched openings: combination, division by X - z and one MSM each
 
@@ -31,11 +36,12 @@ from circuits.usage_batch import QUOTIENT_CHUNKS
 from prover import native
 from prover.kzg import add_points, blinding_commitment
 from prover.proving_key import ProvingKey
-from prover.quotient import coset_shifts, matrix_inverse
+from prover.quotient import coset_shifts, top_coefficients, top_window
 from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import Witness
 from verifier.curve import G1Affine
+from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS
 from verifier.transcript import Transcript
 from verifier.usage_verifier import public_sum
@@ -82,9 +88,11 @@ class NativeRounds(Rounds):
         self.coeffs: dict[str, Any] = {"T": _table_coefficients(pk)}
         self.commitments: dict[str, G1Affine] = {}
         self.unblinded: dict[str, G1Affine] = {}  # commitments computed with their column
+        self.buckets: dict[str, Any] = {}  # limb name -> its bucket sums (G1Bases)
         self.blinding: dict[str, list[int]] = {}
         self.A_over_N = 0
         self.structure = ""  # how [h_agg] and [phi] were computed (runs or values)
+        self.scalars: dict[str, int] = {}  # challenges and A/N, for the check at zeta
 
     def _commit_columns(self, names: Sequence[str]) -> None:
         """[c + r Z_H]_1 = sum_i c_i [L_i(tau)]_1 + sum_j r_j ([tau^(N+j)]_1 - [tau^j]_1)
@@ -94,6 +102,7 @@ class NativeRounds(Rounds):
             name: [self.randomness() for _ in range(self.layout.blinding_coeffs(name))]
             for name in names
         }
+        self._limb_commitments([name for name in names if name in self.layout.limb_columns])
         for name in names:
             r = blinding[name]
             with self.timings.measure("msm"):
@@ -107,6 +116,18 @@ class NativeRounds(Rounds):
         self.blinding.update(blinding)
         for name in names:
             self.transcript.absorb_g1(self.commitments[name])
+
+    def _limb_commitments(self, limbs: Sequence[str]) -> None:
+        """[limb_j] = sum_t t B_t from the limb's bucket sums B_t (PROTOCOL §6 step 3), which
+        round 2 reuses for [h_range_j]; a limb outside 0 .. 2^b - 1 (a cheating witness) has
+        no buckets and is committed from its values."""
+        span = 1 << self.layout.limb_bits
+        with self.timings.measure("msm"):
+            for name in limbs:
+                buckets = native.limb_buckets(self.lagrange, self.values[name], span)
+                if buckets is not None:
+                    self.buckets[name] = buckets
+                    self.unblinded[name] = native.msm_full(buckets, _table_scalars(span))
 
     def _round_2(self, beta: int, gamma: int, delta: int) -> None:
         """The logUp helpers and the running sum (PROTOCOL §3), natively."""
@@ -144,9 +165,27 @@ class NativeRounds(Rounds):
                 A_over_N,
             )
         self.unblinded["h_agg"], self.unblinded["phi"] = agg, running
+        # [h_range_j] = sum_t 1/(beta - t) B_t over the limb's buckets: an MSM of 2^b points.
+        span = 1 << layout.limb_bits
+        inverses = None
+        with self.timings.measure("msm"):
+            for helper, limb in zip(layout.range_helper_columns, layout.limb_columns, strict=True):
+                buckets = self.buckets.get(limb)
+                if buckets is None:
+                    continue  # committed from its values in _commit_columns
+                if inverses is None:
+                    inverses = native.column(batch_inverse([(beta - t) % R for t in range(span)]))
+                self.unblinded[helper] = native.msm_full(buckets, inverses)
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t from its folded values on three cosets (PROTOCOL §6 step 4), natively."""
+        """t = G / Z_H (PROTOCOL §6 step 4) from ONE coset, natively: deg t <= N + 4, so on the
+        coset s_0 H the folded quotient is F[j] = t_j + s_0^N t_(N+j), and t's five
+        coefficients above N are the top coefficients of G = t (X^N - 1), G_(2N+k) = t_(N+k),
+        which depend only on the columns' coefficients N - 2 .. N + 2
+        (``prover.quotient.top_coefficients``). Half the coset work of the two cosets the
+        pure-Python reference takes, and the same t for every witness that satisfies the
+        gates; whether it does is checked after round 4, as the verifier checks it:
+        G(zeta) = t(zeta) Z_H(zeta)."""
         layout = self.layout
         n, k = layout.size, layout.k
         program = layout.vector_program()
@@ -157,42 +196,57 @@ class NativeRounds(Rounds):
             "alpha": alpha,
             "A_over_N": self.A_over_N,
         }
+        self.scalars = scalars
         names, sources, scalar_values = program_sources(
             program.parameters, program.constants, scalars
         )
-        shifts = coset_shifts(k, QUOTIENT_CHUNKS)
+        shift = coset_shifts(k, 1)[0]
         coeffs = [self.coeffs[name] for name in names]
-        folded = []
-        for shift in shifts:
-            with self.timings.measure("gates"):
-                folded.append(
-                    native.quotient_on_coset(
-                        coeffs,
-                        sources,
-                        scalar_values,
-                        program.code,
-                        program.registers,
-                        program.output,
-                        k,
-                        shift,
-                    )
-                )
-        nodes = [pow(shift, n, R) for shift in shifts]
-        inverse = matrix_inverse([[pow(node, m, R) for m in range(len(nodes))] for node in nodes])
+        with self.timings.measure("gates"):
+            folded = native.quotient_on_coset(
+                coeffs,
+                sources,
+                scalar_values,
+                program.code,
+                program.registers,
+                program.output,
+                k,
+                shift,
+            )
+            lo, hi = top_window(layout)
+            windows = {name: _window(self.coeffs[name], lo, hi) for name in names}
+            top = top_coefficients(layout, windows, scalars)
         rho = [self.randomness() for _ in range(QUOTIENT_CHUNKS - 1)]
         self.blinding["t"] = rho
         with self.timings.measure("ntt"):
-            excess, chunks = native.quotient_unfold(
-                folded, inverse, n, layout.quotient_degree_bound(), rho
-            )
-        if excess and self.self_check:
-            raise self.error("the quotient is not a polynomial: the witness breaks a gate")
+            chunks = native.quotient_one_coset(folded, pow(shift, n, R), top, rho[0])
         for name, chunk in zip(QUOTIENT_COLUMNS, chunks, strict=True):
             with self.timings.measure("msm"):
                 commitment = native.msm_full(self.monomial, chunk)
             self.coeffs[name] = chunk
             self.commitments[name] = commitment
             self.transcript.absorb_g1(commitment)
+
+    def _round_4(self, zeta: int) -> tuple[dict[str, int], dict[str, int]]:
+        """The evaluations (``Rounds._round_4``), then the self-check of round 3: the gates at
+        zeta equal t(zeta) Z_H(zeta), exactly the verifier's identity (a witness that breaks a
+        gate fails it except with probability ~2N/R)."""
+        evals_zeta, evals_omega_zeta = super()._round_4(zeta)
+        if self.self_check:
+            n = self.layout.size
+            zeta_n = pow(zeta, n, R)
+            t_at_zeta = sum(
+                native.evaluate_column(self.coeffs[name], zeta) * pow(zeta_n, c, R)
+                for c, name in enumerate(QUOTIENT_COLUMNS)
+            )
+            values: dict[str, int] = dict(evals_zeta)
+            values.update({f"{name}_next": v for name, v in evals_omega_zeta.items()})
+            values.update(self.scalars)
+            values["L0"] = (zeta_n - 1) * pow(n * (zeta - 1), -1, R) % R
+            gates = self.layout.compiled().evaluate(values)
+            if gates != t_at_zeta * (zeta_n - 1) % R:
+                raise self.error("the quotient is not a polynomial: the witness breaks a gate")
+        return evals_zeta, evals_omega_zeta
 
     def _evaluate(self, name: str, point: int) -> int:
         return native.evaluate_column(self.coeffs[name], point)
@@ -236,6 +290,18 @@ def program_sources(
 
 
 _TABLE_ATTRIBUTE = "_native_table"
+
+
+def _window(coeffs: Any, lo: int, hi: int) -> list[int]:
+    """Coefficients lo .. hi of a native polynomial (0 beyond its length)."""
+    return [
+        native.scalar_from_word(coeffs.word(i)) if i < len(coeffs) else 0 for i in range(lo, hi + 1)
+    ]
+
+
+def _table_scalars(span: int) -> Any:
+    """0, 1, ..., span - 1 as a native column (the scalars of [limb] over its buckets)."""
+    return native.column(list(range(span)))
 
 
 def _table_values(pk: ProvingKey) -> Any:

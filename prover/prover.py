@@ -2,13 +2,13 @@
 
     round 1  witness columns, blinded, committed in the Lagrange basis  -> beta, gamma, delta
     round 2  logUp helpers h_range_j, h_table, h_agg and running sum phi -> alpha
-    round 3  quotient t = sum_i alpha^i gate_i / Z_H on a coset of 4N, split in 3 -> zeta
+    round 3  quotient t = sum_i alpha^i gate_i / Z_H on 2 cosets of H, split in 2 -> zeta
     round 4  evaluations at zeta and omega * zeta                       -> v
     round 5  the two batched KZG opening proofs                         -> u
 
 Blinding (PLONK, Gabizon–Williamson–Ciobotaru 2019, §8): a column c opened at k points is
 committed as c(X) + (r_0 + r_1 X + ... + r_k X^k) Z_H(X), which leaves its values on H
-unchanged; the quotient chunks carry +-rho terms that cancel in t_0 + X^N t_1 + X^2N t_2.
+unchanged; the quotient chunks carry +-rho terms that cancel in t_0 + X^N t_1.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ class PythonRounds(Rounds):
     # -- round 2 -----------------------------------------------------------------------
 
     def _round_2(self, beta: int, gamma: int, delta: int) -> None:
-        """h_range_j = 1/((beta-a)(beta-b)), h_table = m/(beta-T), h_agg, and phi.
+        """h_range_j = 1/(beta - limb_j), h_table = m/(beta-T), h_agg, and phi.
 
         Inverses of beta - t are computed once per table value t < 2^b (one batch
         inversion); inverses of gamma - key once per channel.
@@ -260,13 +260,11 @@ class PythonRounds(Rounds):
             zip(distinct, batch_inverse([(beta - t) % R for t in distinct]), strict=True)
         )
         contribution = [0] * n
-        for j, helper in enumerate(layout.range_helper_columns):
-            a, b = limbs[2 * j], limbs[2 * j + 1]
-            column = [inv_beta[x] * inv_beta[y] % R for x, y in zip(a, b, strict=True)]
+        for helper, limb in zip(layout.range_helper_columns, limbs, strict=True):
+            column = [inv_beta[x] for x in limb]
             values[helper] = column
-            two_beta = 2 * beta
             for i in range(n):
-                contribution[i] += column[i] * (two_beta - a[i] - b[i])
+                contribution[i] += column[i]
         h_table = [
             m * inv_beta[t] % R for m, t in zip(values["m"], self.pk.table_values, strict=True)
         ]
@@ -308,7 +306,7 @@ class PythonRounds(Rounds):
     # -- round 3 -----------------------------------------------------------------------
 
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """t = (sum_i alpha^i gate_i) / Z_H from its values on 3 cosets of H (prover.quotient,
+        """t = (sum_i alpha^i gate_i) / Z_H from its values on 2 cosets of H (prover.quotient,
         PROTOCOL §6 step 4). The cosets are independent work, spread over forked workers."""
         layout = self.layout
         n = layout.size

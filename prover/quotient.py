@@ -1,19 +1,21 @@
 """Round 3 of the prover: the quotient t = G / Z_H, as PROTOCOL §6 step 4 computes it.
 
-    deg t <= 2N + 7 < 3N (`Layout.quotient_degree_bound`), so t is fixed by its values on the
-    three cosets s_c H, s_c = COSET_SHIFT * omega_4N^c (c = 0, 1, 2). On each coset:
+    deg t <= N + 4 < 2N (`Layout.quotient_degree_bound`: every gate has degree 2 in columns of
+    degree <= N + 2), so t is fixed by its values on the QUOTIENT_CHUNKS = 2 cosets s_c H,
+    s_c = COSET_SHIFT * omega_4N^c (c = 0, 1). On each coset:
     1. columns on the coset (`evaluate_on_coset`): scale coefficient j by s_c^j, fold modulo
        X^N - 1 (omega^N = 1), NTT of size N;
     2. gates (`quotient_on_coset`): the folded constraint G = sum_i alpha^i gate_i evaluated
        pointwise, divided by the constant Z_H(s_c omega^i) = s_c^N - 1; an inverse NTT and the
        undoing of the shift give F_c[j] = sum_m t_(j + mN) (s_c^N)^m;
-    3. unfolding (`unfold`): per j, a 3 x 3 Vandermonde solve in the nodes s_c^N gives t's
+    3. unfolding (`unfold`): per j, a 2 x 2 Vandermonde solve in the nodes s_c^N gives t's
        coefficients;
-    4. split and blind (`split_quotient`): t = t_0 + X^N t_1 + X^2N t_2 with
-       t_0 = t[0:N] + rho_0 X^N, t_1 = t[N:2N] - rho_0 + rho_1 X^N, t_2 = t[2N:] - rho_1.
+    4. split and blind (`split_quotient`): t = t_0 + X^N t_1 with t_0 = t[0:N] + rho_0 X^N
+       (N + 1 coefficients) and t_1 = t[N:] - rho_0 (5 coefficients).
 
-s_c^N = COSET_SHIFT^N * iota^c with iota a primitive 4th root of unity, never 1, so no coset
-meets H and the division by Z_H is by a non-zero constant.
+s_c^N = COSET_SHIFT^N * iota^c with iota a primitive 4th root of unity: never 1 (5^N is not
+a 4th root of unity), so no coset meets H and the division by Z_H is by a non-zero constant,
+and the two nodes 5^N, 5^N iota are distinct, so the Vandermonde system is invertible.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import gmpy2
 
 from circuits.constants import COSET_SHIFT, R
+from circuits.expr import Col, Const, Expr, Neg, Product, Scalar, Sum
 from circuits.usage_batch import EXTENSION_FACTOR_LOG, Layout
 from prover.ntt import intt, ntt
 from prover.timings import ProofTimings
@@ -99,8 +102,8 @@ def quotient_on_coset(
 
 
 def unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> list[Any]:
-    """Coefficients t_0 .. t_(3N-1) from F_c[j] = sum_m t_(j + mN) nodes[c]^m (c, m < 3):
-    per j, the 3 x 3 Vandermonde system in the nodes, solved with its precomputed inverse."""
+    """Coefficients t_0 .. t_(cN-1) from F_c[j] = sum_m t_(j + mN) nodes[c]^m (c, m < c
+    nodes): per j, the Vandermonde system in the nodes, solved with its precomputed inverse."""
     size = len(nodes)
     vandermonde = [[pow(node, m, R) for m in range(size)] for node in nodes]
     inverse = matrix_inverse(vandermonde)
@@ -113,12 +116,116 @@ def unfold(folded: Sequence[Sequence[Any]], nodes: Sequence[int], n: int) -> lis
 
 
 def split_quotient(t: Sequence[Any], n: int, bound: int, rho: Sequence[int]) -> list[list[Any]]:
-    """[t_0, t_1, t_2] (step 4 above): each of degree <= N, and t_0 + X^N t_1 + X^2N t_2 = t."""
-    return [
-        [*t[:n], rho[0]],
-        [(t[n] - rho[0]) % R, *t[n + 1 : 2 * n], rho[1]],
-        [(t[2 * n] - rho[1]) % R, *t[2 * n + 1 : bound + 1]],
-    ]
+    """[t_0, ..., t_(c-1)], c = len(rho) + 1 (step 4 above): chunk i is t[iN:(i+1)N] with
+    -rho_(i-1) added to its constant term and rho_i as its X^N term; the last chunk ends at
+    t[bound]. Every chunk has degree <= N, and sum_i X^(iN) t_i = t."""
+    chunks: list[list[Any]] = []
+    for i in range(len(rho) + 1):
+        last = i == len(rho)
+        chunk = list(t[i * n : bound + 1 if last else (i + 1) * n])
+        if i > 0:
+            chunk[0] = (chunk[0] - rho[i - 1]) % R
+        if not last:
+            chunk.append(rho[i])
+        chunks.append(chunk)
+    return chunks
+
+
+# ---------------------------------------------------------------- one coset and the top of G
+
+
+def top_window(layout: Layout) -> tuple[int, int]:
+    """(lo, hi): the coefficient indices of the columns that reach G's coefficients at
+    2N .. N + bound. Every gate has degree <= 2 in columns of degree <= D = hi, so a
+    coefficient of index >= 2N of a product of two columns needs both factors' indices in
+    [2N - D, D]: [N - 2, N + 2] for the usage batch."""
+    n = layout.size
+    hi = max(d for name, d in layout.column_degrees().items() if name != "L0")
+    return 2 * n - hi, hi
+
+
+def top_coefficients(
+    layout: Layout,
+    windows: Mapping[str, Sequence[int]],
+    scalars: Mapping[str, int],
+) -> list[int]:
+    """t_(N+k) for k = 0 .. bound - N, i.e. the coefficients of G = sum_i alpha^i gate_i at
+    2N + k (G = t (X^N - 1) and deg t < 2N, so G_(2N+k) = t_(N+k)), from the columns'
+    coefficients in the window of :func:`top_window` only (``windows[name][i]`` is the
+    coefficient of index lo + i).
+
+    Each sub-expression is a triple (c, L, Q): its constant (for scalars and constants; 0 for
+    columns, whose low coefficients never reach 2N), its coefficients on [lo, hi] (exact for
+    expressions of degree <= 1 in the columns) and on [2N, N + bound] (exact for degree <= 2).
+    A product of two degree-1 expressions convolves their L windows; L0 = (1/N) sum_(i<N) X^i
+    has the window (1/N, 1/N, 0, 0, 0); c(omega X) has coefficient i times omega^i."""
+    n = layout.size
+    lo, hi = top_window(layout)
+    width = hi - lo + 1
+    top = layout.quotient_degree_bound() - n + 1  # t_N .. t_bound
+    if top > width or lo + hi != 2 * n:
+        raise ValueError("the top of G is out of the window of the columns")
+    omega = root_of_unity(layout.k)
+    n_inv = pow(n, -1, R)
+    Node = tuple[int, list[int], list[int], int]  # (c, L, Q, degree in the columns)
+    zero_l, zero_q = [0] * width, [0] * top
+
+    def column(expr: Col) -> Node:
+        if expr.name == "L0":
+            window = [n_inv if lo + i < n else 0 for i in range(width)]
+        else:
+            window = [int(v) % R for v in windows[expr.name]]
+            if expr.rot:
+                step = pow(omega, expr.rot, R)
+                window = [v * pow(step, lo + i, R) % R for i, v in enumerate(window)]
+        return 0, window, zero_q, 1
+
+    def node(expr: Expr) -> Node:
+        if isinstance(expr, Const):
+            return expr.value % R, zero_l, zero_q, 0
+        if isinstance(expr, Scalar):
+            return scalars[expr.name] % R, zero_l, zero_q, 0
+        if isinstance(expr, Col):
+            return column(expr)
+        if isinstance(expr, Neg):
+            c, low, high, d = node(expr.inner)
+            return -c % R, [-v % R for v in low], [-v % R for v in high], d
+        if isinstance(expr, Sum):
+            c1, l1, q1, d1 = node(expr.left)
+            c2, l2, q2, d2 = node(expr.right)
+            return (
+                (c1 + c2) % R,
+                [(a + b) % R for a, b in zip(l1, l2, strict=True)],
+                [(a + b) % R for a, b in zip(q1, q2, strict=True)],
+                max(d1, d2),
+            )
+        if isinstance(expr, Product):
+            c1, l1, q1, d1 = node(expr.left)
+            c2, l2, q2, d2 = node(expr.right)
+            if d1 + d2 > 2:
+                raise ValueError("a gate of degree above 2: its top needs a wider window")
+            # coefficient 2N + k of the product: sum over i + j = 2N + k of L1[i] L2[j], i.e.
+            # window positions a + b = k + (2N - 2 lo)
+            shift = 2 * n - 2 * lo
+            conv = [
+                sum(l1[a] * l2[k + shift - a] for a in range(width) if 0 <= k + shift - a < width)
+                % R
+                for k in range(top)
+            ]
+            return (
+                c1 * c2 % R,
+                [(c1 * b + c2 * a) % R for a, b in zip(l1, l2, strict=True)],
+                [(c1 * b + c2 * a + x) % R for a, b, x in zip(q1, q2, conv, strict=True)],
+                d1 + d2,
+            )
+        raise TypeError(f"cannot evaluate {type(expr).__name__}")
+
+    alpha = scalars["alpha"] % R
+    acc = [0] * top
+    for gate in reversed(layout.gates()):
+        high = node(gate.expr)[2]
+        acc = [(a * alpha + h) % R for a, h in zip(acc, high, strict=True)]
+    return acc
 
 
 def matrix_inverse(matrix: list[list[int]]) -> list[list[int]]:
@@ -143,5 +250,7 @@ __all__ = [
     "matrix_inverse",
     "quotient_on_coset",
     "split_quotient",
+    "top_coefficients",
+    "top_window",
     "unfold",
 ]

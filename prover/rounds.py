@@ -2,7 +2,7 @@
 
     round 1  witness columns, blinded, committed in the Lagrange basis  -> beta, gamma, delta
     round 2  logUp helpers h_range_j, h_table, h_agg and running sum phi -> alpha
-    round 3  quotient t = sum_i alpha^i gate_i / Z_H on cosets of H, split in 3 -> zeta
+    round 3  quotient t = sum_i alpha^i gate_i / Z_H on 2 cosets of H, split in 2 -> zeta
     round 4  evaluations at zeta and omega * zeta                       -> v
     round 5  the two batched KZG opening proofs                         -> u
 
@@ -21,12 +21,12 @@ from typing import Any
 
 from circuits.constants import R
 from circuits.public_inputs import PublicInputs
-from circuits.usage_batch import Layout
+from circuits.usage_batch import QUOTIENT_CHUNKS, Layout
 from prover.proving_key import ProvingKey
 from prover.timings import ProofTimings
 from verifier.challenges import absorb_public_inputs
 from verifier.curve import G1Affine
-from verifier.proof import Proof
+from verifier.proof import QUOTIENT_COLUMNS, Proof
 from verifier.transcript import Transcript
 
 # A polynomial (coefficients, in whatever form the prover keeps them) and its weight in a
@@ -57,7 +57,7 @@ class Rounds(ABC):
         self._round_2(beta, gamma, delta)
         self._commit_columns(self.layout.round2_columns)
         alpha = self.transcript.challenge()
-        self.report("round 3/5: quotient on three cosets of H")
+        self.report(f"round 3/5: quotient on {QUOTIENT_CHUNKS} cosets of H")
         self._round_3(beta, gamma, delta, alpha)
         zeta = self.transcript.challenge()
         self.report("round 4/5: evaluations")
@@ -93,15 +93,13 @@ class Rounds(ABC):
         return evals_zeta, evals_omega_zeta
 
     def _round_5(self, zeta: int, v: int) -> tuple[G1Affine, G1Affine]:
-        """W_zeta = (P(X) - P(zeta)) / (X - zeta) for P = t_0 + zeta^N t_1 + zeta^2N t_2 +
+        """W_zeta = (P(X) - P(zeta)) / (X - zeta) for P = t_0 + zeta^N t_1 +
         sum_i v^(i+1) c_i over the columns opened at zeta, and W_omega_zeta likewise for
         sum_i v^i c_i over the columns opened at omega * zeta (PROTOCOL §6 step 6)."""
         layout = self.layout
         zeta_n = pow(zeta, layout.size, R)
         at_zeta: Weighted = [
-            (self.coeffs["t_0"], 1),
-            (self.coeffs["t_1"], zeta_n),
-            (self.coeffs["t_2"], zeta_n * zeta_n % R),
+            (self.coeffs[name], pow(zeta_n, c, R)) for c, name in enumerate(QUOTIENT_COLUMNS)
         ]
         weight = 1
         for name in layout.opened_at_zeta:
@@ -130,7 +128,7 @@ class Rounds(ABC):
 
     @abstractmethod
     def _round_3(self, beta: int, gamma: int, delta: int, alpha: int) -> None:
-        """The quotient's chunks t_0, t_1, t_2: coefficients, commitments, absorbed."""
+        """The quotient's chunks t_0, t_1: coefficients, commitments, absorbed."""
 
     @abstractmethod
     def _evaluate(self, name: str, point: int) -> int:

@@ -56,7 +56,7 @@ class Witness:
     layout: Layout
     rows: Sequence[UsageRow]  # sorted by (key, nonce)
     aggregates: tuple[Aggregate, ...]  # one per channel, keys strictly increasing
-    columns: dict[str, list[int]]  # round-1 columns on H: key, nonce, q, s, limbs, m
+    columns: dict[str, list[int]]  # round-1 columns on H: key, nonce, q, s, cont, limbs, m
     limb_values: np.ndarray  # shape (limb_count, N), dtype int64
 
 
@@ -100,6 +100,15 @@ def check_rows(rows: Sequence[UsageRow]) -> list[UsageRow]:
     return ordered
 
 
+def continuation(q: Sequence[int] | np.ndarray, s: Sequence[int] | np.ndarray) -> list[int]:
+    """cont[i] = q[i+1] (1 - s[i+1]), i + 1 taken mod N (PROTOCOL §3): 1 where the next row
+    continues this row's channel run. On row N-1 it is q[0] (1 - s[0]), 0 for any witness that
+    satisfies first_row_starts."""
+    q_next = np.roll(np.asarray(q, dtype=np.int64), -1)
+    s_next = np.roll(np.asarray(s, dtype=np.int64), -1)
+    return (q_next * (1 - s_next)).tolist()
+
+
 def aggregates_of(ordered: Sequence[UsageRow]) -> tuple[Aggregate, ...]:
     """One aggregate per channel run of the sorted rows."""
     result: list[Aggregate] = []
@@ -124,7 +133,9 @@ def build_witness(rows: Sequence[UsageRow], k: int | None = None) -> Witness:
     """Round-1 columns for ``rows`` on a domain of 2^log_size rows (smallest fit if None).
 
     key[i], nonce[i]: the i-th sorted row, 0 on padding rows; q[i] = 1 on the n real rows;
-    s[i] = 1 where a channel's run begins; limb_j[i] = (tokens >> (b*j)) mod 2^b;
+    s[i] = 1 where a channel's run begins; cont[i] = q[i+1] (1 - s[i+1]) cyclically (row i+1
+    continues row i's run; 0 on row N-1, as row 0 is a start or padding);
+    limb_j[i] = (tokens >> (b*j)) mod 2^b;
     m[t] = #{(i, j): limb_j[i] = t} for table row t < 2^b (padding limbs are 0 and are
     counted too, since the range lookup runs over every row).
     """
@@ -155,7 +166,13 @@ def build_witness(rows: Sequence[UsageRow], k: int | None = None) -> Witness:
     m = np.zeros(size, dtype=np.int64)
     m[: 1 << bits] = multiplicities
 
-    columns: dict[str, list[int]] = {"key": keys, "nonce": nonces, "q": q, "s": s}
+    columns: dict[str, list[int]] = {
+        "key": keys,
+        "nonce": nonces,
+        "q": q,
+        "s": s,
+        "cont": continuation(q, s),
+    }
     for j, name in enumerate(layout.limb_columns):
         columns[name] = limbs[j].tolist()
     columns["m"] = m.tolist()
@@ -330,6 +347,7 @@ def build_witness_from_arrays(arrays: UsageArrays, k: int | None = None) -> Witn
         "nonce": nonces.tolist(),
         "q": q.tolist(),
         "s": s.tolist(),
+        "cont": continuation(q, s),
     }
     for j, name in enumerate(layout.limb_columns):
         columns[name] = limbs[j].tolist()

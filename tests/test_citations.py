@@ -31,7 +31,9 @@ PATH_RE = re.compile(
 DOTTED_RE = re.compile(r"`((?:" + "|".join(PACKAGES) + r")(?:\.[A-Za-z_]\w*)+)")
 SECTION_RE = re.compile(r"PROTOCOL(?:\.md)?\s*§\s*(\d+(?:\.\d+)?)")
 #: Backticked names that look like ours but are not modules: byte strings and logger names.
-NOT_CITATIONS = frozenset({"zkmeter.usage.v1", "zkmeter.insecure", "zkmeter.daemon"})
+NOT_CITATIONS = frozenset(
+    {"zkmeter.usage.v1", "zkmeter.usage.v2", "zkmeter.insecure", "zkmeter.daemon"}
+)
 
 
 def _sources() -> Iterator[Path]:

@@ -5,7 +5,7 @@
        then per aggregate: key, first_nonce, count, tokens
     2. round-1 commitments (layout.round1_columns)   -> beta, gamma, delta
     3. round-2 commitments (layout.round2_columns)   -> alpha
-    4. quotient chunks t_0, t_1, t_2                 -> zeta
+    4. quotient chunks t_0, t_1                      -> zeta
     5. evaluations at zeta, then at omega * zeta      -> v
     6. W_zeta, W_omega_zeta                           -> u
 

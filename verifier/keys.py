@@ -24,7 +24,7 @@ from verifier.curve import (
     g2_to_bytes,
 )
 
-VK_FORMAT = "zkmeter-usage-vk-v1"
+VK_FORMAT = "zkmeter-usage-vk-v2"
 
 
 class VerificationKeyError(ValueError):

@@ -6,7 +6,7 @@ a G1 point is two words (x, y) as in EIP-196, the point at infinity (0, 0).
 
     round-1 commitments   layout.round1_columns          2 words each
     round-2 commitments   layout.round2_columns          2 words each
-    quotient chunks       t_0, t_1, t_2                  2 words each
+    quotient chunks       t_0, t_1                       2 words each
     evaluations at zeta   layout.opened_at_zeta          1 word each
     evaluations at w*zeta layout.opened_at_omega_zeta    1 word each
     opening proofs        W_zeta, W_omega_zeta           2 words each
@@ -31,7 +31,7 @@ class MalformedProofError(ValueError):
 @dataclass(frozen=True)
 class Proof:
     k: int
-    commitments: dict[str, G1Affine]  # [c(tau)]_1 for every witness column and t_0, t_1, t_2
+    commitments: dict[str, G1Affine]  # [c(tau)]_1 for every witness column and t_0, t_1
     evals_zeta: dict[str, int]  # c(zeta) for layout.opened_at_zeta
     evals_omega_zeta: dict[str, int]  # c(omega * zeta) for layout.opened_at_omega_zeta
     w_zeta: G1Affine  # [W_zeta(tau)]_1, the batched opening at zeta
@@ -113,7 +113,7 @@ class Proof:
 
 
 def proof_size(layout: Layout) -> int:
-    """Bytes in a proof for this layout (1,568 for N >= 2^16, 1,856 below)."""
+    """Bytes in a proof for this layout (2,080 at every size)."""
     points = len(layout.round1_columns) + len(layout.round2_columns) + QUOTIENT_CHUNKS + 2
     scalars = len(layout.opened_at_zeta) + len(layout.opened_at_omega_zeta)
     return points * G1_BYTES + scalars * WORD_BYTES

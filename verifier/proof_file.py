@@ -10,7 +10,7 @@ from typing import Any
 from circuits.public_inputs import PublicInputError, PublicInputs
 from verifier.proof import MalformedProofError, Proof
 
-PROOF_FILE_FORMAT = "zkmeter-usage-proof-v1"
+PROOF_FILE_FORMAT = "zkmeter-usage-proof-v2"
 
 
 def proof_file_json(public: PublicInputs, proof: Proof) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from verifier.constants import WORD_BYTES, R
 from verifier.curve import G1Affine
 from verifier.fr import check_scalar
 
-DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v1"
+DOMAIN_SEPARATOR: Final[bytes] = b"zkmeter.usage.v2"
 
 WORD_BOUND: Final[int] = 1 << (8 * WORD_BYTES)
 

@@ -7,7 +7,7 @@
    / (gamma - key) from the aggregates;
 5. evaluate the folded gates G(zeta) from the claimed evaluations and compute
    t(zeta) = G(zeta) / Z_H(zeta) -- never taken from the proof;
-6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1 + zeta^2N [t_2]_1;
+6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1;
 7. one batched KZG check of every claimed evaluation at zeta (t first, then the columns
    and T) and at omega * zeta, with one two-pairing product.
 """
@@ -31,7 +31,7 @@ from verifier.domain import Domain
 from verifier.fr import batch_inverse, inverse
 from verifier.keys import VerificationKey
 from verifier.kzg import KZGVerifierKey, linear_combination, verify_batch_two_points
-from verifier.proof import Proof
+from verifier.proof import QUOTIENT_COLUMNS, Proof
 
 
 class VerificationError(Exception):
@@ -86,7 +86,6 @@ def gate_inputs(
         alpha=challenges.alpha,
         A_over_N=A * domain.size_inv % R,
         L0=domain.lagrange_first_at(zeta),
-        X_minus_last=(zeta - domain.omega_inv) % R,  # omega^(N-1) = omega^-1
     )
     return values, vanishing
 
@@ -122,9 +121,8 @@ def check_batch_proof(vk: VerificationKey, public: PublicInputs, proof: Proof) -
     quotient_commitment = g1_to_affine(
         linear_combination(
             [
-                (proof.commitments["t_0"], 1),
-                (proof.commitments["t_1"], zeta_n),
-                (proof.commitments["t_2"], zeta_n * zeta_n % R),
+                (proof.commitments[name], pow(zeta_n, c, R))
+                for c, name in enumerate(QUOTIENT_COLUMNS)
             ]
         )
     )

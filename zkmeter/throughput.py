@@ -24,6 +24,7 @@ from typing import Any
 from circuits.public_inputs import BatchHeader
 from circuits.usage_batch import Layout
 from contracts.client import ChainClient
+from contracts.client.deployment import USAGE_VERIFIER
 from prover.prover import prove_batch
 from prover.proving_key import ProvingKey
 from prover.srs import SRS, InsecureSRSWarning
@@ -80,7 +81,7 @@ def measure_zkmeter(rows: int, peer_batch: Any) -> Measurement:
         raise RuntimeError(f"zkmeter's own proof was rejected: {verdict.message}")
     client = _chain()
     verifier = client.contract(
-        "UsageVerifier16" if pk.layout.limb_bits == 16 else "UsageVerifier8",
+        USAGE_VERIFIER,
         client.deploy_usage_verifier(pk.vk),
     )
     proof_bytes = result.proof.to_bytes()

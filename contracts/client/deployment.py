@@ -13,6 +13,9 @@ from contracts.client.connection import GAS_TX, ChainConnection
 from contracts.client.records import ZERO_ADDRESS, Deployment
 from verifier.keys import VerificationKey
 
+#: The generated Solidity verifier (contracts/codegen.py): one contract for 2^8..2^20 rows.
+USAGE_VERIFIER = "UsageVerifier8"
+
 #: Default verifier-change delay beyond the thawing period: payers see a proposal and still
 #: have a day to start thawing before it could apply.
 DEFAULT_VERIFIER_DELAY_MARGIN = 24 * 3600
@@ -74,11 +77,10 @@ class DeploymentOps(ChainConnection):
     def deploy_usage_verifier(
         self, vk: VerificationKey, *, sender: LocalAccount | None = None
     ) -> str:
-        """Deploy the generated Solidity verifier for the key's domain size (UsageVerifier8
-        for 8-bit limbs, below 2^16 rows; UsageVerifier16 from 2^16), the key built in."""
-        name = "UsageVerifier16" if vk.layout.limb_bits == 16 else "UsageVerifier8"
+        """Deploy the generated Solidity verifier (UsageVerifier8, every domain size from 2^8
+        to 2^20 since protocol v2), the key's domain size and table built in."""
         contract = self.deploy_contract(
-            name, vk.k, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
+            USAGE_VERIFIER, vk.k, list(vk.table_commitment), vk.g2_tau_words(), sender=sender
         )
         return str(contract.address)
 

@@ -11,7 +11,7 @@ import {Aggregate, IUsageVerifier} from "./IUsageVerifier.sol";
 ///   4. the public sum A = sum_c (count + delta*tokens + delta^2*firstNonce + delta^3)/(gamma - key);
 ///   5. G(zeta) = sum_i alpha^i gate_i(zeta) (generated code, `_gatesAtZeta`) and
 ///      t(zeta) = G(zeta) / Z_H(zeta), computed here, never read from the proof;
-///   6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1 + zeta^2N [t_2]_1;
+///   6. [t]_1 = [t_0]_1 + zeta^N [t_1]_1;
 ///   7. the batched two-point KZG check (PLONK, GWC19 §3) as one two-pairing product:
 ///      e(W + u W', [tau]_2) = e(zeta W + u omega zeta W' + F - E, [1]_2).
 /// The layout-dependent parts (column counts, the gate polynomial) come from a contract generated
@@ -40,15 +40,15 @@ abstract contract UsageVerifier is IUsageVerifier {
 
     uint256 internal constant TOKEN_MAX = 0xffffffff; // a row's tokens are a uint32
     uint256 internal constant NONCE_BOUND = 1 << 64; // nonces are uint64, counted from 1
-    uint256 internal constant QUOTIENT_CHUNKS = 3; // t = t_0 + X^N t_1 + X^2N t_2
+    uint256 internal constant QUOTIENT_CHUNKS = 2; // t = t_0 + X^N t_1
     /// Columns opened at omega*zeta: key, nonce, q, s (round-1 commitments 0..3) and phi (the
     /// last round-2 commitment); `contracts/codegen.py` checks the layout has this shape.
     uint256 internal constant SHIFTED_COUNT = 5;
 
     // ---------------------------------------------------------------- Fiat–Shamir
 
-    /// keccak256("zkmeter.usage.v1"), the initial transcript state.
-    bytes32 internal constant FS_STATE_0 = 0xe8354fe31bd7c1c3da83306e36eb4f5966a0dc8b03220520ca420934cbe6dcd4;
+    /// keccak256("zkmeter.usage.v2"), the initial transcript state.
+    bytes32 internal constant FS_STATE_0 = 0x891898b3cc9475321a2f6c651e3f52b07f75e4e09f7c0b00dad940ce57ec4ca0;
     /// Words absorbed before the aggregates: chain id, settlement, operator, batch seq, log N,
     /// [T]_1 (2), [tau]_2 (4), number of aggregates.
     uint256 internal constant FS_HEADER_WORDS = 12;
@@ -82,7 +82,7 @@ abstract contract UsageVerifier is IUsageVerifier {
     uint256 internal immutable PROOF_ROUND1_COUNT; // round-1 commitments
     uint256 internal immutable PROOF_WITNESS_COUNT; // round-1 + round-2 commitments
     uint256 internal immutable PROOF_ROUND2; // offset of the round-2 commitments
-    uint256 internal immutable PROOF_QUOTIENT; // offset of [t_0], [t_1], [t_2]
+    uint256 internal immutable PROOF_QUOTIENT; // offset of [t_0], [t_1]
     uint256 internal immutable PROOF_EVALS_ZETA; // witness columns then T, at zeta
     uint256 internal immutable PROOF_EVALS_OMEGA_ZETA; // key, nonce, q, s, phi at omega*zeta
     uint256 internal immutable PROOF_W_ZETA; // [W_zeta]_1
@@ -556,7 +556,7 @@ abstract contract UsageVerifier is IUsageVerifier {
     /// Claims at zeta, with powers v^0, v^1, ...: ([t]_1, t(zeta)), the witness columns, T.
     /// Claims at omega*zeta, with u v^0, ..., u v^4: key, nonce, q, s, phi. Every commitment's
     /// coefficients are summed first so that each costs one ecMul:
-    ///   right = [t_0] + zeta^N [t_1] + zeta^2N [t_2] + sum_i c_i C_i + v^(w+1) [T] - E [1]_1
+    ///   right = [t_0] + zeta^N [t_1] + sum_i c_i C_i + v^(w+1) [T] - E [1]_1
     ///           + zeta W + u omega zeta W',      left = W + u W',
     /// with c_i = v^(i+1) (+ u v^j if column i is the j-th shifted one), and
     /// e(left, [tau]_2) e(-right, [1]_2) = 1.
@@ -566,8 +566,8 @@ abstract contract UsageVerifier is IUsageVerifier {
         returns (bool)
     {
         uint256 w = PROOF_WITNESS_COUNT;
-        // MSM terms (x, y, scalar): w witness columns, T, t_1, t_2, W, W', [1]_1
-        uint256[] memory msm = new uint256[](3 * (w + 6));
+        // MSM terms (x, y, scalar): w witness columns, T, t_1, W, W', [1]_1
+        uint256[] memory msm = new uint256[](3 * (w + 5));
         uint256 u = ch[6];
         uint256 zeta = ch[4];
         (uint256 e, uint256 vi) = _witnessTerms(proof, msm, ch[5], u, quotientAtZeta);
@@ -580,18 +580,15 @@ abstract contract UsageVerifier is IUsageVerifier {
         msm[t + 3] = _word(proof, quotient + 64);
         msm[t + 4] = _word(proof, quotient + 96);
         msm[t + 5] = zetaN;
-        msm[t + 6] = _word(proof, quotient + 128);
-        msm[t + 7] = _word(proof, quotient + 160);
-        msm[t + 8] = mulmod(zetaN, zetaN, R);
-        msm[t + 9] = _word(proof, wZeta);
-        msm[t + 10] = _word(proof, wZeta + 32);
-        msm[t + 11] = zeta;
-        msm[t + 12] = _word(proof, wZeta + 64);
-        msm[t + 13] = _word(proof, wZeta + 96);
-        msm[t + 14] = mulmod(u, mulmod(VK_OMEGA, zeta, R), R);
-        msm[t + 15] = 1;
-        msm[t + 16] = 2;
-        msm[t + 17] = R - e;
+        msm[t + 6] = _word(proof, wZeta);
+        msm[t + 7] = _word(proof, wZeta + 32);
+        msm[t + 8] = zeta;
+        msm[t + 9] = _word(proof, wZeta + 64);
+        msm[t + 10] = _word(proof, wZeta + 96);
+        msm[t + 11] = mulmod(u, mulmod(VK_OMEGA, zeta, R), R);
+        msm[t + 12] = 1;
+        msm[t + 13] = 2;
+        msm[t + 14] = R - e;
         return _pairingCheck(proof, quotient, wZeta, msm, u);
     }
 

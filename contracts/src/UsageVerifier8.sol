@@ -5,60 +5,65 @@ pragma solidity ^0.8.28;
 
 import {UsageVerifier} from "./UsageVerifier.sol";
 
-/// @title UsageVerifier8 — the usage-batch verifier for 2^8..2^15 rows
+/// @title UsageVerifier8 — the usage-batch verifier for 2^8..2^20 rows
 /// (8-bit token limbs)
-/// @notice Layout: round 1 key, nonce, q, s, limb_0, limb_1, limb_2, limb_3, m; round 2 h_range_0, h_range_1, h_table, h_agg, phi; quotient t_0, t_1, t_2.
+/// @notice Layout: round 1 key, nonce, q, s, cont, limb_0, limb_1, limb_2, limb_3, m; round 2 h_range_0, h_range_1, h_range_2, h_range_3, h_table, h_agg, phi; quotient t_0, t_1.
 contract UsageVerifier8 is UsageVerifier {
     uint8 internal constant MIN_LOG_N = 8;
-    uint8 internal constant MAX_LOG_N = 15;
+    uint8 internal constant MAX_LOG_N = 20;
     uint256 internal constant LIMB_BITS = 8;
-    uint256 internal constant ROUND1_COUNT = 9;
-    uint256 internal constant ROUND2_COUNT = 5;
+    uint256 internal constant ROUND1_COUNT = 10;
+    uint256 internal constant ROUND2_COUNT = 7;
 
     // Byte offsets of the proof's fields (verifier/proof.py order).
     uint256 internal constant PROOF_COMMIT_KEY = 0x0; // [key]_1
     uint256 internal constant PROOF_COMMIT_NONCE = 0x40; // [nonce]_1
     uint256 internal constant PROOF_COMMIT_Q = 0x80; // [q]_1
     uint256 internal constant PROOF_COMMIT_S = 0xc0; // [s]_1
-    uint256 internal constant PROOF_COMMIT_LIMB_0 = 0x100; // [limb_0]_1
-    uint256 internal constant PROOF_COMMIT_LIMB_1 = 0x140; // [limb_1]_1
-    uint256 internal constant PROOF_COMMIT_LIMB_2 = 0x180; // [limb_2]_1
-    uint256 internal constant PROOF_COMMIT_LIMB_3 = 0x1c0; // [limb_3]_1
-    uint256 internal constant PROOF_COMMIT_M = 0x200; // [m]_1
-    uint256 internal constant PROOF_ROUND1_END = 0x240; // end of the round-1 commitments
-    uint256 internal constant PROOF_COMMIT_H_RANGE_0 = 0x240; // [h_range_0]_1
-    uint256 internal constant PROOF_COMMIT_H_RANGE_1 = 0x280; // [h_range_1]_1
-    uint256 internal constant PROOF_COMMIT_H_TABLE = 0x2c0; // [h_table]_1
-    uint256 internal constant PROOF_COMMIT_H_AGG = 0x300; // [h_agg]_1
-    uint256 internal constant PROOF_COMMIT_PHI = 0x340; // [phi]_1
-    uint256 internal constant PROOF_COMMIT_T_0 = 0x380; // [t_0]_1
-    uint256 internal constant PROOF_COMMIT_T_1 = 0x3c0; // [t_1]_1
-    uint256 internal constant PROOF_COMMIT_T_2 = 0x400; // [t_2]_1
-    uint256 internal constant PROOF_EVAL_KEY = 0x440; // key(zeta)
-    uint256 internal constant PROOF_EVAL_NONCE = 0x460; // nonce(zeta)
-    uint256 internal constant PROOF_EVAL_Q = 0x480; // q(zeta)
-    uint256 internal constant PROOF_EVAL_S = 0x4a0; // s(zeta)
-    uint256 internal constant PROOF_EVAL_LIMB_0 = 0x4c0; // limb_0(zeta)
-    uint256 internal constant PROOF_EVAL_LIMB_1 = 0x4e0; // limb_1(zeta)
-    uint256 internal constant PROOF_EVAL_LIMB_2 = 0x500; // limb_2(zeta)
-    uint256 internal constant PROOF_EVAL_LIMB_3 = 0x520; // limb_3(zeta)
-    uint256 internal constant PROOF_EVAL_M = 0x540; // m(zeta)
-    uint256 internal constant PROOF_EVAL_H_RANGE_0 = 0x560; // h_range_0(zeta)
-    uint256 internal constant PROOF_EVAL_H_RANGE_1 = 0x580; // h_range_1(zeta)
-    uint256 internal constant PROOF_EVAL_H_TABLE = 0x5a0; // h_table(zeta)
-    uint256 internal constant PROOF_EVAL_H_AGG = 0x5c0; // h_agg(zeta)
-    uint256 internal constant PROOF_EVAL_PHI = 0x5e0; // phi(zeta)
-    uint256 internal constant PROOF_EVAL_T = 0x600; // T(zeta)
-    uint256 internal constant PROOF_EVAL_KEY_NEXT = 0x620; // key(omega*zeta)
-    uint256 internal constant PROOF_EVAL_NONCE_NEXT = 0x640; // nonce(omega*zeta)
-    uint256 internal constant PROOF_EVAL_Q_NEXT = 0x660; // q(omega*zeta)
-    uint256 internal constant PROOF_EVAL_S_NEXT = 0x680; // s(omega*zeta)
-    uint256 internal constant PROOF_EVAL_PHI_NEXT = 0x6a0; // phi(omega*zeta)
-    uint256 internal constant PROOF_COMMIT_W_ZETA = 0x6c0; // [W_zeta]_1
-    uint256 internal constant PROOF_COMMIT_W_OMEGA_ZETA = 0x700; // [W_omega_zeta]_1
-    uint256 internal constant PROOF_SIZE = 0x740; // bytes in a proof
+    uint256 internal constant PROOF_COMMIT_CONT = 0x100; // [cont]_1
+    uint256 internal constant PROOF_COMMIT_LIMB_0 = 0x140; // [limb_0]_1
+    uint256 internal constant PROOF_COMMIT_LIMB_1 = 0x180; // [limb_1]_1
+    uint256 internal constant PROOF_COMMIT_LIMB_2 = 0x1c0; // [limb_2]_1
+    uint256 internal constant PROOF_COMMIT_LIMB_3 = 0x200; // [limb_3]_1
+    uint256 internal constant PROOF_COMMIT_M = 0x240; // [m]_1
+    uint256 internal constant PROOF_ROUND1_END = 0x280; // end of the round-1 commitments
+    uint256 internal constant PROOF_COMMIT_H_RANGE_0 = 0x280; // [h_range_0]_1
+    uint256 internal constant PROOF_COMMIT_H_RANGE_1 = 0x2c0; // [h_range_1]_1
+    uint256 internal constant PROOF_COMMIT_H_RANGE_2 = 0x300; // [h_range_2]_1
+    uint256 internal constant PROOF_COMMIT_H_RANGE_3 = 0x340; // [h_range_3]_1
+    uint256 internal constant PROOF_COMMIT_H_TABLE = 0x380; // [h_table]_1
+    uint256 internal constant PROOF_COMMIT_H_AGG = 0x3c0; // [h_agg]_1
+    uint256 internal constant PROOF_COMMIT_PHI = 0x400; // [phi]_1
+    uint256 internal constant PROOF_COMMIT_T_0 = 0x440; // [t_0]_1
+    uint256 internal constant PROOF_COMMIT_T_1 = 0x480; // [t_1]_1
+    uint256 internal constant PROOF_EVAL_KEY = 0x4c0; // key(zeta)
+    uint256 internal constant PROOF_EVAL_NONCE = 0x4e0; // nonce(zeta)
+    uint256 internal constant PROOF_EVAL_Q = 0x500; // q(zeta)
+    uint256 internal constant PROOF_EVAL_S = 0x520; // s(zeta)
+    uint256 internal constant PROOF_EVAL_CONT = 0x540; // cont(zeta)
+    uint256 internal constant PROOF_EVAL_LIMB_0 = 0x560; // limb_0(zeta)
+    uint256 internal constant PROOF_EVAL_LIMB_1 = 0x580; // limb_1(zeta)
+    uint256 internal constant PROOF_EVAL_LIMB_2 = 0x5a0; // limb_2(zeta)
+    uint256 internal constant PROOF_EVAL_LIMB_3 = 0x5c0; // limb_3(zeta)
+    uint256 internal constant PROOF_EVAL_M = 0x5e0; // m(zeta)
+    uint256 internal constant PROOF_EVAL_H_RANGE_0 = 0x600; // h_range_0(zeta)
+    uint256 internal constant PROOF_EVAL_H_RANGE_1 = 0x620; // h_range_1(zeta)
+    uint256 internal constant PROOF_EVAL_H_RANGE_2 = 0x640; // h_range_2(zeta)
+    uint256 internal constant PROOF_EVAL_H_RANGE_3 = 0x660; // h_range_3(zeta)
+    uint256 internal constant PROOF_EVAL_H_TABLE = 0x680; // h_table(zeta)
+    uint256 internal constant PROOF_EVAL_H_AGG = 0x6a0; // h_agg(zeta)
+    uint256 internal constant PROOF_EVAL_PHI = 0x6c0; // phi(zeta)
+    uint256 internal constant PROOF_EVAL_T = 0x6e0; // T(zeta)
+    uint256 internal constant PROOF_EVAL_KEY_NEXT = 0x700; // key(omega*zeta)
+    uint256 internal constant PROOF_EVAL_NONCE_NEXT = 0x720; // nonce(omega*zeta)
+    uint256 internal constant PROOF_EVAL_Q_NEXT = 0x740; // q(omega*zeta)
+    uint256 internal constant PROOF_EVAL_S_NEXT = 0x760; // s(omega*zeta)
+    uint256 internal constant PROOF_EVAL_PHI_NEXT = 0x780; // phi(omega*zeta)
+    uint256 internal constant PROOF_COMMIT_W_ZETA = 0x7a0; // [W_zeta]_1
+    uint256 internal constant PROOF_COMMIT_W_OMEGA_ZETA = 0x7e0; // [W_omega_zeta]_1
+    uint256 internal constant PROOF_SIZE = 0x820; // bytes in a proof
 
-    /// @param logN log2 of the domain size N (8..15)
+    /// @param logN log2 of the domain size N (8..20)
     /// @param tableCommitment [T(tau)]_1 (x, y) from the verification key
     /// @param g2Tau [tau]_2 in EIP-197 order (x_im, x_re, y_im, y_re)
     constructor(uint8 logN, uint256[2] memory tableCommitment, uint256[4] memory g2Tau)
@@ -82,7 +87,7 @@ contract UsageVerifier8 is UsageVerifier {
         )
     {}
 
-    /// The round-1 commitments of `proof` (key, nonce, q, s, limb_0, limb_1, limb_2, limb_3, m), as they appear in it.
+    /// The round-1 commitments of `proof` (key, nonce, q, s, cont, limb_0, limb_1, limb_2, limb_3, m), as they appear in it.
     function witnessCommitments(bytes calldata proof) external pure returns (bytes memory) {
         if (proof.length != PROOF_SIZE) revert ProofLengthInvalid(proof.length, PROOF_SIZE);
         return proof[:PROOF_ROUND1_END];
@@ -92,61 +97,62 @@ contract UsageVerifier8 is UsageVerifier {
     ///    0 q_boolean: q in {0, 1}
     ///    1 s_boolean: s in {0, 1}
     ///    2 s_implies_q: only active rows start a run
-    ///    3 first_row_starts: an active row 0 is a start
-    ///    4 continue_after_active: a continuing row follows an active row
-    ///    5 continue_same_key: a continuing row keeps the key
-    ///    6 continue_next_nonce: nonce increases by 1
-    ///    7 range_helper_0: h_range_0 = 1/((beta - limb_0)(beta - limb_1))
-    ///    8 range_helper_1: h_range_1 = 1/((beta - limb_2)(beta - limb_3))
-    ///    9 table_helper: h_table = m/(beta-T)
-    ///   10 aggregate_helper: h_agg = num/(gamma-key)
-    ///   11 running_sum: phi(omega X) - phi(X) = row contribution - A/N; the sum over H telescopes to 0
+    ///    3 first_row_starts: row 0 is a start if active (q = s there)
+    ///    4 continue_flag: cont = 1 iff the next row (cyclically) is active and not a start
+    ///    5 continue_after_active: a continuing row follows an active row
+    ///    6 continue_same_key: a continuing row keeps the key
+    ///    7 continue_next_nonce: nonce increases by 1
+    ///    8 range_helper_0: h_range_0 = 1/(beta - limb_0)
+    ///    9 range_helper_1: h_range_1 = 1/(beta - limb_1)
+    ///   10 range_helper_2: h_range_2 = 1/(beta - limb_2)
+    ///   11 range_helper_3: h_range_3 = 1/(beta - limb_3)
+    ///   12 table_helper: h_table = m/(beta-T)
+    ///   13 aggregate_helper: h_agg = num/(gamma-key)
+    ///   14 running_sum: phi(omega X) - phi(X) = row contribution - A/N; the sum over H telescopes to 0
     function _gatesAtZeta(bytes calldata proof, uint256[7] memory s)
         internal
         pure
         override
         returns (uint256 acc)
     {
-        uint256[28] memory t;
+        uint256[23] memory t;
         assembly ("memory-safe") {
             let p := proof.offset
             mstore(add(t, 0x0), mulmod(calldataload(add(p, PROOF_EVAL_Q)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_Q))), R), R))
             mstore(add(t, 0x20), mulmod(calldataload(add(p, PROOF_EVAL_S)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_S))), R), R))
             mstore(add(t, 0x40), mulmod(calldataload(add(p, PROOF_EVAL_S)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_Q))), R), R))
-            mstore(add(t, 0x60), mulmod(mload(add(s, GS_L0)), calldataload(add(p, PROOF_EVAL_Q)), R))
-            mstore(add(t, 0x80), mulmod(mload(add(t, 0x60)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_S))), R), R))
-            mstore(add(t, 0xa0), mulmod(mload(add(s, GS_X_MINUS_LAST)), calldataload(add(p, PROOF_EVAL_Q_NEXT)), R))
-            mstore(add(t, 0xc0), mulmod(mload(add(t, 0xa0)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_S_NEXT))), R), R))
-            mstore(add(t, 0xe0), mulmod(mload(add(t, 0xc0)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_Q))), R), R))
-            mstore(add(t, 0x100), mulmod(mload(add(t, 0xc0)), addmod(calldataload(add(p, PROOF_EVAL_KEY_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_KEY))), R), R))
-            mstore(add(t, 0x120), mulmod(mload(add(t, 0xc0)), addmod(addmod(calldataload(add(p, PROOF_EVAL_NONCE_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_NONCE))), R), sub(R, 1), R), R))
-            mstore(add(t, 0x140), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_0)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_0))), R), R))
-            mstore(add(t, 0x160), mulmod(mload(add(t, 0x140)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_1))), R), R))
-            mstore(add(t, 0x180), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_1)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_2))), R), R))
-            mstore(add(t, 0x1a0), mulmod(mload(add(t, 0x180)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_3))), R), R))
-            mstore(add(t, 0x1c0), mulmod(calldataload(add(p, PROOF_EVAL_H_TABLE)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_T))), R), R))
-            mstore(add(t, 0x1e0), mulmod(calldataload(add(p, PROOF_EVAL_H_AGG)), addmod(mload(add(s, GS_GAMMA)), sub(R, calldataload(add(p, PROOF_EVAL_KEY))), R), R))
-            mstore(add(t, 0x200), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_1)), 256, R))
-            mstore(add(t, 0x220), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_2)), 65536, R))
-            mstore(add(t, 0x240), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_3)), 16777216, R))
-            mstore(add(t, 0x260), mulmod(mload(add(s, GS_DELTA)), addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_LIMB_0)), mload(add(t, 0x200)), R), mload(add(t, 0x220)), R), mload(add(t, 0x240)), R), R))
-            mstore(add(t, 0x280), mulmod(calldataload(add(p, PROOF_EVAL_Q)), addmod(1, mload(add(t, 0x260)), R), R))
-            mstore(add(t, 0x2a0), mulmod(mload(add(s, GS_DELTA)), mload(add(s, GS_DELTA)), R))
-            mstore(add(t, 0x2c0), mulmod(mload(add(t, 0x2a0)), calldataload(add(p, PROOF_EVAL_NONCE)), R))
-            mstore(add(t, 0x2e0), mulmod(mload(add(t, 0x2a0)), mload(add(s, GS_DELTA)), R))
-            mstore(add(t, 0x300), mulmod(calldataload(add(p, PROOF_EVAL_S)), addmod(mload(add(t, 0x2c0)), mload(add(t, 0x2e0)), R), R))
-            mstore(add(t, 0x320), mulmod(2, mload(add(s, GS_BETA)), R))
-            mstore(add(t, 0x340), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_0)), addmod(addmod(mload(add(t, 0x320)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_0))), R), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_1))), R), R))
-            mstore(add(t, 0x360), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_1)), addmod(addmod(mload(add(t, 0x320)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_2))), R), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_3))), R), R))
-            acc := mod(addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_PHI_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_PHI))), R), sub(R, addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_H_AGG)), sub(R, calldataload(add(p, PROOF_EVAL_H_TABLE))), R), mload(add(t, 0x340)), R), mload(add(t, 0x360)), R)), R), mload(add(s, GS_A_OVER_N)), R), R) // running_sum
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x1e0)), sub(R, addmod(mload(add(t, 0x280)), mload(add(t, 0x300)), R)), R), R) // aggregate_helper
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x1c0)), sub(R, calldataload(add(p, PROOF_EVAL_M))), R), R) // table_helper
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x1a0)), sub(R, 1), R), R) // range_helper_1
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x160)), sub(R, 1), R), R) // range_helper_0
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x120)), R) // continue_next_nonce
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x100)), R) // continue_same_key
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0xe0)), R) // continue_after_active
-            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x80)), R) // first_row_starts
+            mstore(add(t, 0x60), mulmod(mload(add(s, GS_L0)), addmod(calldataload(add(p, PROOF_EVAL_Q)), sub(R, calldataload(add(p, PROOF_EVAL_S))), R), R))
+            mstore(add(t, 0x80), mulmod(calldataload(add(p, PROOF_EVAL_Q_NEXT)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_S_NEXT))), R), R))
+            mstore(add(t, 0xa0), mulmod(calldataload(add(p, PROOF_EVAL_CONT)), addmod(1, sub(R, calldataload(add(p, PROOF_EVAL_Q))), R), R))
+            mstore(add(t, 0xc0), mulmod(calldataload(add(p, PROOF_EVAL_CONT)), addmod(calldataload(add(p, PROOF_EVAL_KEY_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_KEY))), R), R))
+            mstore(add(t, 0xe0), mulmod(calldataload(add(p, PROOF_EVAL_CONT)), addmod(addmod(calldataload(add(p, PROOF_EVAL_NONCE_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_NONCE))), R), sub(R, 1), R), R))
+            mstore(add(t, 0x100), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_0)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_0))), R), R))
+            mstore(add(t, 0x120), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_1)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_1))), R), R))
+            mstore(add(t, 0x140), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_2)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_2))), R), R))
+            mstore(add(t, 0x160), mulmod(calldataload(add(p, PROOF_EVAL_H_RANGE_3)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_LIMB_3))), R), R))
+            mstore(add(t, 0x180), mulmod(calldataload(add(p, PROOF_EVAL_H_TABLE)), addmod(mload(add(s, GS_BETA)), sub(R, calldataload(add(p, PROOF_EVAL_T))), R), R))
+            mstore(add(t, 0x1a0), mulmod(calldataload(add(p, PROOF_EVAL_H_AGG)), addmod(mload(add(s, GS_GAMMA)), sub(R, calldataload(add(p, PROOF_EVAL_KEY))), R), R))
+            mstore(add(t, 0x1c0), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_1)), 256, R))
+            mstore(add(t, 0x1e0), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_2)), 65536, R))
+            mstore(add(t, 0x200), mulmod(calldataload(add(p, PROOF_EVAL_LIMB_3)), 16777216, R))
+            mstore(add(t, 0x220), mulmod(mload(add(s, GS_DELTA)), addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_LIMB_0)), mload(add(t, 0x1c0)), R), mload(add(t, 0x1e0)), R), mload(add(t, 0x200)), R), R))
+            mstore(add(t, 0x240), mulmod(calldataload(add(p, PROOF_EVAL_Q)), addmod(1, mload(add(t, 0x220)), R), R))
+            mstore(add(t, 0x260), mulmod(mload(add(s, GS_DELTA)), mload(add(s, GS_DELTA)), R))
+            mstore(add(t, 0x280), mulmod(mload(add(t, 0x260)), calldataload(add(p, PROOF_EVAL_NONCE)), R))
+            mstore(add(t, 0x2a0), mulmod(mload(add(t, 0x260)), mload(add(s, GS_DELTA)), R))
+            mstore(add(t, 0x2c0), mulmod(calldataload(add(p, PROOF_EVAL_S)), addmod(mload(add(t, 0x280)), mload(add(t, 0x2a0)), R), R))
+            acc := mod(addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_PHI_NEXT)), sub(R, calldataload(add(p, PROOF_EVAL_PHI))), R), sub(R, addmod(addmod(addmod(addmod(addmod(calldataload(add(p, PROOF_EVAL_H_AGG)), sub(R, calldataload(add(p, PROOF_EVAL_H_TABLE))), R), calldataload(add(p, PROOF_EVAL_H_RANGE_0)), R), calldataload(add(p, PROOF_EVAL_H_RANGE_1)), R), calldataload(add(p, PROOF_EVAL_H_RANGE_2)), R), calldataload(add(p, PROOF_EVAL_H_RANGE_3)), R)), R), mload(add(s, GS_A_OVER_N)), R), R) // running_sum
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x1a0)), sub(R, addmod(mload(add(t, 0x240)), mload(add(t, 0x2c0)), R)), R), R) // aggregate_helper
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x180)), sub(R, calldataload(add(p, PROOF_EVAL_M))), R), R) // table_helper
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x160)), sub(R, 1), R), R) // range_helper_3
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x140)), sub(R, 1), R), R) // range_helper_2
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x120)), sub(R, 1), R), R) // range_helper_1
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(mload(add(t, 0x100)), sub(R, 1), R), R) // range_helper_0
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0xe0)), R) // continue_next_nonce
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0xc0)), R) // continue_same_key
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0xa0)), R) // continue_after_active
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), addmod(calldataload(add(p, PROOF_EVAL_CONT)), sub(R, mload(add(t, 0x80))), R), R) // continue_flag
+            acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x60)), R) // first_row_starts
             acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x40)), R) // s_implies_q
             acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x20)), R) // s_boolean
             acc := addmod(mulmod(acc, mload(add(s, GS_ALPHA)), R), mload(add(t, 0x0)), R) // q_boolean

@@ -12,7 +12,8 @@
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
 //! * `pairing`  – the EIP-197 pairing-product check
-//! * `structured` – `[h_agg]` and `[phi]` by runs of keys and buckets of limbs, not full MSMs
+//! * `structured` – `[limb_j]`, `[h_range_j]`, `[h_agg]` and `[phi]` by runs of keys and
+//!   buckets of limbs, not full MSMs
 //! * `setup`    – development powers of tau, Lagrange bases from a known tau, `.ptau` points
 //! * `ptau`     – prepared snarkjs `.ptau` files from known development secrets
 //! * `column`   – the `FrVec` handle: columns and polynomials kept native through the rounds
@@ -62,6 +63,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(setup::g1_powers_of_tau, m)?)?;
     m.add_function(wrap_pyfunction!(structured::suffix_bases, m)?)?;
     m.add_function(wrap_pyfunction!(structured::commit_round2_structured, m)?)?;
+    m.add_function(wrap_pyfunction!(structured::limb_buckets, m)?)?;
     m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
     m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
     m.add_function(wrap_pyfunction!(ptau::py_write_prepared_ptau, m)?)?;
@@ -75,6 +77,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rounds::py_quotient_on_coset, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::gates_on_coset, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::py_quotient_unfold, m)?)?;
+    m.add_function(wrap_pyfunction!(rounds::py_quotient_one_coset, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::batch_inverse, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::scalars_check, m)?)?;

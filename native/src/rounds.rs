@@ -1,7 +1,7 @@
 //! The arithmetic of the prover's rounds 2 and 3 (PROTOCOL §3, §6) on native columns.
 //!
 //! * `logup_round2`: the logUp helpers and the running sum from the round-1 columns and the
-//!   challenges (`h_range_j = 1/((beta - a)(beta - b))`, `h_table = m/(beta - T)`,
+//!   challenges (`h_range_j = 1/(beta - limb_j)`, `h_table = m/(beta - T)`,
 //!   `h_agg = (q(1 + delta tokens) + s(delta^2 nonce + delta^3))/(gamma - key)`,
 //!   `phi[i+1] = phi[i] + c[i] - A/N`), each denominator inverted by one batch inversion;
 //! * `GateProgram` / `quotient_on_coset`: the folded constraint `G = sum_i alpha^i gate_i`
@@ -10,10 +10,11 @@
 //!   divided by `Z_H = s^N - 1` and brought back to coefficients:
 //!   `F[j] = sum_m t_(j + mN) (s^N)^m`;
 //! * `quotient_unfold`: per `j`, the Vandermonde solve in the nodes `s_c^N` that gives `t`,
-//!   the degree check, and the split `t = t_0 + X^N t_1 + X^2N t_2` with `rho` blinding.
+//!   the degree check, and the split `t = t_0 + X^N t_1` (one chunk per coset) with `rho`
+//!   blinding.
 
 use ark_bn254::Fr;
-use ark_ff::{AdditiveGroup, Field, Zero};
+use ark_ff::{Field, Zero};
 use ark_poly::EvaluationDomain;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -63,33 +64,25 @@ fn inverses_of_differences(x: Fr, column: &[Fr], what: &str) -> Result<Vec<Fr>> 
 pub fn compute_round2(inp: &Round2Inputs<'_>) -> Result<Round2> {
     let n = inp.key.len();
     let columns = [inp.m, inp.table, inp.nonce, inp.q, inp.s];
-    if inp.limbs.len() % 2 != 0
-        || inp.limbs.iter().any(|l| l.len() != n)
-        || columns.iter().any(|c| c.len() != n)
-    {
+    if inp.limbs.iter().any(|l| l.len() != n) || columns.iter().any(|c| c.len() != n) {
         return Err(Error::Length(format!(
-            "round 2: every column needs {n} values and the limbs come in pairs"
+            "round 2: every column needs {n} values"
         )));
     }
-    let inv_limbs: Vec<Vec<Fr>> = inp
+    // One helper per limb: h_range_j = 1/(beta - limb_j), each a batch inversion.
+    let h_range: Vec<Vec<Fr>> = inp
         .limbs
         .iter()
         .map(|l| inverses_of_differences(inp.beta, l, "beta - limb"))
         .collect::<Result<_>>()?;
     let inv_table = inverses_of_differences(inp.beta, inp.table, "beta - T")?;
     let inv_key = inverses_of_differences(inp.gamma, inp.key, "gamma - key")?;
-    let two_beta = inp.beta.double();
     let mut contribution = vec![Fr::zero(); n];
-    let mut h_range = Vec::new();
-    for j in 0..inp.limbs.len() / 2 {
-        let (a, b) = (inp.limbs[2 * j], inp.limbs[2 * j + 1]);
-        let (ia, ib) = (&inv_limbs[2 * j], &inv_limbs[2 * j + 1]);
-        let h: Vec<Fr> = ia.par_iter().zip(ib).map(|(x, y)| *x * y).collect();
+    for h in &h_range {
         contribution
             .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, c)| *c += h[i] * (two_beta - a[i] - b[i]));
-        h_range.push(h);
+            .zip(h)
+            .for_each(|(c, x)| *c += x);
     }
     let h_table: Vec<Fr> = inp
         .m
@@ -372,10 +365,10 @@ pub fn quotient_on_coset(
     Ok(values)
 }
 
-/// `t` from the folded quotients (`t[mN + j] = sum_c inverse[m][c] F_c[j]`), whether it has
-/// any non-zero term above `bound`, and its chunks `t_0, t_1, t_2` blinded by `rho`
-/// (`t_0 = t[0:N] + rho_0 X^N`, `t_1 = t[N:2N] - rho_0 + rho_1 X^N`, `t_2 = t[2N:bound+1] -
-/// rho_1`).
+/// `t` from the folded quotients (`t[mN + j] = sum_c inverse[m][c] F_c[j]`, one coset per
+/// chunk), whether it has any non-zero term above `bound`, and its chunks blinded by `rho`:
+/// chunk `i` is `t[iN:(i+1)N] - rho_(i-1) + rho_i X^N`, the last one ending at `t[bound]`
+/// (two cosets: `t_0 = t[0:N] + rho_0 X^N`, `t_1 = t[N:bound+1] - rho_0`).
 pub fn quotient_unfold(
     folded: &[&[Fr]],
     inverse: &[Fr],
@@ -384,14 +377,14 @@ pub fn quotient_unfold(
     rho: &[Fr],
 ) -> Result<(bool, Vec<Vec<Fr>>)> {
     let size = folded.len();
-    if size != 3 || inverse.len() != size * size || rho.len() != size - 1 {
+    if size < 1 || inverse.len() != size * size || rho.len() != size - 1 {
         return Err(Error::Length(
-            "quotient_unfold: three cosets, a 3 x 3 inverse and two rho".to_owned(),
+            "quotient_unfold: c cosets, a c x c inverse and c - 1 rho".to_owned(),
         ));
     }
-    if folded.iter().any(|f| f.len() != n) || bound < 2 * n || bound >= 3 * n {
+    if folded.iter().any(|f| f.len() != n) || bound < (size - 1) * n || bound >= size * n {
         return Err(Error::Length(format!(
-            "quotient_unfold: folded quotients of {n} values, 2N <= bound < 3N"
+            "quotient_unfold: folded quotients of {n} values, (c - 1) N <= bound < c N"
         )));
     }
     let t: Vec<Fr> = (0..size * n)
@@ -404,14 +397,41 @@ pub fn quotient_unfold(
         })
         .collect();
     let excess = t[bound + 1..].par_iter().any(|x| !x.is_zero());
-    let mut t0 = t[..n].to_vec();
-    t0.push(rho[0]);
-    let mut t1 = t[n..2 * n].to_vec();
-    t1[0] -= rho[0];
-    t1.push(rho[1]);
-    let mut t2 = t[2 * n..bound + 1].to_vec();
-    t2[0] -= rho[1];
-    Ok((excess, vec![t0, t1, t2]))
+    let mut chunks = Vec::with_capacity(size);
+    for i in 0..size {
+        let last = i + 1 == size;
+        let end = if last { bound + 1 } else { (i + 1) * n };
+        let mut chunk = t[i * n..end].to_vec();
+        if i > 0 {
+            chunk[0] -= rho[i - 1];
+        }
+        if !last {
+            chunk.push(rho[i]);
+        }
+        chunks.push(chunk);
+    }
+    Ok((excess, chunks))
+}
+
+/// `t` from the folded quotient `F` of ONE coset and `t`'s coefficients above `N` (`top`,
+/// taken from the top of `G` by the caller): `F[j] = t_j + node t_(N+j)` with `node = s^N`, so
+/// `t_j = F[j] - node top[j]`, and the chunks `t_0 = t[0:N] + rho X^N`, `t_1 = top - rho`.
+pub fn quotient_one_coset(folded: &[Fr], node: Fr, top: &[Fr], rho: Fr) -> Result<Vec<Vec<Fr>>> {
+    let n = folded.len();
+    if top.is_empty() || top.len() > n {
+        return Err(Error::Length(format!(
+            "quotient_one_coset: {} top coefficients for N = {n}",
+            top.len()
+        )));
+    }
+    let mut t0 = folded.to_vec();
+    for (t, high) in t0.iter_mut().zip(top) {
+        *t -= node * high;
+    }
+    t0.push(rho);
+    let mut t1 = top.to_vec();
+    t1[0] -= rho;
+    Ok(vec![t0, t1])
 }
 
 // --------------------------------------------------------------------- Python side
@@ -591,7 +611,28 @@ pub fn gates_on_coset<'py>(
     Ok(FrVec { values })
 }
 
-/// `quotient_unfold(folded, inverse, n, bound, rho) -> (excess, [t_0, t_1, t_2])`.
+/// `quotient_one_coset(folded, node, top, rho) -> [t_0, t_1]` (see the function above;
+/// `node`, `rho` one scalar word each, `top` scalar words).
+#[pyfunction]
+#[pyo3(name = "quotient_one_coset")]
+pub fn py_quotient_one_coset<'py>(
+    py: Python<'py>,
+    folded: &Bound<'py, FrVec>,
+    node: &Bound<'py, PyAny>,
+    top: &Bound<'py, PyAny>,
+    rho: &Bound<'py, PyAny>,
+) -> PyResult<Vec<FrVec>> {
+    let f = folded.get().values.as_slice();
+    let (node, rho) = (word(node, "node")?, word(rho, "rho")?);
+    let top_in = buffers::read(top, "top")?;
+    let top_b = top_in.as_slice();
+    let chunks = run(py, || {
+        quotient_one_coset(f, node, &decode_scalars(top_b, "top")?, rho)
+    })?;
+    Ok(chunks.into_iter().map(|values| FrVec { values }).collect())
+}
+
+/// `quotient_unfold(folded, inverse, n, bound, rho) -> (excess, [t_0, t_1])`.
 #[pyfunction]
 #[pyo3(name = "quotient_unfold")]
 pub fn py_quotient_unfold<'py>(

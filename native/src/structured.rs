@@ -1,8 +1,14 @@
-//! Commitments of the round-2 columns `h_agg` and `phi` without a full-width MSM over `N`
-//! points, from the structure of their values. A commitment is the group element
+//! Commitments of the limb columns, the range helpers `h_range_j`, and the round-2 columns
+//! `h_agg` and `phi` without a full-width MSM over `N` points, from the structure of their
+//! values. A commitment is the group element
 //! `sum_i c_i P_i` whatever way it is computed, so these give the same points (and the same
 //! proofs) as `msm_full` on the values; when a witness lacks the structure (a cheating
 //! prover's columns), they fall back to `msm_full` on the values they are given.
+//!
+//! **limb_j, h_range_j** (PROTOCOL §3): a limb takes at most `2^b = 256` values, so with the
+//! bucket sums `B_t = sum_(i: limb_j,i = t) P_i` (`N` additions, made once in round 1 from
+//! the limb's values, before `beta` is known) `[limb_j] = sum_t t B_t` and
+//! `[h_range_j] = sum_t 1/(beta - t) B_t`: MSMs of 256 points (`limb_buckets`).
 //!
 //! **h_agg** (PROTOCOL §3): `h_agg_i = inv_r (q_i + delta q_i x_i + delta^2 s_i u_i +
 //! delta^3 s_i)` with `inv_r = 1/(gamma - key)` constant on each run `r` of equal keys,
@@ -18,8 +24,8 @@
 //!
 //!     sum_i phi_i L_i = sum_j y_j S_j,    S_j = sum_(i > j) L_i    (suffix sums of the basis).
 //!
-//! With `c_j = sum_l 1/(beta - limb_l,j) - h_table_j + h_agg_j` (because
-//! `h_range (2 beta - a - b) = 1/(beta - a) + 1/(beta - b)`):
+//! With `c_j = sum_l h_range_l,j - h_table_j + h_agg_j = sum_l 1/(beta - limb_l,j) -
+//! h_table_j + h_agg_j`:
 //!
 //!     [phi] = sum_l sum_t 1/(beta - t) B_l,t - sum_j h_table_j S_j + [h_agg over S]
 //!             - (A/N) sum_j S_j,
@@ -203,6 +209,39 @@ pub fn bucket_sums(bases: &[G1Affine], values: &[u64], buckets: usize) -> Vec<G1
         total.par_iter_mut().zip(part).for_each(|(t, p)| *t += p);
     }
     G1Projective::normalize_batch(&total)
+}
+
+/// `limb_buckets(bases, values, buckets) -> G1Bases | None`: the bucket sums
+/// `B_t = sum_(i: values_i = t) P_i`, `t < buckets`, over the first `len(values)` bases, or
+/// `None` when a value is not an integer below `buckets` (a cheating witness's limb: its
+/// columns are then committed from their values).
+#[pyfunction]
+pub fn limb_buckets(
+    py: Python<'_>,
+    bases: &Bound<'_, G1Bases>,
+    values: &Bound<'_, FrVec>,
+    buckets: usize,
+) -> PyResult<Option<G1Bases>> {
+    if buckets == 0 || buckets > 1 << 16 {
+        return Err(Error::Domain(format!("{buckets} buckets is not in 1..=65536")).into());
+    }
+    let (points, values) = (&bases.get().points, &values.get().values);
+    if points.len() < values.len() {
+        return Err(Error::Length(format!(
+            "{} values for {} bases",
+            values.len(),
+            points.len()
+        ))
+        .into());
+    }
+    let sums = run(py, || {
+        let small: Option<Vec<u64>> = values
+            .par_iter()
+            .map(|x| small(x).filter(|v| (*v as usize) < buckets))
+            .collect();
+        Ok(small.map(|v| bucket_sums(&points[..v.len()], &v, buckets)))
+    })?;
+    Ok(sums.map(|points| G1Bases { points }))
 }
 
 /// `[phi]` by buckets only when `N >= 4 * 2^b`: it then costs two MSMs of `2^b` points (the
@@ -394,6 +433,27 @@ mod tests {
             .map(|(p, _)| p.into_group())
             .sum();
         assert_eq!(sums[7], seven.into_affine());
+    }
+
+    #[test]
+    fn limb_and_helper_commitments_by_buckets_equal_the_values() {
+        let mut rng = StdRng::seed_from_u64(33);
+        let n = 700;
+        let bases: Vec<G1Affine> = (0..n)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        let limb: Vec<u64> = (0..n).map(|_| rng.gen_range(0..256)).collect();
+        let sums = bucket_sums(&bases, &limb, 256);
+        let beta = Fr::rand(&mut rng);
+        let t: Vec<Fr> = (0..256u64).map(Fr::from).collect();
+        let inv: Vec<Fr> = t.iter().map(|t| (beta - t).inverse().unwrap()).collect();
+        let limb_fr: Vec<Fr> = limb.iter().map(|v| Fr::from(*v)).collect();
+        let helper: Vec<Fr> = limb_fr
+            .iter()
+            .map(|v| (beta - v).inverse().unwrap())
+            .collect();
+        assert_eq!(msm_full(&sums, &t).unwrap(), naive(&bases, &limb_fr));
+        assert_eq!(msm_full(&sums, &inv).unwrap(), naive(&bases, &helper));
     }
 
     #[test]

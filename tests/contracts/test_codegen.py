@@ -29,8 +29,7 @@ def test_check_mode_flags_an_edited_file(tmp_path: Path, monkeypatch: pytest.Mon
 def test_one_variant_per_limb_layout() -> None:
     variants = codegen.variants()
     assert [(v.contract, v.limb_bits, v.min_log, v.max_log) for v in variants] == [
-        ("UsageVerifier8", 8, 8, 15),
-        ("UsageVerifier16", 16, 16, 20),
+        ("UsageVerifier8", 8, 8, 20),
     ]
 
 

@@ -9,6 +9,7 @@ public-input error against a Solidity revert whose custom error names the same p
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import shutil
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from py_ecc.optimized_bn128 import FQ, G1, add, normalize
 from circuits.constants import P, R
 from circuits.public_inputs import Aggregate, PublicInputs
 from circuits.usage_batch import Layout
+from contracts.build import ARTIFACTS_DIR
 from contracts.client import ChainClient, ContractRevertError
 from prover.witness import UsageRow, build_witness
 from tests.support import REPO_ROOT
@@ -294,11 +296,11 @@ def test_witness_commitments_are_the_round_1_bytes(deployed: Deployed, worked: A
     assert info.value.error == "ProofLengthInvalid"
 
 
-def test_constructor_rejects_a_domain_outside_the_limb_layout(deployed: Deployed) -> None:
+def test_constructor_rejects_a_domain_outside_the_supported_sizes(deployed: Deployed) -> None:
     vk = proving_key(8).vk
     with pytest.raises(ContractRevertError) as info:
         deployed.chain.deploy_contract(
-            "UsageVerifier8", 16, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
+            "UsageVerifier8", 21, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
         )
     assert info.value.error == "UnsupportedDomainSize"
     with pytest.raises(ContractRevertError) as info:
@@ -308,16 +310,26 @@ def test_constructor_rejects_a_domain_outside_the_limb_layout(deployed: Deployed
     assert info.value.error == "InvalidTableCommitment"
 
 
-def test_16_bit_verifier_deploys_with_its_proof_size(deployed: Deployed) -> None:
-    vk = proving_key(8).vk  # any valid points: no 2^16 proof is made here
+@pytest.mark.parametrize("k", [16, 20])
+def test_one_verifier_deploys_for_large_domains_with_the_same_proof_size(
+    deployed: Deployed, k: int
+) -> None:
+    vk = proving_key(8).vk  # any valid points: no 2^16 or 2^20 proof is made here
     verifier = deployed.chain.deploy_contract(
-        "UsageVerifier16", 16, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
+        "UsageVerifier8", k, list(vk.table_commitment), vk.g2_tau_words(), gas=GAS_DEPLOY
     )
-    assert verifier.functions.logDomainSize().call() == 16
-    assert verifier.functions.proofLength().call() == proof_size(Layout(16)) == 1568
+    assert verifier.functions.logDomainSize().call() == k
+    assert verifier.functions.proofLength().call() == proof_size(Layout(k)) == 2080
 
 
-@pytest.mark.parametrize(("harness", "k"), [("GatesHarness8", 8), ("GatesHarness16", 16)])
+def test_verifier_code_fits_eip_170() -> None:
+    """The one verifier (2^8..2^20) stays below the 24,576-byte code size limit (EIP-170)."""
+    artefact = json.loads((ARTIFACTS_DIR / "UsageVerifier8.json").read_text())
+    code = bytes.fromhex(artefact["deployedBytecode"].removeprefix("0x"))
+    assert 0 < len(code) <= 24_576
+
+
+@pytest.mark.parametrize(("harness", "k"), [("GatesHarness8", 8), ("GatesHarness8", 16)])
 def test_generated_gates_equal_the_python_compilation(
     deployed: Deployed, harness: str, k: int
 ) -> None:
@@ -436,9 +448,9 @@ def _mutations(result: Any) -> list[tuple[str, PublicInputs, bytes]]:
         raw[64 * q : 64 * q + 64],
     )
     cases.append(("[q] <-> [s]", public, bytes(swapped)))
-    t1 = 64 * (len(layout.witness_columns) + 1)
-    t_swapped = raw[:t1] + raw[t1 + 64 : t1 + 128] + raw[t1 : t1 + 64] + raw[t1 + 128 :]
-    cases.append(("[t_1] <-> [t_2]", public, t_swapped))
+    t0 = 64 * len(layout.witness_columns)
+    t_swapped = raw[:t0] + raw[t0 + 64 : t0 + 128] + raw[t0 : t0 + 64] + raw[t0 + 128 :]
+    cases.append(("[t_0] <-> [t_1]", public, t_swapped))
     evals_at = 64 * len(commitments)
     names = [f"{c}(zeta)" for c in layout.opened_at_zeta]
     names += [f"{c}(omega zeta)" for c in layout.opened_at_omega_zeta]

@@ -192,8 +192,8 @@ def test_native_quotient_matches_prover_quotient(seed: int) -> None:
             theirs.append(quotient_on_coset(layout, coeffs, scalars, shift, ProofTimings()))
         assert native.column_ints(ours[-1]) == [int(v) for v in theirs[-1]]
     nodes = [pow(s, n, R) for s in shifts]
-    inverse = matrix_inverse([[pow(node, m, R) for m in range(3)] for node in nodes])
-    rho = [rng.randrange(R), rng.randrange(R)]
+    inverse = matrix_inverse([[pow(node, m, R) for m in range(len(nodes))] for node in nodes])
+    rho = [rng.randrange(R) for _ in range(QUOTIENT_CHUNKS - 1)]
     bound = layout.quotient_degree_bound()
     excess, chunks = native.quotient_unfold(ours, inverse, n, bound, rho)
     t = unfold(theirs, nodes, n)
@@ -239,6 +239,33 @@ def test_native_srs_set_up_matches_python() -> None:
         reference = lagrange_basis_from_tau(tau, 4)
     assert list(basis) == list(reference)
     assert basis != lagrange_basis_from_tau(tau + 1, 4)  # negative twin
+
+
+def test_limb_and_range_helper_commitments_by_buckets_equal_the_full_msms() -> None:
+    """[limb_j] = sum_t t B_t and [h_range_j] = sum_t 1/(beta - t) B_t over the limb's bucket
+    sums equal the full-width MSMs of the values; a limb of 256 (outside the table) has no
+    buckets, so the prover commits such a column from its values."""
+    from verifier.fr import batch_inverse
+
+    pk = proving_key(K)
+    lagrange = native.bases_for(pk.lagrange_points)
+    layout, columns = _witness_columns(7)
+    beta = (1 << 250) + 3
+    inverses = native.column(batch_inverse([(beta - t) % R for t in range(256)]))
+    for name in layout.limb_columns:
+        limb = native.column(columns[name])
+        buckets = native.limb_buckets(lagrange, limb, 256)
+        assert buckets is not None
+        assert native.msm_full(buckets, native.column(list(range(256)))) == native.msm_full(
+            lagrange, limb
+        )
+        helper = native.column(batch_inverse([(beta - v) % R for v in columns[name]]))
+        assert native.msm_full(buckets, inverses) == native.msm_full(lagrange, helper)
+    cheating = list(columns["limb_3"])
+    cheating[0] = 256
+    assert native.limb_buckets(lagrange, native.column(cheating), 256) is None
+    cheating[0] = R - 1
+    assert native.limb_buckets(lagrange, native.column(cheating), 256) is None
 
 
 @pytest.mark.parametrize("cheat", [False, True], ids=["honest", "limb_out_of_table"])

@@ -209,6 +209,108 @@ def test_negative_limb_rejected() -> None:
     assert not accepted(cheat(forged, witness.aggregates))
 
 
+def _rotated(witness, shift: int):  # type: ignore[no-untyped-def]
+    """The witness with its rows moved cyclically: row i holds the old row i + shift."""
+    names = ("key", "nonce", "q", "s", *witness.layout.limb_columns)
+    n = witness.layout.size
+    return {name: [witness.columns[name][(i + shift) % n] for i in range(n)] for name in names}
+
+
+def test_run_across_the_wrap_row_rejected() -> None:
+    """A channel's run laid out across the wrap, rows N-3 .. N-1 then 0 .. 8: every
+    transition holds cyclically and the aggregates are right, with cont[N-1] = q[0](1 - s[0])
+    = 1 as its gate demands; first_row_starts (row 0 active but not a start) rejects it."""
+    witness = build_witness(worked_example_rows(), 8)
+    forged = witness_with_columns(witness, **_rotated(witness, 3))
+    n = witness.layout.size
+    assert forged.columns["s"][n - 3] == 1 and forged.columns["cont"][n - 1] == 1
+    assert forged.columns["q"][0] == 1 and forged.columns["s"][0] == 0
+    assert not accepted(cheat(forged, witness.aggregates))
+
+
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_row_0_continuing_nothing_with_cont_off_at_the_wrap_rejected(backend: str) -> None:
+    """The wrap exploit: row 0 an active non-start row of the channel with any nonce (here a
+    replayed nonce 12, billed twice), cont[N-1] = 0 so no transition gate looks at it. Count,
+    tokens, one start and the first nonce all match; the lie in cont at the wrap row (the gate
+    continue_flag wants q[0](1 - s[0]) = 1) and first_row_starts reject it."""
+    from verifier.backend import use_backend
+
+    rows = worked_example_rows()
+    witness = build_witness(rows, 8)
+    columns = _rotated(witness, -1)  # rows move down by one: row 0 is free, the run is 1..12
+    columns["key"][0] = columns["key"][1]
+    columns["nonce"][0] = 12
+    columns["q"][0] = 1
+    for j, name in enumerate(witness.layout.limb_columns):
+        columns[name][0] = (800 >> (8 * j)) & 0xFF
+    cont = [columns["q"][i + 1] * (1 - columns["s"][i + 1]) for i in range(255)] + [0]
+    forged = witness_with_columns(witness, **columns, cont=cont)
+    claimed = [dataclasses.replace(witness.aggregates[0], count=13, tokens=13 * 800)]
+    with use_backend(backend):
+        assert not accepted(cheat(forged, claimed))
+
+
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_cont_that_lies_about_a_nonce_gap_rejected(backend: str) -> None:
+    """Nonces 1..6, 8..13 (a gap, same count) with cont = 0 on the row before the gap, so
+    that continue_next_nonce is switched off there: continue_flag rejects the lie."""
+    from verifier.backend import use_backend
+
+    witness = build_witness(worked_example_rows(), 8)
+    nonce = list(witness.columns["nonce"])
+    for i in range(6, 12):
+        nonce[i] += 1
+    cont = list(witness.columns["cont"])
+    assert cont[5] == 1
+    cont[5] = 0
+    forged = witness_with_columns(witness, nonce=nonce, cont=cont)
+    with use_backend(backend):
+        assert not accepted(cheat(forged, witness.aggregates))
+    # Twin: the same gap with the honest cont fails continue_next_nonce instead.
+    honest_cont = witness_with_columns(witness, nonce=nonce)
+    assert honest_cont.columns["cont"][5] == 1
+    assert not accepted(cheat(honest_cont, witness.aggregates))
+
+
+@pytest.mark.parametrize("backend", ["native", "python"])
+def test_honest_prover_refuses_a_witness_that_breaks_a_gate(backend: str) -> None:
+    """The self-checks: a nonce gap (lookups balance, a gate breaks) is refused as a quotient
+    that is not a polynomial (the native prover checks G(zeta) = t(zeta) Z_H(zeta), the
+    Python one the degree of t), a wrong total as a running sum that does not close."""
+    from prover.prover import ProverError, prove_witness
+    from verifier.backend import use_backend
+
+    witness = build_witness(worked_example_rows(), 8)
+    nonce = list(witness.columns["nonce"])
+    nonce[11] += 1
+    gap = witness_with_columns(witness, nonce=nonce)
+    claimed = [dataclasses.replace(witness.aggregates[0], tokens=9601)]
+    with use_backend(backend):
+        with pytest.raises(ProverError, match="not a polynomial"):
+            prove_witness(proving_key(8), cheat_public(gap, gap.aggregates), gap, processes=1)
+        with pytest.raises(ProverError, match="does not close"):
+            prove_witness(proving_key(8), cheat_public(witness, claimed), witness, processes=1)
+
+
+def cheat_public(witness, aggregates):  # type: ignore[no-untyped-def]
+    from circuits.public_inputs import PublicInputs
+
+    return PublicInputs(HEADER, witness.layout.k, tuple(aggregates))
+
+
+def test_limb_of_256_rejected() -> None:
+    """tokens 800 = 32 + 3 * 256 written as limbs (288, 2, 0, 0): 288 + 2 * 256 = 800 sums
+    right, but 288 is no byte; the prover commits the limb (and its helper) from its values,
+    and the range lookup rejects it."""
+    witness = build_witness(worked_example_rows(), 8)
+    limb_0, limb_1 = list(witness.columns["limb_0"]), list(witness.columns["limb_1"])
+    assert (limb_0[0], limb_1[0]) == (32, 3)
+    limb_0[0], limb_1[0] = 288, 2
+    forged = witness_with_columns(witness, limb_0=limb_0, limb_1=limb_1)
+    assert not accepted(cheat(forged, witness.aggregates))
+
+
 def test_padding_row_counted_rejected() -> None:
     witness = build_witness(worked_example_rows(), 8)
     q = list(witness.columns["q"])

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from functools import cache
 
+from circuits.constants import R
 from circuits.public_inputs import Aggregate, BatchHeader, PublicInputs
 from circuits.usage_batch import Layout
 from prover.prover import ProvingResult, prove_batch, prove_witness
@@ -96,10 +97,14 @@ def cheat(
 
 def witness_with_columns(witness: Witness, **columns: list[int]) -> Witness:
     """A copy of ``witness`` with some round-1 columns replaced (multiplicities recomputed
-    from the limbs unless ``m`` is given)."""
+    from the limbs unless ``m`` is given, ``cont[i] = q[i+1](1 - s[i+1])`` cyclically from
+    q and s unless ``cont`` is given)."""
     merged = dict(witness.columns)
     merged.update(columns)
     layout: Layout = witness.layout
+    if "cont" not in columns:
+        q, s, n = merged["q"], merged["s"], layout.size
+        merged["cont"] = [q[(i + 1) % n] * (1 - s[(i + 1) % n]) % R for i in range(n)]
     if "m" not in columns:
         counts = [0] * layout.size
         for name in layout.limb_columns:

@@ -30,8 +30,8 @@ def load_vectors() -> dict[str, object]:
 
 
 def test_domain_separator_and_initial_state() -> None:
-    assert DOMAIN_SEPARATOR == b"zkmeter.usage.v1"
-    assert Transcript().state == reference_keccak(b"zkmeter.usage.v1")
+    assert DOMAIN_SEPARATOR == b"zkmeter.usage.v2"
+    assert Transcript().state == reference_keccak(b"zkmeter.usage.v2")
     assert len(Transcript().state) == 32
 
 

@@ -90,7 +90,7 @@ def test_chain_deploy_installs_a_verifier_per_key(
     assert client.contract("UsageVerifier8", verifier).functions.logDomainSize().call() == 8
 
     bad = tmp_path / "bad-vk.json"
-    bad.write_text('{"format": "zkmeter-usage-vk-v1"}')
+    bad.write_text('{"format": "zkmeter-usage-vk-v2"}')
     refused = CliRunner().invoke(
         main, ["chain", "deploy", "--rpc-url", anvil_url, "-o", str(out), "--vk", str(bad)]
     )
