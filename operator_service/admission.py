@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from eth_utils.address import to_checksum_address
 
@@ -241,7 +241,7 @@ class Admission:
         now = time.monotonic()
         with self._lock:
             cached = self._escrow.get(payer)
-        if cached is not None and now - cached[0] < self.escrow_ttl + grace:
+        if self._usable(cached, now, grace):
             return cached[1]
         value = self.chain.available_escrow(payer, self.operator)
         if self.escrow_ttl > 0:
@@ -256,7 +256,7 @@ class Admission:
         now = time.monotonic()
         with self._lock:
             cached = self._escrow.get(payer)
-            if cached is not None and now - cached[0] < self.escrow_ttl + ESCROW_GRACE:
+            if self._usable(cached, now, ESCROW_GRACE):
                 if now - cached[0] >= self.escrow_ttl and payer not in self._refreshing:
                     self._refreshing.add(payer)
                     self._refresh_queue.put(payer)
@@ -357,7 +357,14 @@ class Admission:
             if self.escrow_ttl <= 0:
                 return True
             cached = self._escrow.get(receipt.payer)
-        return cached is not None and now - cached[0] < self.escrow_ttl + ESCROW_GRACE
+        return self._usable(cached, now, ESCROW_GRACE)
+
+    def _usable(
+        self, cached: tuple[float, int] | None, now: float, grace: float
+    ) -> TypeGuard[tuple[float, int]]:
+        """Whether an escrow read `(taken at, value)` may still serve: younger than
+        `escrow_ttl + grace` seconds."""
+        return cached is not None and now - cached[0] < self.escrow_ttl + grace
 
     def check_channel(
         self, receipt: SignedReceipt, signer: str, pending: PendingView

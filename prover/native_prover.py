@@ -41,6 +41,7 @@ from prover.rounds import Rounds, Weighted
 from prover.timings import ProofTimings
 from prover.witness import Witness
 from verifier.curve import G1Affine
+from verifier.domain import Domain
 from verifier.fr import batch_inverse
 from verifier.proof import QUOTIENT_COLUMNS
 from verifier.transcript import Transcript
@@ -233,18 +234,17 @@ class NativeRounds(Rounds):
         gate fails it except with probability ~2N/R)."""
         evals_zeta, evals_omega_zeta = super()._round_4(zeta)
         if self.self_check:
-            n = self.layout.size
-            zeta_n = pow(zeta, n, R)
+            domain = Domain(self.layout.k)
+            zeta_n = pow(zeta, self.layout.size, R)
             t_at_zeta = sum(
                 native.evaluate_column(self.coeffs[name], zeta) * pow(zeta_n, c, R)
                 for c, name in enumerate(QUOTIENT_COLUMNS)
             )
             values: dict[str, int] = dict(evals_zeta)
             values.update({f"{name}_next": v for name, v in evals_omega_zeta.items()})
-            values.update(self.scalars)
-            values["L0"] = (zeta_n - 1) * pow(n * (zeta - 1), -1, R) % R
+            values.update(self.scalars, L0=domain.lagrange_first_at(zeta))
             gates = self.layout.compiled().evaluate(values)
-            if gates != t_at_zeta * (zeta_n - 1) % R:
+            if gates != t_at_zeta * domain.vanishing_at(zeta) % R:
                 raise self.error("the quotient is not a polynomial: the witness breaks a gate")
         return evals_zeta, evals_omega_zeta
 
