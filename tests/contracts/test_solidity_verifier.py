@@ -34,6 +34,7 @@ from tests.support.proofs import (
     prove,
     proving_key,
     random_rows,
+    rotated,
     seeded,
     witness_with_columns,
     worked_example_rows,
@@ -520,6 +521,26 @@ def _cheating_proofs() -> list[tuple[str, PublicInputs, bytes]]:
     q[12] = 1
     claimed = [dataclasses.replace(witness.aggregates[0], count=13)]
     add("padding row counted", cheat(witness_with_columns(witness, q=q), claimed))
+
+    # Protocol v2's continuation flag: a cont that switches a transition off at a nonce gap,
+    # and the wrap exploit (row 0 a replayed call, cont[N-1] = 0).
+    witness = build_witness(worked_example_rows(), 8)
+    nonce = list(witness.columns["nonce"])
+    for i in range(6, 12):
+        nonce[i] += 1
+    cont = list(witness.columns["cont"])
+    cont[5] = 0
+    forged = witness_with_columns(witness, nonce=nonce, cont=cont)
+    add("cont hides a gap", cheat(forged, witness.aggregates))
+
+    columns = rotated(witness, -1)
+    columns["key"][0], columns["nonce"][0], columns["q"][0] = columns["key"][1], 12, 1
+    for j, name in enumerate(witness.layout.limb_columns):
+        columns[name][0] = (800 >> (8 * j)) & 0xFF
+    cont = [columns["q"][i + 1] * (1 - columns["s"][i + 1]) for i in range(255)] + [0]
+    claimed = [dataclasses.replace(witness.aggregates[0], count=13, tokens=13 * 800)]
+    forged = witness_with_columns(witness, **columns, cont=cont)
+    add("replayed call at the wrap", cheat(forged, claimed))
     return out
 
 

@@ -16,6 +16,7 @@ from tests.support.proofs import (
     prove,
     proving_key,
     random_rows,
+    rotated,
     seeded,
     witness_with_columns,
     worked_example_rows,
@@ -209,19 +210,12 @@ def test_negative_limb_rejected() -> None:
     assert not accepted(cheat(forged, witness.aggregates))
 
 
-def _rotated(witness, shift: int):  # type: ignore[no-untyped-def]
-    """The witness with its rows moved cyclically: row i holds the old row i + shift."""
-    names = ("key", "nonce", "q", "s", *witness.layout.limb_columns)
-    n = witness.layout.size
-    return {name: [witness.columns[name][(i + shift) % n] for i in range(n)] for name in names}
-
-
 def test_run_across_the_wrap_row_rejected() -> None:
     """A channel's run laid out across the wrap, rows N-3 .. N-1 then 0 .. 8: every
     transition holds cyclically and the aggregates are right, with cont[N-1] = q[0](1 - s[0])
     = 1 as its gate demands; first_row_starts (row 0 active but not a start) rejects it."""
     witness = build_witness(worked_example_rows(), 8)
-    forged = witness_with_columns(witness, **_rotated(witness, 3))
+    forged = witness_with_columns(witness, **rotated(witness, 3))
     n = witness.layout.size
     assert forged.columns["s"][n - 3] == 1 and forged.columns["cont"][n - 1] == 1
     assert forged.columns["q"][0] == 1 and forged.columns["s"][0] == 0
@@ -238,7 +232,7 @@ def test_row_0_continuing_nothing_with_cont_off_at_the_wrap_rejected(backend: st
 
     rows = worked_example_rows()
     witness = build_witness(rows, 8)
-    columns = _rotated(witness, -1)  # rows move down by one: row 0 is free, the run is 1..12
+    columns = rotated(witness, -1)  # rows move down by one: row 0 is free, the run is 1..12
     columns["key"][0] = columns["key"][1]
     columns["nonce"][0] = 12
     columns["q"][0] = 1

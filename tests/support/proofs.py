@@ -130,3 +130,10 @@ __all__ = [
     "witness_with_columns",
     "worked_example_rows",
 ]
+
+
+def rotated(witness: Witness, shift: int) -> dict[str, list[int]]:
+    """The witness's round-1 row columns moved cyclically: row i holds the old row i + shift."""
+    names = ("key", "nonce", "q", "s", *witness.layout.limb_columns)
+    n = witness.layout.size
+    return {name: [witness.columns[name][(i + shift) % n] for i in range(n)] for name in names}
