@@ -12,6 +12,9 @@ Run: ``pytest benches/bench_native.py --benchmark-only`` (``-k n65536`` for 2^16
 * native MSM 2^16 against the pure-Python Pippenger on 2 processes (the prover's setting);
 * NTT 2^16 and 2^20 against ``prover.ntt.ntt_python``, and the cost of the int-list
   dispatch (``prover.ntt.ntt`` on the native backend: list -> buffer -> mpz list);
+* our FFT (native/src/fft.rs, the default) against arkworks' ``Radix2EvaluationDomain``,
+  both timed inside Rust on the same values and interleaved round by round
+  (``ours_over_arkworks`` in ``extra_info``, forward and inverse);
 * the two-pair pairing check against py_ecc.
 
 Bases are 2^20 multiples of the generator by random scalars (arkworks' fixed-base
@@ -117,11 +120,36 @@ def test_msm_python_2_processes(benchmark: Any) -> None:
 
 @pytest.mark.parametrize("k", NTT_SIZES)
 def test_ntt_native(benchmark: Any, k: int) -> None:
-    """arkworks' radix-2 FFT through the binding, scalar buffer in and out."""
+    """The native FFT (ours) through the binding, scalar buffer in and out."""
     coeffs = scalar_buffer(1 << k)
     benchmark.extra_info.update(n=1 << k, impl="zkmeter_native.ntt")
     out = benchmark.pedantic(native.ntt, args=(coeffs, k), rounds=7, iterations=1)
     assert len(out) == len(coeffs)
+
+
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+@pytest.mark.parametrize("k", NTT_SIZES)
+def test_ntt_ours_vs_arkworks(benchmark: Any, k: int, inverse: bool) -> None:
+    """Our FFT through the binding; ours and arkworks' timed in Rust, interleaved."""
+    values = scalar_buffer(1 << k)
+    timed: dict[str, list[float]] = {name: [] for name in native.NTT_ALGORITHMS}
+
+    def time_both_in_rust() -> None:
+        for name in native.NTT_ALGORITHMS:
+            timed[name].extend(native.ntt_seconds(values, k, name, 1, inverse=inverse))
+
+    transform = native.intt if inverse else native.ntt
+    out = benchmark.pedantic(
+        transform, args=(values, k), setup=time_both_in_rust, rounds=7, warmup_rounds=1
+    )
+    assert len(out) == len(values)
+    benchmark.extra_info.update(
+        n=1 << k,
+        impl=f"zkmeter_native.{'intt' if inverse else 'ntt'} (ours)",
+        ours_seconds=timed["ours"],
+        arkworks_seconds=timed["arkworks"],
+        ours_over_arkworks=median(timed["ours"]) / median(timed["arkworks"]),
+    )
 
 
 @pytest.mark.parametrize("k", NTT_SIZES)

@@ -34,7 +34,8 @@ against. Calling a function of this module without the core raises
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import gmpy2
@@ -62,6 +63,7 @@ __all__ = [
     "G1_BYTES",
     "G2_BYTES",
     "MSM_ALGORITHMS",
+    "NTT_ALGORITHMS",
     "PIPPENGER_FROM",
     "SCALAR_BYTES",
     "FrVec",
@@ -72,7 +74,6 @@ __all__ = [
     "available",
     "bases_for",
     "batch_inverse",
-    "blind",
     "check_scalars",
     "column",
     "column_ints",
@@ -82,13 +83,15 @@ __all__ = [
     "divide_by_linear",
     "evaluate",
     "evaluate_column",
+    "evaluate_columns",
+    "freed_memory_reused",
     "g1_bases",
     "g1_from_buffer",
     "g1_to_buffer",
     "gates_on_coset",
     "generator_multiples",
+    "interpolate_blinded",
     "intt",
-    "intt_column",
     "lagrange_basis",
     "lagrange_from_tau",
     "limb_buckets",
@@ -100,6 +103,7 @@ __all__ = [
     "msm_seconds",
     "msm_small",
     "ntt",
+    "ntt_seconds",
     "num_threads",
     "open_at",
     "open_combination",
@@ -354,6 +358,34 @@ def msm_seconds(
     return [float(s) for s in _core().msm_seconds(bases, scalars, repeats, algorithm)]
 
 
+@contextmanager
+def freed_memory_reused() -> Iterator[None]:
+    """Inside, the process's ``malloc`` keeps freed memory for reuse instead of unmapping
+    every block of 32 MiB or more at ``free`` (glibc; a no-op elsewhere): a 2^20 proof's
+    columns then reuse mapped pages instead of page-faulting fresh ones (native/src/heap.rs).
+    Scopes nest; leaving the outermost restores glibc's defaults and trims the heap."""
+    core = _core()
+    core.heap_reuse_enter()
+    try:
+        yield
+    finally:
+        core.heap_reuse_exit()
+
+
+NTT_ALGORITHMS = ("ours", "arkworks")
+
+
+def ntt_seconds(
+    values: BufferLike, k: int, algorithm: str, repeats: int = 3, inverse: bool = False
+) -> list[float]:
+    """Seconds of ``repeats`` in-place FFTs of size ``2^k`` (inverse ones if ``inverse``) by
+    ``algorithm`` (``NTT_ALGORITHMS``; ``ZKMETER_NTT`` picks the one the prover uses), timed
+    inside Rust on the same pre-decoded values: ours and arkworks' side by side."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    return [float(s) for s in _core().ntt_seconds(values, k, repeats, algorithm, inverse)]
+
+
 def generator_multiples(scalars: BufferLike) -> bytes:
     """``[s_i G1]`` as ``64 n`` bytes of EIP-196 points (arkworks' fixed-base
     ``batch_mul``)."""
@@ -466,14 +498,10 @@ def column_ints(values: FrVec) -> list[int]:
     return scalars_from_buffer(values.to_words())
 
 
-def intt_column(values: FrVec, k: int) -> FrVec:
-    """The ``N`` coefficients of the interpolant of ``values`` on ``H`` (``N = 2^k``)."""
-    return _core().fr_intt(values, k)
-
-
-def blind(coeffs: FrVec, n: int, r: Sequence[int]) -> FrVec:
-    """The coefficients of ``c(X) + r(X)(X^N - 1)`` (PROTOCOL §6 step 2)."""
-    return _core().fr_blind(coeffs, n, scalars_to_buffer(r, reduce=True))
+def interpolate_blinded(values: FrVec, k: int, r: Sequence[int]) -> FrVec:
+    """The coefficients of ``c(X) + r(X)(X^N - 1)`` (PROTOCOL §6 step 2), ``c`` the
+    interpolant of ``values`` on ``H`` (``N = 2^k``): one inverse FFT in one buffer."""
+    return _core().fr_interpolate_blinded(values, k, scalars_to_buffer(r, reduce=True))
 
 
 def msm_full(bases: G1Bases, scalars: FrVec) -> G1Affine:
@@ -490,6 +518,12 @@ def msm_column(bases: G1Bases, values: FrVec) -> G1Affine:
 def evaluate_column(coeffs: FrVec, z: int) -> int:
     """``p(z)`` for a polynomial held natively."""
     return scalar_from_word(_core().fr_evaluate(coeffs, scalar_to_word(z)))
+
+
+def evaluate_columns(polys: Sequence[FrVec], z: int) -> list[int]:
+    """``[p(z) for p in polys]``: the powers of ``z`` once, then a dot product each."""
+    words = _core().fr_evaluate_many(list(polys), scalar_to_word(z))
+    return [scalar_from_word(words[i : i + 32]) for i in range(0, len(words), 32)]
 
 
 def open_combination(

@@ -9,7 +9,7 @@ does the arithmetic on whole columns:
     round 1  columns -> FrVec; each limb's bucket sums B_t = sum_(limb_i = t) [L_i] (kept
              for round 2), [limb_j] = sum_t t B_t; the other columns by runs / small-scalar
              MSMs over the Lagrange basis; plus the blinding's few monomial terms; inverse
-             NTT and blinding
+             FFT and blinding in one buffer
     round 2  logUp helpers and running sum (``native.logup_round2``); [h_range_j] =
              sum_t 1/(beta - t) B_t from the limb's buckets; [h_agg] by runs of keys and
              [phi] over the suffix sums of the basis by buckets of limb values
@@ -19,7 +19,8 @@ does the arithmetic on whole columns:
              t's five coefficients above N from the top of the gates
              (``prover.quotient.top_coefficients``); the split
              (``native.quotient_one_coset``); checked at zeta after round 4
-    round 4  evaluations at zeta and omega * zeta
+    round 4  evaluations at zeta and omega * zeta (the powers of each point once, then a
+             dot product per column)
     round 5  the two batched openings: combination, division by X - z and one MSM each
 
 No worker processes: arkworks runs on the native core's own thread pool (rayon).
@@ -112,7 +113,7 @@ class NativeRounds(Rounds):
                 )
                 blind_part = blinding_commitment(self.pk.srs.g1_powers, n, r)
             with self.timings.measure("ntt"):
-                self.coeffs[name] = native.blind(native.intt_column(self.values[name], k), n, r)
+                self.coeffs[name] = native.interpolate_blinded(self.values[name], k, r)
             self.commitments[name] = add_points(commitment, blind_part)
         self.blinding.update(blinding)
         for name in names:
@@ -237,8 +238,8 @@ class NativeRounds(Rounds):
             domain = Domain(self.layout.k)
             zeta_n = pow(zeta, self.layout.size, R)
             t_at_zeta = sum(
-                native.evaluate_column(self.coeffs[name], zeta) * pow(zeta_n, c, R)
-                for c, name in enumerate(QUOTIENT_COLUMNS)
+                value * pow(zeta_n, c, R)
+                for c, value in enumerate(self._evaluate_many(QUOTIENT_COLUMNS, zeta))
             )
             values: dict[str, int] = dict(evals_zeta)
             values.update({f"{name}_next": v for name, v in evals_omega_zeta.items()})
@@ -250,6 +251,10 @@ class NativeRounds(Rounds):
 
     def _evaluate(self, name: str, point: int) -> int:
         return native.evaluate_column(self.coeffs[name], point)
+
+    def _evaluate_many(self, names: Sequence[str], point: int) -> list[int]:
+        """All of them in one native call: the powers of ``point`` once, a dot product each."""
+        return native.evaluate_columns([self.coeffs[name] for name in names], point)
 
     def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:
         """Each claim's weighted sum, divided by X - z, and its one MSM, natively."""

@@ -131,21 +131,23 @@ def prove_witness(
         # Columns stay in the native core; no worker processes (arkworks runs on rayon).
         from prover.native_prover import NativeRounds
 
-        rounds = NativeRounds(
-            pk,
-            public,
-            witness,
-            randomness,
-            progress or (lambda _message: None),
-            timings,
-            self_check,
-            ProverError,
-        )
+        with native.freed_memory_reused():
+            rounds = NativeRounds(
+                pk,
+                public,
+                witness,
+                randomness,
+                progress or (lambda _message: None),
+                timings,
+                self_check,
+                ProverError,
+            )
+            proof = rounds.run()
     else:
         rounds = PythonRounds(
             pk, public, witness, processes, randomness, progress, timings, self_check
         )
-    proof = rounds.run()
+        proof = rounds.run()
     timings.total = time.perf_counter() - start
     timings.seconds["other"] = timings.total - sum(
         v for k, v in timings.seconds.items() if k != "other"

@@ -82,10 +82,11 @@ class Rounds(ABC):
         layout = self.layout
         omega_zeta = self.pk.domain.omega * zeta % R
         with self.timings.measure("other"):
-            evals_zeta = {name: self._evaluate(name, zeta) for name in layout.opened_at_zeta}
-            evals_omega_zeta = {
-                name: self._evaluate(name, omega_zeta) for name in layout.opened_at_omega_zeta
-            }
+            at_zeta, at_omega_zeta = layout.opened_at_zeta, layout.opened_at_omega_zeta
+            evals_zeta = dict(zip(at_zeta, self._evaluate_many(at_zeta, zeta), strict=True))
+            evals_omega_zeta = dict(
+                zip(at_omega_zeta, self._evaluate_many(at_omega_zeta, omega_zeta), strict=True)
+            )
         self.transcript.absorb_scalars(evals_zeta[name] for name in layout.opened_at_zeta)
         self.transcript.absorb_scalars(
             evals_omega_zeta[name] for name in layout.opened_at_omega_zeta
@@ -133,6 +134,11 @@ class Rounds(ABC):
     @abstractmethod
     def _evaluate(self, name: str, point: int) -> int:
         """The blinded polynomial ``name`` at ``point``."""
+
+    def _evaluate_many(self, names: Sequence[str], point: int) -> list[int]:
+        """The blinded polynomials ``names`` at ``point``, in order (one ``_evaluate`` each
+        unless a back end does better)."""
+        return [self._evaluate(name, point) for name in names]
 
     @abstractmethod
     def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:

@@ -8,14 +8,15 @@
 //!
 //! Functions here, named after the math (PROTOCOL §6):
 //!
-//! * `fr_intt`            values on `H` -> the coefficients of the interpolant (degree < N);
-//! * `fr_blind`           `c(X) + r(X) Z_H(X)`, `Z_H = X^N - 1` (PLONK §8 blinding);
+//! * `fr_interpolate_blinded` values on `H` -> the coefficients of `c(X) + r(X) Z_H(X)`, `c`
+//!                        the interpolant (degree < N), `Z_H = X^N - 1` (PLONK §8 blinding);
 //! * `fr_msm`             `sum_i c_i P_i` with full-width scalars (`msm::msm_bigints`: our
 //!                        batch-affine Pippenger, or arkworks' `msm_bigint` by `ZKMETER_MSM`);
 //! * `fr_msm_column`      the same point, computed the cheapest way the values allow: by runs
 //!                        of equal values (`sum_v v sum_{c_i = v} P_i`), or by small-scalar
 //!                        MSMs when every value is below 2^64;
 //! * `fr_evaluate`        `p(z)` (Horner, in parallel chunks);
+//! * `fr_evaluate_many`   `[p_k(z)]`: the powers of `z` once, then a dot product each;
 //! * `fr_open`            `[(P(X) - P(z))/(X - z)]_1` for `P = sum_k w_k p_k` (GWC19 §3).
 
 use ark_bn254::{Fr, G1Affine, G1Projective};
@@ -95,22 +96,44 @@ impl FrVec {
     }
 }
 
-/// `c(X) + r(X) (X^N - 1)` from the coefficients of `c` (degree < N): `c` padded to `N +
-/// len(r)`, then `r_j` subtracted at `j` and added at `N + j`.
-pub fn blind(coeffs: &[Fr], n: usize, r: &[Fr]) -> Result<Vec<Fr>> {
+/// `c(X) + r(X) (X^N - 1)` from the coefficients of `c` (degree < N), in place: `c` padded
+/// to `N + len(r)`, then `r_j` subtracted at `j` and added at `N + j`.
+pub fn blind_in_place(coeffs: &mut Vec<Fr>, n: usize, r: &[Fr]) -> Result<()> {
     if coeffs.len() > n {
         return Err(Error::Length(format!(
             "blind: {} coefficients for a column of degree < {n}",
             coeffs.len()
         )));
     }
-    let mut out = coeffs.to_vec();
-    out.resize(n + r.len(), Fr::zero());
+    coeffs.resize(n + r.len(), Fr::zero());
     for (j, r_j) in r.iter().enumerate() {
-        out[j] -= r_j;
-        out[n + j] += r_j;
+        coeffs[j] -= r_j;
+        coeffs[n + j] += r_j;
     }
+    Ok(())
+}
+
+/// The coefficients of `c(X) + r(X)(X^N - 1)`, `c` the interpolant of `values` on `H`
+/// (`N = 2^k = len(values)`): one copy of the column (with room for `r`), an inverse FFT and
+/// the blinding, all in that one buffer.
+pub fn interpolate_blinded(values: &[Fr], k: u32, r: &[Fr]) -> Result<Vec<Fr>> {
+    let n = 1usize << k;
+    let mut out = Vec::with_capacity(values.len().max(n) + r.len());
+    out.extend_from_slice(values);
+    crate::ntt::ifft_in_place_scaled(&mut out, k, Fr::ONE)?;
+    blind_in_place(&mut out, n, r)?;
     Ok(out)
+}
+
+/// `[p_k(z)]` for every polynomial: `z^j` once for the longest, then each `p_k(z) = sum_j
+/// c_j z^j` as a parallel dot product (where Horner's rule is one sequential chain each).
+pub fn evaluate_many(polys: &[&[Fr]], z: Fr) -> Vec<Fr> {
+    let len = polys.iter().map(|p| p.len()).max().unwrap_or(0);
+    let z_powers = powers(z, len);
+    polys
+        .iter()
+        .map(|p| p.par_iter().zip(&z_powers).map(|(c, x)| *c * x).sum())
+        .collect()
 }
 
 /// `sum_i c_i P_i` with full-width scalars over the first `c.len()` bases (trailing zeros
@@ -249,29 +272,22 @@ fn refs<'a, 'py>(v: &'a [Bound<'py, FrVec>]) -> Vec<&'a [Fr]> {
     v.iter().map(|b| b.get().values.as_slice()).collect()
 }
 
-/// `fr_intt(values, k) -> FrVec`: the `N` coefficients of the polynomial of degree `< N`
-/// taking `values[i]` at `omega^i`.
+/// `fr_interpolate_blinded(values, k, r) -> FrVec`: the coefficients of `c(X) + r(X)(X^N -
+/// 1)`, `c` the interpolant of `values` on `H` (`N = 2^k`), `r` given as scalar words.
 #[pyfunction]
-pub fn fr_intt(py: Python<'_>, values: &Bound<'_, FrVec>, k: i64) -> PyResult<FrVec> {
-    let k = k_arg(k)?;
-    let v = &values.get().values;
-    let out = run(py, || crate::ntt::intt(v.clone(), k))?;
-    Ok(FrVec { values: out })
-}
-
-/// `fr_blind(coeffs, n, r) -> FrVec`: the coefficients of `c(X) + r(X)(X^n - 1)`, `r` given
-/// as scalar words.
-#[pyfunction]
-pub fn fr_blind(
+pub fn fr_interpolate_blinded(
     py: Python<'_>,
-    coeffs: &Bound<'_, FrVec>,
-    n: usize,
+    values: &Bound<'_, FrVec>,
+    k: i64,
     r: &Bound<'_, PyAny>,
 ) -> PyResult<FrVec> {
-    let c = &coeffs.get().values;
+    let k = k_arg(k)?;
+    let v = &values.get().values;
     let r_input = buffers::read(r, "r")?;
     let r_bytes = r_input.as_slice();
-    let out = run(py, || blind(c, n, &decode_scalars(r_bytes, "r")?))?;
+    let out = run(py, || {
+        interpolate_blinded(v, k, &decode_scalars(r_bytes, "r")?)
+    })?;
     Ok(FrVec { values: out })
 }
 
@@ -312,6 +328,22 @@ pub fn fr_evaluate<'py>(
     let z_bytes = z_input.as_slice();
     let y = run(py, || Ok(evaluate(c.clone(), decode_scalar(z_bytes, "z")?)))?;
     scalars_to_bytes(py, &[y])
+}
+
+/// `fr_evaluate_many(polys, z) -> bytes`: `[p_k(z)]` as scalar words, in the order given.
+#[pyfunction]
+pub fn fr_evaluate_many<'py>(
+    py: Python<'py>,
+    polys: Vec<Bound<'py, FrVec>>,
+    z: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let polys = refs(&polys);
+    let z_input = buffers::read(z, "z")?;
+    let z_bytes = z_input.as_slice();
+    let ys = run(py, || {
+        Ok(evaluate_many(&polys, decode_scalar(z_bytes, "z")?))
+    })?;
+    scalars_to_bytes(py, &ys)
 }
 
 /// `fr_open(srs, polys, weights, z) -> bytes`: the KZG opening `[(P(X) - P(z))/(X - z)]_1`
@@ -369,7 +401,7 @@ pub fn evaluate_on_coset(coeffs: &[Fr], shift_powers: &[Fr], k: u32) -> Result<V
             acc
         })
         .collect();
-    dom.fft_in_place(&mut folded);
+    crate::ntt::fft_in_place(&mut folded, k)?;
     Ok(folded)
 }
 
@@ -394,4 +426,53 @@ pub fn powers(x: Fr, len: usize) -> Vec<Fr> {
 /// Is `x`'s canonical integer below `2^bits`?
 pub fn fits_bits(x: &Fr, bits: u32) -> bool {
     x.into_bigint().num_bits() <= bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ff::UniformRand;
+    use ark_std::rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn interpolate_blinded_is_the_blinded_interpolant() {
+        // Oracle: arkworks' inverse FFT, then c(X) + r(X)(X^N - 1) written out term by term.
+        let mut rng = StdRng::seed_from_u64(21);
+        for (k, blinding) in [(0u32, 2usize), (3, 3), (14, 2), (14, 0)] {
+            let n = 1usize << k;
+            let values: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
+            let r: Vec<Fr> = (0..blinding).map(|_| Fr::rand(&mut rng)).collect();
+            let mut c = values.clone();
+            domain(k).unwrap().ifft_in_place(&mut c);
+            let mut expected = vec![Fr::zero(); n + blinding];
+            expected[..n].copy_from_slice(&c);
+            for (j, r_j) in r.iter().enumerate() {
+                expected[j] -= r_j;
+                expected[n + j] += r_j;
+            }
+            let got = crate::pool::install(|| interpolate_blinded(&values, k, &r))
+                .unwrap()
+                .unwrap();
+            assert_eq!(got, expected, "k = {k}, {blinding} blinding terms");
+        }
+        let three = vec![Fr::ONE; 3];
+        assert!(matches!(
+            interpolate_blinded(&three, 2, &[]),
+            Err(Error::Length(_))
+        ));
+    }
+
+    #[test]
+    fn evaluate_many_agrees_with_horner() {
+        let mut rng = StdRng::seed_from_u64(22);
+        let polys: Vec<Vec<Fr>> = [0usize, 1, 5, 4099]
+            .iter()
+            .map(|len| (0..*len).map(|_| Fr::rand(&mut rng)).collect())
+            .collect();
+        let refs: Vec<&[Fr]> = polys.iter().map(|p| p.as_slice()).collect();
+        let z = Fr::rand(&mut rng);
+        let expected: Vec<Fr> = polys.iter().map(|p| evaluate(p.clone(), z)).collect();
+        assert_eq!(evaluate_many(&refs, z), expected);
+        assert!(evaluate_many(&[], z).is_empty());
+    }
 }

@@ -9,7 +9,7 @@
 
 use ark_bn254::{Fr, G1Affine};
 use ark_ff::{PrimeField, Zero};
-use ark_poly::univariate::{DenseOrSparsePolynomial, DensePolynomial};
+use ark_poly::univariate::DensePolynomial;
 use ark_poly::{DenseUVPolynomial, Polynomial};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -26,18 +26,22 @@ pub fn evaluate(coeffs: Vec<Fr>, z: Fr) -> Fr {
 }
 
 /// `(q, p(z))` with `p(X) = q(X)(X - z) + p(z)`; `q` has `len(coeffs) - 1` coefficients
-/// (zero-padded at the top when `p` has trailing zeros; empty for fewer than 2).
-pub fn divide_by_linear(coeffs: Vec<Fr>, z: Fr) -> (Vec<Fr>, Fr) {
-    let width = coeffs.len().saturating_sub(1);
-    let p = DensePolynomial::from_coefficients_vec(coeffs);
-    let divisor = DensePolynomial::from_coefficients_vec(vec![-z, Fr::from(1u64)]);
-    let (q, r) = DenseOrSparsePolynomial::from(&p)
-        .divide_with_q_and_r(&DenseOrSparsePolynomial::from(&divisor))
-        .unwrap_or_default(); // `None` only for a zero divisor; X - z is never zero
-    let mut q = q.coeffs;
-    q.resize(width, Fr::zero());
-    let remainder = r.coeffs.first().copied().unwrap_or_else(Fr::zero);
-    (q, remainder)
+/// (zero-padded at the top when `p` has trailing zeros; empty for fewer than 2). Synthetic
+/// division (Horner's scheme run from the top): `q_(n-2) = c_(n-1)`, `q_(i-1) = c_i + z q_i`,
+/// `p(z) = c_0 + z q_0`, computed in place in `coeffs`' memory.
+pub fn divide_by_linear(mut coeffs: Vec<Fr>, z: Fr) -> (Vec<Fr>, Fr) {
+    let Some(&first) = coeffs.first() else {
+        return (Vec::new(), Fr::zero());
+    };
+    let mut acc = Fr::zero();
+    // Walking down, coeffs[i] becomes q_(i-1) once it has been read as c_i.
+    for i in (1..coeffs.len()).rev() {
+        acc = acc * z + coeffs[i];
+        coeffs[i] = acc;
+    }
+    let remainder = acc * z + first;
+    coeffs.remove(0);
+    (coeffs, remainder)
 }
 
 /// `[p(tau)]_1 = sum_i coeffs[i] [tau^i]_1`; trailing zero coefficients are ignored and a

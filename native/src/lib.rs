@@ -9,6 +9,8 @@
 //! * `msm`      – the `G1Bases` handle, MSM (full-width and small scalars), arkworks timing
 //! * `pippenger` – our full-width MSM: signed digits, batch-affine buckets (see its note)
 //! * `ntt`      – NTT / inverse / coset NTT on the radix-2 domains of docs/PROTOCOL.md
+//! * `fft`      – our radix-2 FFT under `ntt` (depth first, tabled twiddles; arkworks' is the oracle)
+//! * `heap`     – freed memory kept for reuse while a proof runs (glibc's malloc settings)
 //! * `g1fft`    – the Lagrange basis `[L_i(tau)]_1` by an inverse FFT over G1
 //! * `kzg`      – polynomial evaluation, division by `X - z`, commitments and openings
 //! * `pairing`  – the EIP-197 pairing-product check
@@ -27,7 +29,9 @@
 pub mod buffers;
 pub mod column;
 pub mod error;
+pub mod fft;
 pub mod g1fft;
+pub mod heap;
 pub mod kzg;
 pub mod msm;
 pub mod ntt;
@@ -67,11 +71,11 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(setup::g1_lagrange_from_tau, m)?)?;
     m.add_function(wrap_pyfunction!(setup::ptau_g1_points, m)?)?;
     m.add_function(wrap_pyfunction!(ptau::py_write_prepared_ptau, m)?)?;
-    m.add_function(wrap_pyfunction!(column::fr_intt, m)?)?;
-    m.add_function(wrap_pyfunction!(column::fr_blind, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_interpolate_blinded, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm_column, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(column::fr_evaluate_many, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_open, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::logup_round2, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::py_quotient_on_coset, m)?)?;
@@ -79,6 +83,8 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rounds::py_quotient_unfold, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::py_quotient_one_coset, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(heap::heap_reuse_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(heap::heap_reuse_exit, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::batch_inverse, m)?)?;
     m.add_function(wrap_pyfunction!(scalars::scalars_check, m)?)?;
     m.add_function(wrap_pyfunction!(msm::g1_msm, m)?)?;
@@ -91,6 +97,7 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ntt::py_coset_ntt, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::py_coset_intt, m)?)?;
     m.add_function(wrap_pyfunction!(ntt::root_of_unity, m)?)?;
+    m.add_function(wrap_pyfunction!(ntt::ntt_seconds, m)?)?;
     m.add_function(wrap_pyfunction!(g1fft::g1_lagrange_basis, m)?)?;
     m.add_function(wrap_pyfunction!(kzg::poly_evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(kzg::poly_divide_by_linear, m)?)?;

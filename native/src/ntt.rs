@@ -11,14 +11,17 @@
 //! * `intt` is its inverse: `c_j = n^-1 sum_i v_i omega^(-i j)` (`len(v) == n`);
 //! * `coset_ntt(c, shift)[i] = p(shift omega^i)`, `coset_intt` its inverse.
 //!
-//! The transforms are arkworks' (`EvaluationDomain::fft_in_place` / `ifft_in_place`, an
-//! in-order radix-2 Cooley–Tukey FFT, parallel on rayon); a coset is `get_coset(shift)`.
+//! The transforms are ours (`fft`: depth first, tabled twiddles) unless `ZKMETER_NTT=arkworks`
+//! selects arkworks' (`EvaluationDomain::fft_in_place` / `ifft_in_place`, an in-order radix-2
+//! Cooley–Tukey FFT, parallel on rayon), which is also the oracle of `fft`'s tests. A coset
+//! transform scales coefficient `j` by `shift^j` (or `shift^-j` after the inverse).
 
 use ark_bn254::Fr;
-use ark_ff::{FftField, Zero};
+use ark_ff::{FftField, Field, One, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use rayon::prelude::*;
 
 use crate::buffers;
 use crate::error::{Error, Result};
@@ -39,29 +42,34 @@ pub fn k_arg(k: i64) -> Result<u32> {
         })
 }
 
-/// The subgroup of size `2^k`.
-pub fn domain(k: u32) -> Result<Radix2EvaluationDomain<Fr>> {
+/// `k` if a domain of size `2^k` exists (`k <= MAX_K`).
+pub fn check_k(k: u32) -> Result<u32> {
     if k > MAX_K {
         return Err(Error::Domain(format!(
             "k must be in 0..={MAX_K} (the 2-adicity of Fr), got {k}"
         )));
     }
+    Ok(k)
+}
+
+/// The subgroup of size `2^k`.
+pub fn domain(k: u32) -> Result<Radix2EvaluationDomain<Fr>> {
+    check_k(k)?;
     Radix2EvaluationDomain::new(1usize << k)
         .ok_or_else(|| Error::Domain(format!("no radix-2 domain of size 2^{k}")))
 }
 
-fn coset(k: u32, shift: Fr) -> Result<Radix2EvaluationDomain<Fr>> {
+fn check_shift(shift: Fr) -> Result<()> {
     if shift.is_zero() {
         return Err(Error::Domain(
             "the coset shift must be non-zero in Fr".to_owned(),
         ));
     }
-    domain(k)?
-        .get_coset(shift)
-        .ok_or_else(|| Error::Domain("the coset shift has no inverse".to_owned()))
+    Ok(())
 }
 
 fn at_most(len: usize, k: u32, what: &str) -> Result<()> {
+    check_k(k)?;
     if len > 1usize << k {
         return Err(Error::Length(format!(
             "{what}: {len} coefficients do not fit a domain of size 2^{k}"
@@ -71,6 +79,7 @@ fn at_most(len: usize, k: u32, what: &str) -> Result<()> {
 }
 
 fn exactly(len: usize, k: u32, what: &str) -> Result<()> {
+    check_k(k)?;
     if len != 1usize << k {
         return Err(Error::Length(format!(
             "{what}: expected {} values (one per point of the domain 2^{k}), got {len}",
@@ -80,35 +89,117 @@ fn exactly(len: usize, k: u32, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Environment variable naming the FFT every transform here uses: `ours` (the default) or
+/// `arkworks`; read at every call, so tests and benchmarks can switch.
+pub const NTT_ENV: &str = "ZKMETER_NTT";
+
+/// Which radix-2 FFT runs the transforms.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NttAlgorithm {
+    /// `fft`: depth first, tabled twiddles.
+    Ours,
+    /// arkworks' `Radix2EvaluationDomain`.
+    Arkworks,
+}
+
+impl NttAlgorithm {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "ours" => Ok(Self::Ours),
+            "arkworks" => Ok(Self::Arkworks),
+            other => Err(Error::Domain(format!(
+                "unknown NTT {other:?}: expected \"ours\" or \"arkworks\""
+            ))),
+        }
+    }
+
+    /// `ZKMETER_NTT` if set, else `Ours`.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var(NTT_ENV) {
+            Ok(name) if !name.is_empty() => {
+                Self::parse(&name).map_err(|e| Error::Domain(format!("{NTT_ENV}: {e}")))
+            }
+            _ => Ok(Self::Ours),
+        }
+    }
+}
+
+/// `x <- [p(omega^i)]` in place, `x.len() = 2^k` (zero-padded by the caller).
+pub fn fft_with(x: &mut Vec<Fr>, k: u32, algorithm: NttAlgorithm) -> Result<()> {
+    exactly(x.len(), k, "coeffs")?;
+    match algorithm {
+        NttAlgorithm::Ours => crate::fft::fft_in_place(x),
+        NttAlgorithm::Arkworks => {
+            domain(k)?.fft_in_place(x);
+            Ok(())
+        }
+    }
+}
+
+/// `x <- scale * n^-1 [sum_i x_i omega^(-ij)]` in place, `x.len() = 2^k`.
+pub fn ifft_scaled_with(x: &mut Vec<Fr>, k: u32, scale: Fr, algorithm: NttAlgorithm) -> Result<()> {
+    exactly(x.len(), k, "values")?;
+    match algorithm {
+        NttAlgorithm::Ours => crate::fft::ifft_in_place_scaled(x, scale),
+        NttAlgorithm::Arkworks => {
+            domain(k)?.ifft_in_place(x);
+            if !scale.is_one() {
+                x.par_iter_mut().for_each(|v| *v *= scale);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The forward transform by the process's FFT (`NttAlgorithm::from_env`).
+pub fn fft_in_place(x: &mut Vec<Fr>, k: u32) -> Result<()> {
+    fft_with(x, k, NttAlgorithm::from_env()?)
+}
+
+/// The inverse transform times `scale`, by the process's FFT.
+pub fn ifft_in_place_scaled(x: &mut Vec<Fr>, k: u32, scale: Fr) -> Result<()> {
+    ifft_scaled_with(x, k, scale, NttAlgorithm::from_env()?)
+}
+
 /// `[p(omega^i) for i < n]` from at most `n` coefficients.
 pub fn ntt(mut coeffs: Vec<Fr>, k: u32) -> Result<Vec<Fr>> {
-    let dom = domain(k)?;
     at_most(coeffs.len(), k, "coeffs")?;
-    dom.fft_in_place(&mut coeffs);
+    coeffs.resize(1 << k, Fr::zero());
+    fft_in_place(&mut coeffs, k)?;
     Ok(coeffs)
 }
 
 /// The `n` coefficients of the polynomial taking `values[i]` at `omega^i`.
 pub fn intt(mut values: Vec<Fr>, k: u32) -> Result<Vec<Fr>> {
-    let dom = domain(k)?;
     exactly(values.len(), k, "values")?;
-    dom.ifft_in_place(&mut values);
+    ifft_in_place_scaled(&mut values, k, Fr::one())?;
     Ok(values)
 }
 
 /// `[p(shift omega^i) for i < n]` from at most `n` coefficients.
 pub fn coset_ntt(mut coeffs: Vec<Fr>, k: u32, shift: Fr) -> Result<Vec<Fr>> {
-    let dom = coset(k, shift)?;
+    check_shift(shift)?;
     at_most(coeffs.len(), k, "coeffs")?;
-    dom.fft_in_place(&mut coeffs);
+    let shift_powers = crate::column::powers(shift, coeffs.len());
+    coeffs
+        .par_iter_mut()
+        .zip(&shift_powers)
+        .for_each(|(c, s)| *c *= s);
+    coeffs.resize(1 << k, Fr::zero());
+    fft_in_place(&mut coeffs, k)?;
     Ok(coeffs)
 }
 
 /// The coefficients of the polynomial of degree `< n` taking `values[i]` at `shift omega^i`.
 pub fn coset_intt(mut values: Vec<Fr>, k: u32, shift: Fr) -> Result<Vec<Fr>> {
-    let dom = coset(k, shift)?;
+    check_shift(shift)?;
     exactly(values.len(), k, "values")?;
-    dom.ifft_in_place(&mut values);
+    ifft_in_place_scaled(&mut values, k, Fr::one())?;
+    let unshift = crate::column::powers(shift.inverse().expect("checked non-zero"), values.len());
+    values
+        .par_iter_mut()
+        .zip(&unshift)
+        .for_each(|(c, s)| *c *= s);
     Ok(values)
 }
 
@@ -182,6 +273,43 @@ pub fn py_coset_intt<'py>(
         coset_intt(decode_scalars(bytes, "values")?, k, shift)
     })?;
     scalars_to_bytes(py, &out)
+}
+
+/// `ntt_seconds(values, k, repeats, algorithm, inverse=False) -> list[float]`: wall-clock
+/// seconds of `repeats` in-place transforms of size `2^k` by `"ours"` or `"arkworks"`, timed
+/// inside Rust on a copy of `values` decoded beforehand (the side-by-side baseline of
+/// `benches/bench_native.py`).
+#[pyfunction]
+#[pyo3(signature = (values, k, repeats, algorithm, inverse=false))]
+pub fn ntt_seconds(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    k: i64,
+    repeats: usize,
+    algorithm: &str,
+    inverse: bool,
+) -> PyResult<Vec<f64>> {
+    let k = k_arg(k)?;
+    let algorithm = NttAlgorithm::parse(algorithm)?;
+    let input = buffers::read(values, "values")?;
+    let bytes = input.as_slice();
+    Ok(run(py, || {
+        let x = decode_scalars(bytes, "values")?;
+        exactly(x.len(), k, "values")?;
+        let mut seconds = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let mut y = x.clone();
+            let start = std::time::Instant::now();
+            if inverse {
+                ifft_scaled_with(&mut y, k, Fr::one(), algorithm)?;
+            } else {
+                fft_with(&mut y, k, algorithm)?;
+            }
+            seconds.push(start.elapsed().as_secs_f64());
+            let _ = std::hint::black_box(y);
+        }
+        Ok(seconds)
+    })?)
 }
 
 /// `root_of_unity(k) -> bytes`: the generator `omega` of `H` (one scalar word), as

@@ -352,8 +352,7 @@ pub fn quotient_on_coset(
     let z_inv = z_h
         .inverse()
         .ok_or_else(|| Error::ZeroInverse("Z_H vanishes on the coset".to_owned()))?;
-    values.par_iter_mut().for_each(|v| *v *= z_inv);
-    dom.ifft_in_place(&mut values);
+    crate::ntt::ifft_in_place_scaled(&mut values, k, z_inv)?;
     let shift_inv = shift
         .inverse()
         .ok_or_else(|| Error::ZeroInverse("the coset shift is zero".to_owned()))?;

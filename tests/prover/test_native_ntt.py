@@ -102,6 +102,43 @@ def test_size_2_pow_14_matches_python() -> None:
     assert ints(native.ntt(buf(coeffs), 14)) == ntt_python(coeffs, 14)
 
 
+@pytest.mark.parametrize("k", [0, 1, 2, 11, 13, 15])
+def test_our_fft_and_arkworks_agree_both_ways(k: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """native/src/fft.rs (the default) against arkworks' FFT as the oracle (ZKMETER_NTT),
+    through every transform of the binding, below and above its parallel threshold."""
+    rng = random.Random(k)
+    values = buf([rng.randrange(R) for _ in range(1 << k)])
+    shift = 5
+    results = {}
+    for algorithm in native.NTT_ALGORITHMS:
+        monkeypatch.setenv("ZKMETER_NTT", algorithm)
+        results[algorithm] = (
+            native.ntt(values, k),
+            native.intt(values, k),
+            native.coset_ntt(values, k, shift),
+            native.coset_intt(values, k, shift),
+        )
+    assert results["ours"] == results["arkworks"]
+
+
+def test_unknown_ntt_algorithm_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZKMETER_NTT", "radix3")
+    with pytest.raises(ValueError, match='ZKMETER_NTT: unknown NTT "radix3"'):
+        native.ntt(buf([1, 2]), 1)
+    with pytest.raises(ValueError, match="unknown NTT"):
+        native.ntt_seconds(buf([1, 2]), 1, "radix3")
+
+
+def test_ntt_seconds_times_both_algorithms() -> None:
+    values = buf(list(range(1 << 10)))
+    for algorithm in native.NTT_ALGORITHMS:
+        for inverse in (False, True):
+            seconds = native.ntt_seconds(values, 10, algorithm, repeats=2, inverse=inverse)
+            assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    with pytest.raises(ValueError, match="repeats"):
+        native.ntt_seconds(values, 10, "ours", repeats=0)
+
+
 def test_native_length_and_shift_errors() -> None:
     with pytest.raises(ValueError, match="do not fit a domain of size 2\\^1"):
         native.ntt(buf([1, 2, 3]), 1)

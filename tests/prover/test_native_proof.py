@@ -46,3 +46,22 @@ def test_other_randomness_gives_another_proof_that_verifies() -> None:
     assert first.proof.to_bytes() != second.proof.to_bytes()
     with use_backend("native"):
         assert verify_batch_proof(pk.vk, second.public, second.proof).accepted
+
+
+def test_freed_memory_scope_nests_and_closes_on_errors() -> None:
+    """``native.freed_memory_reused`` (native/src/heap.rs): scopes nest, an exception still
+    closes them, and a proof made inside one is the proof made outside it."""
+    import zkmeter_native
+
+    class BoomError(Exception):
+        pass
+
+    with pytest.raises(BoomError), native.freed_memory_reused(), native.freed_memory_reused():
+        raise BoomError
+    assert zkmeter_native.heap_reuse_enter() == 1  # both scopes above were closed
+    assert zkmeter_native.heap_reuse_exit() == 0
+    with use_backend("native"):
+        _, inside = prove_on("native", 8, seed=5)  # prove_batch opens its own scope
+        with native.freed_memory_reused():
+            _, nested = prove_on("native", 8, seed=5)
+    assert inside.proof.to_bytes() == nested.proof.to_bytes()
