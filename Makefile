@@ -12,6 +12,11 @@ CARGO_TEST   := cargo test --release --locked --lib --manifest-path native/Cargo
 
 CHROMIUM := /usr/bin/chromium
 
+# The test suite on two pytest-xdist workers, a test file each at a time (a module's fixtures,
+# such as its anvil node, stay in one process): about 0.6 of the one-process time on 2 cores,
+# since many tests wait on a node, a database or a subprocess. PYTEST_PARALLEL= runs it in one.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 .PHONY: setup postgres chromium demo test test-fast test-native test-browser lint bench bench-table clean
 
 setup: $(STAMP) $(NATIVE_STAMP) node_modules/.installed
@@ -59,14 +64,14 @@ test: setup postgres chromium
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(CARGO_TEST)
-	$(PY) -m pytest -m "" -p no:cacheprovider
+	$(PY) -m pytest -m "" -p no:cacheprovider $(PYTEST_PARALLEL)
 
 test-native: setup
 	$(CARGO_TEST)
 	$(PY) -m pytest tests/prover/test_native_*.py tests/verifier/test_native_pairing.py
 
 test-fast: setup postgres chromium
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" $(PYTEST_PARALLEL)
 
 test-browser: setup chromium
 	$(PY) -m pytest -m browser tests/zkmeter/test_ui_browser.py
