@@ -315,8 +315,11 @@ def _table_values(pk: ProvingKey) -> Any:
 
 
 def _table_coefficients(pk: ProvingKey) -> Any:
-    """T's coefficients as a native column, made once per proving key."""
-    return _cached(pk, "coeffs", lambda: native.column(pk.table_coeffs))
+    """T's coefficients as a native column (its values interpolated natively, no blinding:
+    T is fixed), made once per proving key."""
+    return _cached(
+        pk, "coeffs", lambda: native.interpolate_blinded(_table_values(pk), pk.layout.k, [])
+    )
 
 
 def _suffix(pk: ProvingKey, lagrange: Any) -> Any:

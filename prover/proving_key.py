@@ -8,6 +8,7 @@ verification key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from circuits.usage_batch import Layout, UnsupportedDomainError
@@ -31,7 +32,6 @@ class ProvingKey:
     lagrange_points: Any  # [L_i(tau)]_1, i < N: G1Points (native) or prepared Bases
     monomial_points: Any  # [tau^i]_1, i < Layout.srs_powers, likewise
     table_values: list[int]
-    table_coeffs: list[int]
     vk: VerificationKey
 
     @classmethod
@@ -40,7 +40,6 @@ class ProvingKey:
         lagrange: Any = lagrange_basis(srs, k, progress=progress)
         monomial: Any = srs.g1_powers[: layout.srs_powers]
         table_values = layout.table_values()
-        table_coeffs = [int(c) for c in intt(table_values, k)]
         if native.use_native():
             # The bases stay bytes with a native handle (prover.srs.G1Points); T's values are
             # below 2^16: a small-scalar MSM.
@@ -49,11 +48,17 @@ class ProvingKey:
             lagrange, monomial = prepare_bases(lagrange), prepare_bases(monomial)
             table_commitment = commit_lagrange(table_values, lagrange)
         vk = VerificationKey(k, table_commitment, srs.g2_tau)
-        return cls(layout, srs, lagrange, monomial, table_values, table_coeffs, vk)
+        return cls(layout, srs, lagrange, monomial, table_values, vk)
 
     @property
     def domain(self) -> Domain:
         return Domain(self.layout.k)
+
+    @cached_property
+    def table_coeffs(self) -> list[int]:
+        """T's coefficients, the interpolant of ``table_values`` on H, made on first use (the
+        pure-Python rounds use them; the native ones interpolate T natively)."""
+        return [int(c) for c in intt(self.table_values, self.layout.k)]
 
 
 def verification_key(srs: SRS, k: int) -> VerificationKey:
