@@ -159,7 +159,8 @@ pub fn aggregate_commitment(
 }
 
 /// `[sum_(i > j) P_i for j < n]`: suffix sums (the last is the point at infinity), in
-/// parallel chunks, then one batch normalisation.
+/// parallel chunks, each normalised to affine by its own batch inversion as it is made (no
+/// projective copy of all `n`: 96 MiB at 2^20).
 pub fn suffix_sums(bases: &[G1Affine]) -> Vec<G1Affine> {
     const CHUNK: usize = 1 << 12;
     let n = bases.len();
@@ -172,18 +173,20 @@ pub fn suffix_sums(bases: &[G1Affine]) -> Vec<G1Affine> {
     for c in (0..totals.len().saturating_sub(1)).rev() {
         after[c] = after[c + 1] + totals[c + 1];
     }
-    let mut out = vec![G1Projective::zero(); n];
+    let mut out = vec![G1Affine::identity(); n];
     out.par_chunks_mut(CHUNK)
         .zip(bases.par_chunks(CHUNK))
         .zip(after.par_iter())
         .for_each(|((out, chunk), tail)| {
             let mut acc = *tail;
-            for (o, p) in out.iter_mut().zip(chunk).rev() {
+            let mut sums = vec![G1Projective::zero(); chunk.len()];
+            for (o, p) in sums.iter_mut().zip(chunk).rev() {
                 *o = acc;
                 acc += p;
             }
+            out.copy_from_slice(&G1Projective::normalize_batch(&sums));
         });
-    G1Projective::normalize_batch(&out)
+    out
 }
 
 /// `B_t = sum_(j: values_j = t) P_(j mod n)` for `t < buckets`, `n = len(bases)` (so several
