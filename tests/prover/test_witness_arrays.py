@@ -15,6 +15,7 @@ from channels.receipts_file import (
     parse_receipts_columns,
     receipts_columns_bytes,
 )
+from prover.prover import witness_from_rows
 from prover.witness import BatchError, UsageArrays, UsageRow, build_witness_from_arrays
 from tests.support.proofs import HEADER, build_witness, random_rows, seeded
 
@@ -72,3 +73,39 @@ def test_compact_receipts_file_round_trip_and_checksum() -> None:
         parse_receipts_columns(bytes(tampered))
     with pytest.raises(ReceiptsFileError, match="magic"):
         parse_receipts_columns(b"{}" + data)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32), st.integers(1, 5))
+def test_prove_batch_lays_out_rows_as_columns_into_the_same_witness(
+    seed: int, channels: int
+) -> None:
+    """``prover.prover.witness_from_rows`` (prove_batch's way in for UsageRow objects) gives
+    ``build_witness``'s witness."""
+    rows = random_rows(seeded(seed), channels=channels, max_calls=30)
+    reference = build_witness(rows, 9)
+    ours = witness_from_rows(rows, 9)
+    assert ours.columns == reference.columns
+    assert ours.aggregates == reference.aggregates
+    assert list(ours.rows) == list(reference.rows)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [UsageRow(5, 1, 1, 10), UsageRow(5, 1, 3, 10)],  # a gap
+        [UsageRow(5, 1, 1, 10), UsageRow(5, 1, 1, 10)],  # a repeat
+        [UsageRow(5, 1, 0, 10)],  # nonce 0
+        [UsageRow(5, 1, 1, 1 << 32)],  # tokens out of range
+        [UsageRow(5, 1, 1, -1)],  # negative tokens
+        [UsageRow(1 << 160, 1, 1, 1)],  # payer wider than an address
+        [],
+    ],
+    ids=["gap", "repeat", "nonce-0", "tokens", "negative", "payer", "empty"],
+)
+def test_prove_batch_refuses_rows_with_the_row_by_row_message(bad: list[UsageRow]) -> None:
+    with pytest.raises(BatchError) as reference:
+        build_witness(bad, 8)
+    with pytest.raises(BatchError) as ours:
+        witness_from_rows(bad, 8)
+    assert str(ours.value) == str(reference.value)
