@@ -7,7 +7,8 @@
 //! * `scalars`  – scalar buffers (32-byte little-endian canonical words), batch inversion
 //! * `points`   – EIP-196 G1 / EIP-197 G2 encodings with curve and subgroup checks
 //! * `msm`      – the `G1Bases` handle, MSM (full-width and small scalars), arkworks timing
-//! * `pippenger` – our full-width MSM: signed digits, batch-affine buckets (see its note)
+//! * `pippenger` – our full-width MSM: signed digits, batch-affine buckets (see its note);
+//!   bucket sums by the same buckets
 //! * `ntt`      – NTT / inverse / coset NTT on the radix-2 domains of docs/PROTOCOL.md
 //! * `fft`      – our radix-2 FFT under `ntt` (depth first, tabled twiddles; arkworks' is the oracle)
 //! * `heap`     – freed memory kept for reuse while a proof runs (glibc's malloc settings)

@@ -23,6 +23,9 @@
 //! 3. **Window sums** `sum_b (b + 1) B_b` by running sums from the top bucket down (XYZZ),
 //!    and `sum_w 2^(c w) S_w` by Horner (`c` doublings a window).
 //!
+//! The same batch-affine buckets give `bucket_sums` (`B_t = sum_(values_i = t) P_i`), the
+//! limb buckets of `structured.rs`.
+//!
 //! Windows are independent and run in parallel (rayon, the caller's pool). The window size
 //! `c` is chosen by `n` (`window_bits`). The result is a group element, so it is exactly
 //! arkworks' `msm_bigint` result (tested against it).
@@ -380,6 +383,63 @@ pub fn msm(bases: &[G1Affine], scalars: &[ScalarInt]) -> G1Projective {
     msm_with_window(bases, scalars, window_bits(n, rayon::current_num_threads()))
 }
 
+/// With fewer buckets than this, `bucket_sums` keeps interleaved copies of them (point `i`
+/// in copy `i mod copies`), so that a batch can still hold enough additions to share an
+/// inversion (256 buckets alone would allow batches of 32).
+const BATCHED_BUCKETS: usize = 4096;
+
+/// `B_t = sum_(i: values_i = t) P_(i mod n)` for `t < buckets`, `n = len(bases)` (several
+/// columns over the same bases go into one set), by the MSM's batch-affine buckets
+/// (`Window`): about 5M + 1S an addition where a projective mixed addition costs 8M + 3S
+/// (measured here about 170 ns against 240 ns, the bookkeeping included). Every value must be
+/// below `buckets`; infinity among the bases is skipped. Per-thread parts of the values, each
+/// into its own buckets, summed at the end.
+pub fn bucket_sums(bases: &[G1Affine], values: &[u64], buckets: usize) -> Vec<G1Projective> {
+    let rows = values.len();
+    let n = bases.len();
+    let mut total = vec![G1Projective::zero(); buckets];
+    if n == 0 || buckets == 0 || rows == 0 {
+        return total;
+    }
+    let copies = (BATCHED_BUCKETS / buckets).clamp(1, 16);
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = rows.div_ceil(threads).max(1);
+    let parts: Vec<Vec<G1Projective>> = (0..rows.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| {
+            let mut window = Window::new(buckets * copies);
+            for i in c * chunk..((c + 1) * chunk).min(rows) {
+                let b = values[i] as usize;
+                assert!(b < buckets, "bucket_sums: value {b} is not below {buckets}");
+                let p = bases[i % n];
+                if !p.is_zero() {
+                    window.offer(((i % copies) * buckets + b) as u32, p);
+                }
+            }
+            window.finish();
+            (0..buckets)
+                .map(|b| {
+                    let mut sum = G1Projective::zero();
+                    for copy in 0..copies {
+                        let k = copy * buckets + b;
+                        sum += &window.buckets[k];
+                        if let Some(side) = window.side.get(k) {
+                            if !side.is_zero() {
+                                sum += G1Projective::from(*side);
+                            }
+                        }
+                    }
+                    sum
+                })
+                .collect()
+        })
+        .collect();
+    for part in parts {
+        total.par_iter_mut().zip(part).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,5 +642,35 @@ mod tests {
                 assert_eq!(acc, want, "c {c}");
             }
         }
+    }
+
+    #[test]
+    fn bucket_sums_match_projective_sums_on_edge_inputs() {
+        let mut rng = StdRng::seed_from_u64(41);
+        let pool: Vec<G1Affine> = (0..8)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        let fresh: Vec<G1Affine> = (0..3000)
+            .map(|_| G1Projective::rand(&mut rng).into_affine())
+            .collect();
+        let repeats = pool_bases(3000, &pool, &mut rng);
+        for (bases, buckets, spread) in [
+            (&fresh, 256usize, 256u64), // uniform values
+            (&fresh, 256, 1),           // every value the same: queue and side buckets
+            (&repeats, 256, 3),         // equal, negated and infinite points, few values
+            (&repeats, 1, 1),
+        ] {
+            // More values than bases: value j goes with base j mod n.
+            let values: Vec<u64> = (0..7000).map(|_| rng.gen_range(0..spread)).collect();
+            let mut expected = vec![G1Projective::zero(); buckets];
+            for (j, v) in values.iter().enumerate() {
+                expected[*v as usize] += bases[j % bases.len()];
+            }
+            let got = crate::pool::install(|| bucket_sums(bases, &values, buckets)).unwrap();
+            let got: Vec<G1Affine> = got.iter().map(|p| p.into_affine()).collect();
+            let expected: Vec<G1Affine> = expected.iter().map(|p| p.into_affine()).collect();
+            assert_eq!(got, expected, "{buckets} buckets, values below {spread}");
+        }
+        assert!(bucket_sums(&[], &[0, 1], 4).iter().all(|p| p.is_zero()));
     }
 }

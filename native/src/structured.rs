@@ -190,28 +190,12 @@ pub fn suffix_sums(bases: &[G1Affine]) -> Vec<G1Affine> {
 }
 
 /// `B_t = sum_(j: values_j = t) P_(j mod n)` for `t < buckets`, `n = len(bases)` (so several
-/// columns of values over the same bases go into one set of buckets); per-thread bucket
-/// arrays, merged.
+/// columns of values over the same bases go into one set of buckets), as affine points: by
+/// the MSM's batch-affine buckets (`pippenger::bucket_sums`; 0.37 s for the four limbs of a
+/// 2^20 proof where projective additions took 0.53 s). Every value is below `buckets` (the
+/// callers check).
 pub fn bucket_sums(bases: &[G1Affine], values: &[u64], buckets: usize) -> Vec<G1Affine> {
-    let threads = rayon::current_num_threads().max(1);
-    let chunk = values.len().div_ceil(threads).max(1);
-    let n = bases.len().max(1);
-    let partial: Vec<Vec<G1Projective>> = values
-        .par_chunks(chunk)
-        .enumerate()
-        .map(|(c, vals)| {
-            let mut acc = vec![G1Projective::zero(); buckets];
-            for (offset, v) in vals.iter().enumerate() {
-                acc[*v as usize] += bases[(c * chunk + offset) % n];
-            }
-            acc
-        })
-        .collect();
-    let mut total = vec![G1Projective::zero(); buckets];
-    for part in partial {
-        total.par_iter_mut().zip(part).for_each(|(t, p)| *t += p);
-    }
-    G1Projective::normalize_batch(&total)
+    G1Projective::normalize_batch(&crate::pippenger::bucket_sums(bases, values, buckets))
 }
 
 /// `limb_buckets(bases, values, buckets) -> G1Bases | None`: the bucket sums
