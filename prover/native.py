@@ -82,7 +82,6 @@ __all__ = [
     "coset_ntt",
     "divide_by_linear",
     "evaluate",
-    "evaluate_column",
     "evaluate_columns",
     "freed_memory_reused",
     "g1_bases",
@@ -513,11 +512,6 @@ def msm_column(bases: G1Bases, values: FrVec) -> G1Affine:
     """``sum_i c_i P_i`` for a witness column, computed by runs of equal values or by
     small-scalar MSMs where the values allow (the same point as ``msm_full``)."""
     return _g1_point(_core().fr_msm_column(bases, values))
-
-
-def evaluate_column(coeffs: FrVec, z: int) -> int:
-    """``p(z)`` for a polynomial held natively."""
-    return scalar_from_word(_core().fr_evaluate(coeffs, scalar_to_word(z)))
 
 
 def evaluate_columns(polys: Sequence[FrVec], z: int) -> list[int]:

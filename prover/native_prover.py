@@ -249,9 +249,6 @@ class NativeRounds(Rounds):
                 raise self.error("the quotient is not a polynomial: the witness breaks a gate")
         return evals_zeta, evals_omega_zeta
 
-    def _evaluate(self, name: str, point: int) -> int:
-        return native.evaluate_column(self.coeffs[name], point)
-
     def _evaluate_many(self, names: Sequence[str], point: int) -> list[int]:
         """All of them in one native call: the powers of ``point`` once, a dot product each."""
         return native.evaluate_columns([self.coeffs[name] for name in names], point)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,22 +146,23 @@ def prove_witness(
         # Columns stay in the native core; no worker processes (arkworks runs on rayon).
         from prover.native_prover import NativeRounds
 
-        with native.freed_memory_reused():
-            rounds = NativeRounds(
-                pk,
-                public,
-                witness,
-                randomness,
-                progress or (lambda _message: None),
-                timings,
-                self_check,
-                ProverError,
-            )
-            proof = rounds.run()
+        rounds = NativeRounds(
+            pk,
+            public,
+            witness,
+            randomness,
+            progress or (lambda _message: None),
+            timings,
+            self_check,
+            ProverError,
+        )
+        memory: AbstractContextManager[None] = native.freed_memory_reused()
     else:
         rounds = PythonRounds(
             pk, public, witness, processes, randomness, progress, timings, self_check
         )
+        memory = nullcontext()
+    with memory:
         proof = rounds.run()
     timings.total = time.perf_counter() - start
     timings.seconds["other"] = timings.total - sum(
@@ -371,8 +373,8 @@ class PythonRounds(Rounds):
 
     # -- rounds 4 and 5 ----------------------------------------------------------------
 
-    def _evaluate(self, name: str, point: int) -> int:
-        return int(evaluate(self.coeffs[name], point))
+    def _evaluate_many(self, names: Sequence[str], point: int) -> list[int]:
+        return [int(evaluate(self.coeffs[name], point)) for name in names]
 
     def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:
         """Each opening quotient by synthetic division, then their commitments in one go

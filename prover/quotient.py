@@ -76,10 +76,11 @@ def quotient_on_coset(
         domain = Domain(k)
         shift_n = pow(shift, n, R)
         points = [shift * w % R for w in domain.elements()]
-        on_coset["X_minus_last"] = [(x - domain.omega_inv) % R for x in points]
+        compiled = layout.compiled()
+        if "X_minus_last" in compiled.parameters:  # no gate of protocol v2 reads it
+            on_coset["X_minus_last"] = [(x - domain.omega_inv) % R for x in points]
         first_scale = (shift_n - 1) * pow(n, -1, R) % R  # L_0(X) = (X^N - 1) / (N (X - 1))
         on_coset["L0"] = [first_scale * inv % R for inv in batch_inverse([x - 1 for x in points])]
-        compiled = layout.compiled()
         arguments: list[Any] = []
         for parameter in compiled.parameters:
             if parameter in scalars:

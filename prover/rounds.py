@@ -132,13 +132,8 @@ class Rounds(ABC):
         """The quotient's chunks t_0, t_1: coefficients, commitments, absorbed."""
 
     @abstractmethod
-    def _evaluate(self, name: str, point: int) -> int:
-        """The blinded polynomial ``name`` at ``point``."""
-
     def _evaluate_many(self, names: Sequence[str], point: int) -> list[int]:
-        """The blinded polynomials ``names`` at ``point``, in order (one ``_evaluate`` each
-        unless a back end does better)."""
-        return [self._evaluate(name, point) for name in names]
+        """The blinded polynomials ``names`` at ``point``, in order."""
 
     @abstractmethod
     def _openings(self, claims: Sequence[tuple[Weighted, int]]) -> list[G1Affine]:

@@ -15,7 +15,6 @@
 //! * `fr_msm_column`      the same point, computed the cheapest way the values allow: by runs
 //!                        of equal values (`sum_v v sum_{c_i = v} P_i`), or by small-scalar
 //!                        MSMs when every value is below 2^64;
-//! * `fr_evaluate`        `p(z)` (Horner, in parallel chunks);
 //! * `fr_evaluate_many`   `[p_k(z)]`: the powers of `z` once, then a dot product each;
 //! * `fr_open`            `[(P(X) - P(z))/(X - z)]_1` for `P = sum_k w_k p_k` (GWC19 §3).
 
@@ -29,11 +28,11 @@ use rayon::prelude::*;
 
 use crate::buffers;
 use crate::error::{Error, Result};
-use crate::kzg::{divide_by_linear, evaluate};
+use crate::kzg::divide_by_linear;
 use crate::msm::{msm_bigints, msm_small, G1Bases, MsmAlgorithm};
 use crate::ntt::{domain, k_arg};
 use crate::points::g1_to_array;
-use crate::scalars::{decode_scalar, decode_scalars, decode_u64s, run, scalars_to_bytes};
+use crate::scalars::{decode_scalars, decode_u64s, run, scalar_arg, scalars_to_bytes};
 
 /// A vector of field elements held natively (see the module note).
 ///
@@ -316,20 +315,6 @@ pub fn fr_msm_column<'py>(
     Ok(PyBytes::new(py, &g1_to_array(&sum)))
 }
 
-/// `fr_evaluate(coeffs, z) -> bytes`: `p(z)` as one scalar word.
-#[pyfunction]
-pub fn fr_evaluate<'py>(
-    py: Python<'py>,
-    coeffs: &Bound<'py, FrVec>,
-    z: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let c = &coeffs.get().values;
-    let z_input = buffers::read(z, "z")?;
-    let z_bytes = z_input.as_slice();
-    let y = run(py, || Ok(evaluate(c.clone(), decode_scalar(z_bytes, "z")?)))?;
-    scalars_to_bytes(py, &[y])
-}
-
 /// `fr_evaluate_many(polys, z) -> bytes`: `[p_k(z)]` as scalar words, in the order given.
 #[pyfunction]
 pub fn fr_evaluate_many<'py>(
@@ -338,11 +323,8 @@ pub fn fr_evaluate_many<'py>(
     z: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let polys = refs(&polys);
-    let z_input = buffers::read(z, "z")?;
-    let z_bytes = z_input.as_slice();
-    let ys = run(py, || {
-        Ok(evaluate_many(&polys, decode_scalar(z_bytes, "z")?))
-    })?;
+    let z = scalar_arg(z, "z")?;
+    let ys = run(py, || Ok(evaluate_many(&polys, z)))?;
     scalars_to_bytes(py, &ys)
 }
 
@@ -359,14 +341,10 @@ pub fn fr_open<'py>(
     let points = &srs.get().points;
     let polys = refs(&polys);
     let w_input = buffers::read(weights, "weights")?;
-    let z_input = buffers::read(z, "z")?;
-    let (w_bytes, z_bytes) = (w_input.as_slice(), z_input.as_slice());
+    let w_bytes = w_input.as_slice();
+    let z = scalar_arg(z, "z")?;
     let w = run(py, || {
-        let q = opening_quotient(
-            &polys,
-            &decode_scalars(w_bytes, "weights")?,
-            decode_scalar(z_bytes, "z")?,
-        )?;
+        let q = opening_quotient(&polys, &decode_scalars(w_bytes, "weights")?, z)?;
         msm_full(points, &q)
     })?;
     Ok(PyBytes::new(py, &g1_to_array(&w)))
@@ -431,6 +409,7 @@ pub fn fits_bits(x: &Fr, bits: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kzg::evaluate;
     use ark_ff::UniformRand;
     use ark_std::rand::{rngs::StdRng, SeedableRng};
 

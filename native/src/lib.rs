@@ -75,7 +75,6 @@ fn zkmeter_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(column::fr_interpolate_blinded, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_msm_column, m)?)?;
-    m.add_function(wrap_pyfunction!(column::fr_evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_evaluate_many, m)?)?;
     m.add_function(wrap_pyfunction!(column::fr_open, m)?)?;
     m.add_function(wrap_pyfunction!(rounds::logup_round2, m)?)?;

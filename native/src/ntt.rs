@@ -177,17 +177,11 @@ pub fn intt(mut values: Vec<Fr>, k: u32) -> Result<Vec<Fr>> {
 }
 
 /// `[p(shift omega^i) for i < n]` from at most `n` coefficients.
-pub fn coset_ntt(mut coeffs: Vec<Fr>, k: u32, shift: Fr) -> Result<Vec<Fr>> {
+pub fn coset_ntt(coeffs: Vec<Fr>, k: u32, shift: Fr) -> Result<Vec<Fr>> {
     check_shift(shift)?;
     at_most(coeffs.len(), k, "coeffs")?;
     let shift_powers = crate::column::powers(shift, coeffs.len());
-    coeffs
-        .par_iter_mut()
-        .zip(&shift_powers)
-        .for_each(|(c, s)| *c *= s);
-    coeffs.resize(1 << k, Fr::zero());
-    fft_in_place(&mut coeffs, k)?;
-    Ok(coeffs)
+    crate::column::evaluate_on_coset(&coeffs, &shift_powers, k)
 }
 
 /// The coefficients of the polynomial of degree `< n` taking `values[i]` at `shift omega^i`.

@@ -24,7 +24,7 @@ use crate::buffers;
 use crate::column::{evaluate_on_coset, powers, vanishing_on_coset, FrVec};
 use crate::error::{Error, Result};
 use crate::ntt::{domain, k_arg};
-use crate::scalars::{batch_inverse_in_place, decode_scalar, decode_scalars, decode_u64s, run};
+use crate::scalars::{batch_inverse_in_place, decode_scalars, decode_u64s, run, scalar_arg};
 
 // ------------------------------------------------------------------------- round 2
 
@@ -162,6 +162,8 @@ pub struct GateProgram {
     pub uniform: Vec<Op>,
     /// The rest, run at every point.
     pub code: Vec<Op>,
+    /// Registers that hold the same value at every point (scalars and `uniform`'s results).
+    pub is_uniform: Vec<bool>,
     pub registers: usize,
     pub output: usize,
 }
@@ -254,6 +256,7 @@ impl GateProgram {
             sources: decoded,
             uniform,
             code: ops,
+            is_uniform,
             registers,
             output,
         })
@@ -332,19 +335,13 @@ impl GateProgram {
             }
         }
         Self::run_ops(&self.uniform, &mut uniform);
-        let is_uniform: Vec<bool> = (0..self.registers)
-            .map(|r| {
-                matches!(self.sources.get(r), Some(Source::Scalar(_)))
-                    || self.uniform.iter().any(|op| op_destination(op) == r)
-            })
-            .collect();
         const CHUNK: usize = 1 << 10;
         let mut out = vec![Fr::zero(); n];
         out.par_chunks_mut(CHUNK)
             .enumerate()
             .for_each(|(c, chunk)| {
                 let mut regs = vec![Fr::zero(); self.registers * LANES];
-                for r in (0..self.registers).filter(|r| is_uniform[*r]) {
+                for r in (0..self.registers).filter(|r| self.is_uniform[*r]) {
                     regs[r * LANES..(r + 1) * LANES].fill(uniform[r]);
                 }
                 for (g, group) in chunk.chunks_mut(LANES).enumerate() {
@@ -382,12 +379,6 @@ impl GateProgram {
 
 /// Points evaluated together by `GateProgram::evaluate_on_coset` (a divisor of its chunk).
 const LANES: usize = 16;
-
-fn op_destination(op: &Op) -> usize {
-    match *op {
-        Op::Add(d, _, _) | Op::Sub(d, _, _) | Op::Mul(d, _, _) | Op::Neg(d, _) => d,
-    }
-}
 
 /// `F[j] = sum_m t_(j + mN) (shift^N)^m` on the coset `shift H` (PROTOCOL §6 step 4):
 /// every column evaluated on the coset, the gate program pointwise, divided by
@@ -495,11 +486,6 @@ pub fn quotient_one_coset(folded: &[Fr], node: Fr, top: &[Fr], rho: Fr) -> Resul
 
 // --------------------------------------------------------------------- Python side
 
-fn word(bytes: &Bound<'_, PyAny>, what: &str) -> PyResult<Fr> {
-    let input = buffers::read(bytes, what)?;
-    Ok(decode_scalar(input.as_slice(), what)?)
-}
-
 /// `logup_round2(limbs, m, table, key, nonce, q, s, limb_bits, beta, gamma, delta,
 /// a_over_n) -> (h_range list, h_table, h_agg, phi, closing word)`; columns are `FrVec`
 /// on `H`, challenges scalar words.
@@ -532,10 +518,10 @@ pub fn logup_round2<'py>(
         q: &q.get().values,
         s: &s.get().values,
         limb_bits,
-        beta: word(beta, "beta")?,
-        gamma: word(gamma, "gamma")?,
-        delta: word(delta, "delta")?,
-        a_over_n: word(a_over_n, "a_over_n")?,
+        beta: scalar_arg(beta, "beta")?,
+        gamma: scalar_arg(gamma, "gamma")?,
+        delta: scalar_arg(delta, "delta")?,
+        a_over_n: scalar_arg(a_over_n, "a_over_n")?,
     };
     let out = run(py, || logup_round2_checked(&inputs))?;
     let closing = crate::scalars::scalars_to_bytes(py, &[out.closing])?;
@@ -634,7 +620,7 @@ pub fn py_quotient_on_coset<'py>(
     let columns: Vec<&[Fr]> = coeffs.iter().map(|c| c.get().values.as_slice()).collect();
     let buffers = ProgramBuffers::read(sources, scalars, code)?;
     let program_bytes = buffers.bytes();
-    let shift = word(shift, "shift")?;
+    let shift = scalar_arg(shift, "shift")?;
     let values = run(py, || {
         let program = program_bytes.program(registers, output, columns.len())?;
         quotient_on_coset(&program, &columns, shift, k)
@@ -662,7 +648,7 @@ pub fn gates_on_coset<'py>(
     let cols: Vec<Vec<Fr>> = columns.iter().map(|c| c.get().values.clone()).collect();
     let buffers = ProgramBuffers::read(sources, scalars, code)?;
     let program_bytes = buffers.bytes();
-    let shift = word(shift, "shift")?;
+    let shift = scalar_arg(shift, "shift")?;
     let values = run(py, || {
         let program = program_bytes.program(registers, output, cols.len())?;
         program.evaluate_on_coset(&cols, shift, k)
@@ -682,7 +668,7 @@ pub fn py_quotient_one_coset<'py>(
     rho: &Bound<'py, PyAny>,
 ) -> PyResult<Vec<FrVec>> {
     let f = folded.get().values.as_slice();
-    let (node, rho) = (word(node, "node")?, word(rho, "rho")?);
+    let (node, rho) = (scalar_arg(node, "node")?, scalar_arg(rho, "rho")?);
     let top_in = buffers::read(top, "top")?;
     let top_b = top_in.as_slice();
     let chunks = run(py, || {

@@ -119,6 +119,12 @@ pub fn decode_scalar(bytes: &[u8], what: &str) -> Result<Fr> {
     decode_scalars(bytes, what).map(|v| v[0])
 }
 
+/// One scalar from a Python buffer argument of exactly one word (`what` names it in errors).
+pub fn scalar_arg(arg: &Bound<'_, PyAny>, what: &str) -> PyResult<Fr> {
+    let input = buffers::read(arg, what)?;
+    Ok(decode_scalar(input.as_slice(), what)?)
+}
+
 /// Write field elements as canonical little-endian words (`out.len() == 32 * xs.len()`).
 pub fn encode_scalars(xs: &[Fr], out: &mut [u8]) {
     out.par_chunks_exact_mut(SCALAR_BYTES)

@@ -45,7 +45,7 @@ use crate::column::{msm_full, runs, FrVec};
 use crate::error::{Error, Result};
 use crate::msm::G1Bases;
 use crate::points::g1_to_array;
-use crate::scalars::{batch_inverse_in_place, decode_scalar, run};
+use crate::scalars::{batch_inverse_in_place, run, scalar_arg};
 
 fn small(x: &Fr) -> Option<u64> {
     let int = x.into_bigint();
@@ -92,70 +92,90 @@ fn aggregate_rows(inp: &AggregateInputs<'_>) -> Option<Vec<(bool, bool, u64, u64
         .collect()
 }
 
-/// `sum_i h_agg_i P_i` by runs of the key (see the module note); `None` when the columns
-/// lack the structure (then the caller commits the values).
+/// What `[h_agg]` is committed from by runs (module note): the runs of the key and each row's
+/// `(q, s, tokens, s * nonce)` as small integers. Found once per proof and used over both
+/// bases, the Lagrange basis for `[h_agg]` and the suffix sums for `[phi]`.
+pub struct AggregateStructure {
+    runs: Vec<(usize, usize)>,
+    rows: Vec<(bool, bool, u64, u64)>,
+}
+
+impl AggregateStructure {
+    /// `None` when the columns lack the structure (more than one run per 16 rows, a flag not
+    /// 0/1, tokens or a nonce not small): the caller then commits the values.
+    pub fn of(inp: &AggregateInputs<'_>) -> Option<Self> {
+        let runs = runs(inp.key);
+        if runs.len() * 16 > inp.key.len() {
+            return None;
+        }
+        Some(Self {
+            runs,
+            rows: aggregate_rows(inp)?,
+        })
+    }
+
+    /// `sum_i h_agg_i P_i` over `bases` (module note).
+    pub fn commitment(&self, bases: &[G1Affine], inp: &AggregateInputs<'_>) -> Result<G1Affine> {
+        let (key_runs, rows) = (&self.runs, &self.rows);
+        let n = rows.len();
+        if bases.len() < n {
+            return Err(Error::Length(format!("{n} rows for {} bases", bases.len())));
+        }
+        let sums: Vec<[G1Projective; 4]> = key_runs
+            .par_iter()
+            .map(|&(start, end)| {
+                let mut q_sum = G1Projective::zero();
+                let mut s_sum = G1Projective::zero();
+                let mut token_bases = Vec::new();
+                let mut token_scalars = Vec::new();
+                let mut nonce_bases = Vec::new();
+                let mut nonce_scalars = Vec::new();
+                for i in start..end {
+                    let (q, s, tokens, nonce) = rows[i];
+                    if q {
+                        q_sum += bases[i];
+                        if tokens != 0 {
+                            token_bases.push(bases[i]);
+                            token_scalars.push(tokens);
+                        }
+                    }
+                    if s {
+                        s_sum += bases[i];
+                        if nonce != 0 {
+                            nonce_bases.push(bases[i]);
+                            nonce_scalars.push(nonce);
+                        }
+                    }
+                }
+                let x_sum = G1Projective::msm_u64(&token_bases, &token_scalars);
+                let u_sum = G1Projective::msm_u64(&nonce_bases, &nonce_scalars);
+                [q_sum, x_sum, u_sum, s_sum]
+            })
+            .collect();
+        let mut inv: Vec<Fr> = key_runs
+            .iter()
+            .map(|&(s, _)| inp.gamma - inp.key[s])
+            .collect();
+        batch_inverse_in_place(&mut inv, "gamma - key")?;
+        let delta2 = inp.delta.square();
+        let weights = [Fr::ONE, inp.delta, delta2, delta2 * inp.delta];
+        let points: Vec<G1Projective> = sums.iter().flatten().copied().collect();
+        let scalars: Vec<Fr> = inv
+            .iter()
+            .flat_map(|x| weights.iter().map(move |w| *x * w))
+            .collect();
+        msm_full(&G1Projective::normalize_batch(&points), &scalars)
+    }
+}
+
+/// `sum_i h_agg_i P_i` by runs of the key; `None` when the columns lack the structure.
 pub fn aggregate_commitment(
     bases: &[G1Affine],
     inp: &AggregateInputs<'_>,
 ) -> Result<Option<G1Affine>> {
-    let n = inp.key.len();
-    if bases.len() < n {
-        return Err(Error::Length(format!("{n} rows for {} bases", bases.len())));
-    }
-    let key_runs = runs(inp.key);
-    if key_runs.len() * 16 > n {
-        return Ok(None);
-    }
-    let Some(rows) = aggregate_rows(inp) else {
-        return Ok(None);
-    };
-    let sums: Vec<[G1Projective; 4]> = key_runs
-        .par_iter()
-        .map(|&(start, end)| {
-            let mut q_sum = G1Projective::zero();
-            let mut s_sum = G1Projective::zero();
-            let mut token_bases = Vec::new();
-            let mut token_scalars = Vec::new();
-            let mut nonce_bases = Vec::new();
-            let mut nonce_scalars = Vec::new();
-            for i in start..end {
-                let (q, s, tokens, nonce) = rows[i];
-                if q {
-                    q_sum += bases[i];
-                    if tokens != 0 {
-                        token_bases.push(bases[i]);
-                        token_scalars.push(tokens);
-                    }
-                }
-                if s {
-                    s_sum += bases[i];
-                    if nonce != 0 {
-                        nonce_bases.push(bases[i]);
-                        nonce_scalars.push(nonce);
-                    }
-                }
-            }
-            let x_sum = G1Projective::msm_u64(&token_bases, &token_scalars);
-            let u_sum = G1Projective::msm_u64(&nonce_bases, &nonce_scalars);
-            [q_sum, x_sum, u_sum, s_sum]
-        })
-        .collect();
-    let mut inv: Vec<Fr> = key_runs
-        .iter()
-        .map(|&(s, _)| inp.gamma - inp.key[s])
-        .collect();
-    batch_inverse_in_place(&mut inv, "gamma - key")?;
-    let delta2 = inp.delta.square();
-    let weights = [Fr::ONE, inp.delta, delta2, delta2 * inp.delta];
-    let points: Vec<G1Projective> = sums.iter().flatten().copied().collect();
-    let scalars: Vec<Fr> = inv
-        .iter()
-        .flat_map(|x| weights.iter().map(move |w| *x * w))
-        .collect();
-    Ok(Some(msm_full(
-        &G1Projective::normalize_batch(&points),
-        &scalars,
-    )?))
+    AggregateStructure::of(inp)
+        .map(|structure| structure.commitment(bases, inp))
+        .transpose()
 }
 
 /// `[sum_(i > j) P_i for j < n]`: suffix sums (the last is the point at infinity), in
@@ -244,11 +264,13 @@ pub struct RunningSumInputs<'a> {
 }
 
 /// `[phi] = sum_j (c_j - A/N) S_j` (module note) over the suffix bases `S` and their sum
-/// `sum_j S_j`; `None` when a limb is not below `2^limb_bits` or `h_agg` lacks its structure.
+/// `sum_j S_j`, `[h_agg over S]` from `h_agg`'s structure; `None` when a limb is not below
+/// `2^limb_bits`.
 pub fn running_sum_commitment(
     suffix: &[G1Affine],
     suffix_total: G1Affine,
     inp: &RunningSumInputs<'_>,
+    aggregate: &AggregateStructure,
 ) -> Result<Option<G1Affine>> {
     let agg = &inp.aggregate;
     let n = agg.key.len();
@@ -275,9 +297,7 @@ pub fn running_sum_commitment(
             None => return Ok(None),
         }
     }
-    let Some(agg_part) = aggregate_commitment(suffix, agg)? else {
-        return Ok(None);
-    };
+    let agg_part = aggregate.commitment(suffix, agg)?;
     let mut inv_table: Vec<Fr> = (0..buckets as u64)
         .map(|t| inp.beta - Fr::from(t))
         .collect();
@@ -291,11 +311,6 @@ pub fn running_sum_commitment(
 }
 
 // --------------------------------------------------------------------------- Python
-
-fn word(bytes: &Bound<'_, PyAny>, what: &str) -> PyResult<Fr> {
-    let input = buffers::read(bytes, what)?;
-    Ok(decode_scalar(input.as_slice(), what)?)
-}
 
 /// `G1Bases.suffix_sums()` as a function: `suffix_bases(bases) -> (G1Bases, bytes)`, the
 /// suffix sums `S_j = sum_(i > j) P_i` and their total `sum_j S_j` (64 bytes).
@@ -358,21 +373,26 @@ pub fn commit_round2_structured<'py>(
             nonce: &nonce.get().values,
             limbs: limbs.iter().map(|l| l.get().values.as_slice()).collect(),
             limb_bits,
-            gamma: word(gamma, "gamma")?,
-            delta: word(delta, "delta")?,
+            gamma: scalar_arg(gamma, "gamma")?,
+            delta: scalar_arg(delta, "delta")?,
         },
         h_table: &h_table.get().values,
-        beta: word(beta, "beta")?,
-        a_over_n: word(a_over_n, "a_over_n")?,
+        beta: scalar_arg(beta, "beta")?,
+        a_over_n: scalar_arg(a_over_n, "a_over_n")?,
     };
     let (lag, suf) = (&lagrange.get().points, &suffix.get().points);
     let (agg_values, phi_values) = (&h_agg.get().values, &phi.get().values);
     let (agg, phi_point, how) = run(py, || {
-        let (agg, agg_how) = match aggregate_commitment(lag, &inputs.aggregate)? {
-            Some(p) => (p, "runs"),
+        let structure = AggregateStructure::of(&inputs.aggregate);
+        let (agg, agg_how) = match &structure {
+            Some(st) => (st.commitment(lag, &inputs.aggregate)?, "runs"),
             None => (msm_full(lag, agg_values)?, "values"),
         };
-        let (phi_point, phi_how) = match running_sum_commitment(suf, total, &inputs)? {
+        let phi_by_runs = match &structure {
+            Some(st) => running_sum_commitment(suf, total, &inputs, st)?,
+            None => None,
+        };
+        let (phi_point, phi_how) = match phi_by_runs {
             Some(p) => (p, "runs"),
             None => (msm_full(lag, phi_values)?, "values"),
         };
